@@ -1,0 +1,138 @@
+"""The metadata card of one model version: schema, validation, YAML and the one-line JSON index."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gitreg import yamlio
+from gitreg.errors import CardError
+from gitreg.refs import NAME_RE, SEMVER_RE
+
+SCHEMA_VERSION = 1
+CARD_FILE = "card.yaml"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # relative to models/<name>/
+    md5: str  # DVC's hash; a directory's ends in ".dir"
+    size: int
+    kind: str  # "joblib", "file" or "directory"
+    nfiles: int = 1
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    version: str
+    created: str  # ISO 8601 with offset
+    author: dict[str, str]
+    artifact: Artifact
+    description: str = ""
+    labels: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    signature: dict[str, Any] | None = None
+    schema: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        ordered = {"schema": data.pop("schema")}
+        ordered.update(data)
+        if ordered["signature"] is None:
+            del ordered["signature"]
+        return ordered
+
+    def to_yaml(self) -> str:
+        return yamlio.dump(self.to_dict())
+
+    def to_json_line(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=False, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Card:
+        try:
+            return _build(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardError(
+                f"{where} is not a valid gitreg card ({_reason(exc)}): "
+                "restore it with `git checkout` or fix the field by hand"
+            ) from exc
+
+    @classmethod
+    def from_yaml(cls, text: str | bytes, where: str) -> Card:
+        try:
+            data = yamlio.load(text)
+        except yamlio.YAMLError as exc:
+            first_line = str(exc).strip().splitlines()[0]
+            raise CardError(
+                f"{where} is not valid YAML ({first_line}): restore it with `git checkout` or fix it by hand"
+            ) from exc
+        return cls.from_dict(data, where)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Card:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise CardError(f"{where} holds no valid card index ({exc})") from exc
+        return cls.from_dict(data, where)
+
+
+def _build(data: Any) -> Card:
+    if not isinstance(data, dict):
+        raise TypeError("the card is not a mapping")
+    if data.get("schema") != SCHEMA_VERSION:
+        raise ValueError(f"schema must be {SCHEMA_VERSION}, found {data.get('schema')!r}")
+    _require(data, "name", str, lambda v: NAME_RE.match(v))
+    _require(data, "version", str, lambda v: SEMVER_RE.match(v))
+    if hasattr(data.get("created"), "isoformat"):  # an unquoted timestamp typed by hand
+        data = {**data, "created": data["created"].isoformat()}
+    _require(data, "created", str)
+    artifact = data["artifact"]
+    if not isinstance(artifact, dict):
+        raise TypeError("artifact must be a mapping")
+    for key in ("metrics", "params", "lineage", "environment"):
+        if not isinstance(data.get(key, {}), dict):
+            raise TypeError(f"{key} must be a mapping")
+    if not isinstance(data.get("labels", []), list):
+        raise TypeError("labels must be a list")
+    return Card(
+        schema=data["schema"],
+        name=data["name"],
+        version=data["version"],
+        created=data["created"],
+        author=dict(data.get("author") or {}),
+        artifact=Artifact(
+            path=str(artifact["path"]),
+            md5=str(artifact["md5"]),
+            size=int(artifact["size"]),
+            kind=str(artifact.get("kind", "file")),
+            nfiles=int(artifact.get("nfiles", 1)),
+        ),
+        description=str(data.get("description") or ""),
+        labels=[str(label) for label in data.get("labels") or []],
+        metrics=dict(data.get("metrics") or {}),
+        params=dict(data.get("params") or {}),
+        lineage=dict(data.get("lineage") or {}),
+        environment=dict(data.get("environment") or {}),
+        signature=data.get("signature"),
+    )
+
+
+def _require(data: dict, key: str, typ: type, valid=lambda v: True) -> None:
+    if key not in data:
+        raise KeyError(key)
+    value = data[key]
+    if not isinstance(value, typ) or not valid(value):
+        raise ValueError(f"{key}: {value!r} is not valid")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc)

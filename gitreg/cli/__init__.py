@@ -1,0 +1,52 @@
+"""The ``gitreg`` command line: parse, call one Registry method, render. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gitreg.cli.commands import COMMANDS
+from gitreg.errors import GitregError
+
+
+class _Group(click.Group):
+    """Turns every GitregError into one line on stderr and its exit code (``--traceback`` re-raises)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GitregError as exc:
+            if ctx.meta.get("gitreg.traceback"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "directory", metavar="DIR", type=click.Path(file_okay=False),
+              help="Run as if gitreg was started in DIR.")
+@click.option("--traceback", is_flag=True, help="Show the full traceback on errors.")
+@click.version_option(package_name="gitreg")
+@click.pass_context
+def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
+    """gitreg: a Git-native model registry on DVC.
+
+    Versions are annotated tags (NAME@v1.2.0), stages are branches, bytes live in DVC.
+
+    \b
+    Quick start:
+      gitreg init --remote /mnt/dvc-store
+      gitreg register churn model.joblib --metric accuracy=0.91
+      gitreg list
+      gitreg show churn@0.1.0
+    """
+    ctx.meta["gitreg.traceback"] = traceback
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def main() -> None:
+    cli(prog_name="gitreg")

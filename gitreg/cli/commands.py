@@ -1,0 +1,193 @@
+"""Each command: parse options, call one Registry method, render the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gitreg.cli import render
+
+
+def _registry(ctx: click.Context):
+    from gitreg.registry import Registry
+
+    return Registry(ctx.find_root().params.get("directory") or ".")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+@click.command()
+@click.argument("path", default=".", type=click.Path(file_okay=False))
+@click.option("--remote", metavar="DIR_OR_URL", help="Default DVC remote for artifacts (a directory or s3://…).")
+def init(path: str, remote: str | None) -> None:
+    """Make PATH (default: here) a registry; creates the Git repository when missing.
+
+    Running it again changes nothing.
+
+    \b
+    Examples:
+      gitreg init
+      gitreg init models-registry --remote /mnt/shared/dvc-store
+    """
+    from gitreg.registry import Registry
+
+    registry, changed = Registry.init(path, remote=remote)
+    state = "Initialized" if changed else "Already initialized:"
+    click.echo(f"{state} gitreg registry in {registry.root}")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--version", "version", metavar="X.Y.Z", help="Explicit version (must be greater than the latest).")
+@click.option("--bump", type=click.Choice(["major", "minor", "patch", "auto"]),
+              help="Bump the latest version (default auto: major when the signature changed, else minor).")
+@click.option("--metric", "metric_pairs", multiple=True, metavar="K=V", help="A metric (repeatable).")
+@click.option("--metrics", "metrics_file", type=click.Path(dir_okay=False), help="Metrics from a JSON or YAML file.")
+@click.option("--param", "param_pairs", multiple=True, metavar="K=V", help="A training parameter (repeatable).")
+@click.option("--label", "labels", multiple=True, help="A label (repeatable).")
+@click.option("--description", default="", help="One line on what this version is.")
+@click.option("--data", multiple=True, metavar="PATH", help="A DVC-tracked input it was trained on (repeatable).")
+@click.option("--base", metavar="NAME@VERSION", help="The registered model it was fine-tuned from.")
+@click.option("--dry-run", is_flag=True, help="Print what would be registered and change nothing.")
+@json_option
+@click.pass_context
+def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_pairs, labels,
+             description, data, base, dry_run, as_json) -> None:
+    """Register PATH (a file or folder) as a new version of model NAME.
+
+    The artifact is tracked by DVC under models/NAME/, its card is written to
+    models/NAME/card.yaml, only those paths are committed, and the annotated
+    tag NAME@vX.Y.Z is created.
+
+    \b
+    Examples:
+      gitreg register churn model.joblib --metric accuracy=0.91 --param C=1.0
+      gitreg register churn model.joblib --bump patch --label tabular
+      gitreg register churn model.joblib --version 2.0.0 --metrics metrics.json --data data/train.csv
+    """
+    from gitreg import metadata
+
+    metrics = metadata.read_metrics_file(metrics_file) if metrics_file else {}
+    metrics.update(metadata.parse_pairs(metric_pairs, "metric"))
+    result = _registry(ctx).register(
+        name, path, version=version, bump=bump, metrics=metrics,
+        params=metadata.parse_pairs(param_pairs, "param"), labels=labels,
+        description=description, data=data, base=base, dry_run=dry_run,
+    )
+    if as_json:
+        render.emit_json({"dry_run": dry_run, **result.to_dict()})
+    elif dry_run:
+        click.echo(f"Would register {result.tag} on {render.short(result.parent)} (nothing changed):")
+        click.echo(result.card.to_yaml().rstrip())
+    else:
+        click.echo(f"Registered {result.tag} (commit {render.short(result.commit)})")
+
+
+@click.command(name="list")
+@json_option
+@click.pass_context
+def list_models(ctx, as_json: bool) -> None:
+    """List every model with its latest version, labels and headline metrics.
+
+    \b
+    Examples:
+      gitreg list
+      gitreg list --json
+    """
+    registry = _registry(ctx)
+    models = registry.models()
+    render.warn_broken(registry.broken)
+    if as_json:
+        render.emit_json([model.to_dict() for model in models])
+        return
+    if not models:
+        click.echo("No models yet: register one with `gitreg register NAME PATH`.")
+        return
+    rows = [[m.name, m.latest.version, str(m.versions), ",".join(m.latest.card.labels),
+             render.metrics_text(m.latest.card.metrics)] for m in models]
+    render.table(rows, ["NAME", "LATEST", "VERSIONS", "LABELS", "METRICS"])
+
+
+@click.command()
+@click.argument("ref", metavar="NAME[@VERSION]")
+@json_option
+@click.pass_context
+def show(ctx, ref: str, as_json: bool) -> None:
+    """Show the card of a version (the latest when no version is given).
+
+    \b
+    Examples:
+      gitreg show churn
+      gitreg show churn@1.2.0
+      gitreg show churn@v1.2.0 --json
+    """
+    found = _registry(ctx).show(ref)
+    if as_json:
+        render.emit_json(found.to_dict())
+        return
+    click.echo(f"# {found.tag}  (commit {render.short(found.commit)})")
+    click.echo(found.card.to_yaml().rstrip())
+
+
+@click.command()
+@click.argument("name")
+@json_option
+@click.pass_context
+def history(ctx, name: str, as_json: bool) -> None:
+    """List every version of NAME, newest first, with author and time.
+
+    \b
+    Examples:
+      gitreg history churn
+      gitreg history churn --json
+    """
+    registry = _registry(ctx)
+    versions = registry.history(name)
+    render.warn_broken(registry.broken)
+    if as_json:
+        render.emit_json([v.to_dict() for v in versions])
+        return
+    if not versions:
+        click.echo(f"No versions of {name}: register one with `gitreg register {name} PATH`.")
+        return
+    rows = [[v.version, v.card.created, v.card.author.get("name", ""), render.short(v.commit),
+             render.metrics_text(v.card.metrics)] for v in versions]
+    render.table(rows, ["VERSION", "CREATED", "AUTHOR", "COMMIT", "METRICS"])
+
+
+@click.command()
+@click.argument("ref", metavar="NAME[@VERSION]")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Where to write the artifact (a folder receives it under its own name).")
+@click.pass_context
+def get(ctx, ref: str, output: Path) -> None:
+    """Write the artifact of a version, verified against its DVC pointer.
+
+    Bytes come from the local DVC cache, or from the DVC remote when missing.
+
+    \b
+    Examples:
+      gitreg get churn -o model.joblib
+      gitreg get churn@1.2.0 -o artifacts/
+    """
+    written = _registry(ctx).get(ref, output)
+    click.echo(f"Wrote {written}")
+
+
+@click.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def demo(directory: Path | None) -> None:
+    """Run the guided tour in DIRECTORY (default: a new temporary folder).
+
+    Trains scikit-learn's breast-cancer classifier twice, registers both
+    versions, lists, shows and loads them. Needs scikit-learn.
+    """
+    from gitreg.demo import run
+
+    run(directory, echo=click.echo)
+
+
+COMMANDS = [init, register, list_models, show, history, get, demo]

@@ -1,0 +1,39 @@
+"""Text and JSON views of what Registry returns. The library never prints; these do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+HEADLINE_METRICS = 3
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def table(rows: list[list[str]], headers: list[str]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def metrics_text(metrics: dict[str, Any], limit: int = HEADLINE_METRICS) -> str:
+    items = list(metrics.items())[:limit]
+    text = " ".join(f"{key}={_number(value)}" for key, value in items)
+    return text + (" …" if len(metrics) > limit else "")
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def short(commit: str) -> str:
+    return commit[:8]
+
+
+def warn_broken(broken) -> None:
+    for item in broken:
+        click.echo(f"warning: skipped tag {item.tag}: {item.reason}", err=True)

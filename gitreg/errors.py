@@ -1,0 +1,64 @@
+"""Every failure gitreg reports: a message that says what to do, and an exit code.
+
+Exit code 2 is Click's usage error and never used here.
+"""
+
+
+class GitregError(Exception):
+    """Base class; the CLI prints ``str(error)`` and exits with ``exit_code``."""
+
+    exit_code = 1
+
+
+class NotARegistryError(GitregError):
+    exit_code = 3
+
+
+class InvalidInputError(GitregError):
+    """A name, version, reference, metric or path that does not parse."""
+
+    exit_code = 4
+
+
+class NotFoundError(GitregError):
+    """An unknown model, version or stage."""
+
+    exit_code = 5
+
+
+class ConflictError(GitregError):
+    """The registry already holds something that forbids the change (versions are immutable)."""
+
+    exit_code = 6
+
+
+class IdentityError(GitregError):
+    exit_code = 7
+
+
+class CardError(GitregError):
+    """A metadata card that is missing, corrupt or disagrees with its tag."""
+
+    exit_code = 8
+
+
+class ArtifactError(GitregError):
+    """Artifact bytes that are missing, empty or do not match their pointer."""
+
+    exit_code = 9
+
+
+class GateError(GitregError):
+    exit_code = 10
+
+
+class GitError(GitregError):
+    """Git itself failed in a way gitreg did not expect."""
+
+    exit_code = 11
+
+
+class StorageError(GitregError):
+    """DVC failed to store or fetch bytes."""
+
+    exit_code = 12

@@ -1,0 +1,279 @@
+"""The only module that runs Git.
+
+Read paths are built for speed: one ``git for-each-ref`` pass lists every version tag with its
+message, one ``git cat-file --batch`` process reads any number of blobs. Writes use plumbing on a
+private index file (``read-tree``/``update-index``/``write-tree``/``commit-tree``) and move refs by
+compare-and-swap (``update-ref REF NEW OLD``), so the user's HEAD, index and working tree are never
+touched unless the caller asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitreg.errors import ConflictError, GitError, IdentityError, NotARegistryError
+
+TAG_FORMAT = "%00".join(
+    [
+        "%(refname:strip=2)",
+        "%(objecttype)",
+        "%(objectname)",
+        "%(*objectname)",
+        "%(taggername)",
+        "%(taggeremail:trim)",
+        "%(taggerdate:unix)",
+        "%(contents)",
+    ]
+) + "%00"
+RECORD_END = "\x00\n"
+FILE_MODE = "100644"
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+    timestamp: int
+    offset: str  # "+0100"
+
+    @property
+    def git_date(self) -> str:
+        return f"{self.timestamp} {self.offset}"
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    name: str
+    tag_oid: str
+    commit: str
+    tagger_name: str
+    tagger_email: str
+    timestamp: int
+    message: str
+
+
+@dataclass
+class TreeEdit:
+    """Changes to apply on top of a parent commit's tree, in this order."""
+
+    remove: list[str] = field(default_factory=list)  # directory prefixes or files
+    graft: dict[str, str] = field(default_factory=dict)  # prefix -> tree oid
+    put: dict[str, bytes] = field(default_factory=dict)  # path -> content
+
+
+class Git:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    # ----------------------------------------------------------------- plumbing
+    def run(
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        text: bool = True,
+    ) -> subprocess.CompletedProcess:
+        full_env = None if env is None else {**os.environ, **env}
+        if text and isinstance(input, bytes):
+            text = False
+        elif not text and isinstance(input, str):
+            input = input.encode()
+        try:
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=self.root,
+                input=input,
+                capture_output=True,
+                text=text,
+                env=full_env,
+            )
+        except FileNotFoundError as exc:
+            raise GitError("git is not installed: install Git 2.30 or newer") from exc
+        if check and proc.returncode != 0:
+            raise GitError(_describe_failure(args, proc.stderr))
+        return proc
+
+    def out(self, *args: str, **kwargs) -> str:
+        stdout = self.run(*args, **kwargs).stdout
+        return (stdout.decode() if isinstance(stdout, bytes) else stdout).strip()
+
+    # ----------------------------------------------------------------- discovery
+    @classmethod
+    def toplevel(cls, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        if not path.is_dir():
+            raise NotARegistryError(f"{path} is not a directory: give the path of a gitreg registry")
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise NotARegistryError(
+                f"{path} is not inside a Git repository: run `gitreg init {path}` to make it a registry"
+            )
+        return Path(proc.stdout.strip())
+
+    @staticmethod
+    def init(path: Path) -> None:
+        proc = subprocess.run(["git", "init", "-q", str(path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise GitError(_describe_failure(("init",), proc.stderr))
+
+    def rev_parse(self, rev: str) -> str | None:
+        proc = self.run("rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False)
+        return proc.stdout.strip() or None
+
+    def head(self) -> tuple[str | None, str | None]:
+        """(the ref HEAD points at or None when detached, the commit or None when unborn)."""
+        proc = self.run("symbolic-ref", "-q", "HEAD", check=False)
+        ref = proc.stdout.strip() or None
+        return ref, self.rev_parse("HEAD")
+
+    def identity(self) -> Identity:
+        """The author identity and the time to stamp on this change (honours GIT_COMMITTER_DATE)."""
+        author = self.run("var", "GIT_AUTHOR_IDENT", check=False)
+        committer = self.run("var", "GIT_COMMITTER_IDENT", check=False)
+        if author.returncode or committer.returncode:
+            raise IdentityError(
+                "Git does not know who you are: run `git config --global user.name \"Your Name\"` "
+                "and `git config --global user.email you@example.com`"
+            )
+        who, _, when = author.stdout.strip().rpartition(">")
+        name, _, email = who.partition("<")
+        timestamp, offset = committer.stdout.strip().rsplit(" ", 2)[-2:]
+        return Identity(name.strip(), email.strip(), int(timestamp), offset)
+
+    def is_dirty(self) -> bool:
+        return bool(self.out("status", "--porcelain", "--untracked-files=no"))
+
+    # ----------------------------------------------------------------- reads
+    def version_tags(self, pattern: str = "refs/tags/") -> list[TagRecord]:
+        """Every annotated tag under ``pattern`` with its message, in one process."""
+        output = self.run("for-each-ref", f"--format={TAG_FORMAT}", pattern).stdout
+        records = []
+        for chunk in output.split(RECORD_END):
+            if not chunk:
+                continue
+            name, otype, oid, peeled, tagger, email, date, message = chunk.split("\x00")
+            if otype != "tag":
+                continue  # lightweight tags are not versions
+            records.append(
+                TagRecord(name, oid, peeled, tagger, email, int(date or 0), message)
+            )
+        return records
+
+    def read_blobs(self, specs: list[str]) -> dict[str, bytes | None]:
+        """``{"rev:path": content or None}`` for every spec, with one ``cat-file --batch``."""
+        if not specs:
+            return {}
+        proc = self.run("cat-file", "--batch", input="\n".join(specs) + "\n", text=False)
+        data, pos, result = proc.stdout, 0, {}
+        for spec in specs:
+            end = data.index(b"\n", pos)
+            header = data[pos:end].split()
+            pos = end + 1
+            if header[-1] == b"missing" or header[1] != b"blob":
+                result[spec] = None
+                if header[-1] != b"missing":
+                    pos += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            result[spec] = data[pos : pos + size]
+            pos += size + 1
+        return result
+
+    def read_blob(self, rev: str, path: str) -> bytes | None:
+        return self.read_blobs([f"{rev}:{path}"])[f"{rev}:{path}"]
+
+    def tree_id(self, rev: str, path: str) -> str | None:
+        proc = self.run("rev-parse", "--verify", "-q", f"{rev}:{path}", check=False)
+        return proc.stdout.strip() or None
+
+    # ----------------------------------------------------------------- writes
+    def commit(
+        self, parent: str | None, edit: TreeEdit, message: str, identity: Identity
+    ) -> str:
+        """Build a commit = parent's tree + ``edit``, without touching HEAD, index or files."""
+        fd, index_path = tempfile.mkstemp(prefix="gitreg-index-", dir=self.git_dir())
+        os.close(fd)
+        os.unlink(index_path)  # git wants to create it itself
+        env = {"GIT_INDEX_FILE": index_path}
+        try:
+            self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
+            if edit.remove:
+                self.run("rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", *edit.remove, env=env)
+            for prefix, tree in edit.graft.items():
+                self.run("read-tree", f"--prefix={prefix}/", tree, env=env)
+            if edit.put:
+                lines = [
+                    f"{FILE_MODE} {self.hash_blob(content)}\t{path}"
+                    for path, content in edit.put.items()
+                ]
+                self.run("update-index", "--index-info", input="\n".join(lines) + "\n", env=env)
+            tree = self.out("write-tree", env=env)
+        finally:
+            if os.path.exists(index_path):
+                os.unlink(index_path)
+        return self.commit_tree(tree, [parent] if parent else [], message, identity)
+
+    def commit_tree(self, tree: str, parents: list[str], message: str, identity: Identity) -> str:
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.out(*args, "-F", "-", input=message, env=_stamp(identity))
+
+    def hash_blob(self, content: bytes) -> str:
+        return self.out("hash-object", "-w", "--stdin", input=content)
+
+    def update_ref(self, ref: str, new: str, old: str | None, reason: str) -> None:
+        """Compare-and-swap: fails with ConflictError when ``ref`` is no longer at ``old``."""
+        expected = old or "0" * 40
+        proc = self.run("update-ref", "-m", reason, ref, new, expected, check=False)
+        if proc.returncode != 0:
+            raise ConflictError(
+                f"{ref} moved while gitreg was working (someone else changed it): run the command again"
+            )
+
+    def delete_ref(self, ref: str, old: str) -> None:
+        self.run("update-ref", "-d", ref, old)
+
+    def create_tag(self, name: str, target: str, message: str, identity: Identity) -> str:
+        """Create an annotated tag; ConflictError when it exists (tags are never moved)."""
+        ref = f"refs/tags/{name}"
+        if self.rev_parse(ref):
+            raise ConflictError(f"tag {name} already exists: versions are immutable, pick another version")
+        tag_object = (
+            f"object {target}\ntype commit\ntag {name}\n"
+            f"tagger {identity.name} <{identity.email}> {identity.git_date}\n\n{message}"
+        )
+        oid = self.out("mktag", input=tag_object)
+        self.update_ref(ref, oid, None, f"gitreg: tag {name}")
+        return oid
+
+    def reset_paths(self, paths: list[str]) -> None:
+        """Make the user's index match HEAD for ``paths`` (after a commit made beside it)."""
+        self.run("reset", "-q", "HEAD", "--", *paths)
+
+    def git_dir(self) -> str:
+        return self.out("rev-parse", "--absolute-git-dir")
+
+
+def _stamp(identity: Identity) -> dict[str, str]:
+    return {
+        "GIT_AUTHOR_NAME": identity.name,
+        "GIT_AUTHOR_EMAIL": identity.email,
+        "GIT_AUTHOR_DATE": identity.git_date,
+        "GIT_COMMITTER_DATE": identity.git_date,
+    }
+
+
+def _describe_failure(args, stderr: str | bytes) -> str:
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode(errors="replace")
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    detail = lines[-1] if lines else "no message"
+    return f"git {args[0]} failed: {detail}"

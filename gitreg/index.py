@@ -1,0 +1,94 @@
+"""The registry's versions, read from version tags in one pass.
+
+Each version tag's message ends with its card as one line of JSON, so listing or searching every
+version parses no YAML and reads no tree. Tags without that index (made by other tools) fall back to
+the ``card.yaml`` in their tree, all read by one ``cat-file --batch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gitreg import refs, versioning
+from gitreg.card import CARD_FILE, Card
+from gitreg.errors import CardError
+from gitreg.git import Git, TagRecord
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    tag: str
+    commit: str
+    card: Card
+
+    @property
+    def ref(self) -> str:
+        return f"{refs.TAGS_PREFIX}{self.tag}"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "tag": self.tag,
+                "commit": self.commit, "card": self.card.to_dict()}
+
+
+@dataclass(frozen=True)
+class BrokenTag:
+    tag: str
+    reason: str
+
+
+def tag_message(card: Card) -> str:
+    summary = f"Register {card.name} v{card.version}"
+    if card.description:
+        summary += f": {card.description.splitlines()[0]}"
+    return f"{summary}\n\n{card.to_json_line()}\n"
+
+
+def read_versions(git: Git, name: str | None = None) -> tuple[list[ModelVersion], list[BrokenTag]]:
+    """Every registered version (of ``name``, or all), oldest to newest by semver."""
+    pattern = f"{refs.TAGS_PREFIX}{name}@v*" if name else refs.TAGS_PREFIX
+    versions, broken, unindexed = [], [], []
+    for record in git.version_tags(pattern):
+        parsed = refs.parse_version_tag(record.name)
+        if not parsed:
+            continue
+        index_line = _index_line(record.message)
+        if index_line is None:
+            unindexed.append(record)
+            continue
+        _collect(record, parsed, lambda where: Card.from_json(index_line, where), versions, broken)
+    _read_from_trees(git, unindexed, versions, broken)
+    versions.sort(key=lambda v: (v.name, versioning.sort_key(v.version), v.version))
+    return versions, broken
+
+
+def _index_line(message: str) -> str | None:
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines and lines[-1].startswith("{") else None
+
+
+def _read_from_trees(git, records: list[TagRecord], versions, broken) -> None:
+    specs = {r.name: f"{r.commit}:{refs.model_dir(refs.parse_version_tag(r.name)[0])}/{CARD_FILE}"
+             for r in records}
+    blobs = git.read_blobs(list(specs.values()))
+    for record in records:
+        blob = blobs[specs[record.name]]
+        parsed = refs.parse_version_tag(record.name)
+        if blob is None:
+            broken.append(BrokenTag(record.name, f"no {CARD_FILE} under models/{parsed[0]}/ at the tagged commit"))
+            continue
+        _collect(record, parsed, lambda where: Card.from_yaml(blob, where), versions, broken)
+
+
+def _collect(record: TagRecord, parsed, read_card, versions, broken) -> None:
+    name, version = parsed
+    try:
+        card = read_card(f"the card of {record.name}")
+    except CardError as exc:
+        broken.append(BrokenTag(record.name, str(exc)))
+        return
+    if (card.name, card.version) != (name, version):
+        broken.append(BrokenTag(record.name, f"its card says {card.name}@v{card.version}"))
+        return
+    versions.append(ModelVersion(name, version, record.name, record.commit, card))

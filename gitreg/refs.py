@@ -1,0 +1,103 @@
+"""The grammar of names, version tags, stage branches and model references.
+
+One table, one ``format``/``parse`` pair per kind of ref (tests check the round trip).
+Tags follow the GTO / ``dvc artifacts`` grammar: ``NAME@vMAJOR.MINOR.PATCH[-pre][+build]``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gitreg.errors import InvalidInputError
+
+NAME_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,98}[A-Za-z0-9])?"
+SEMVER_PATTERN = (
+    r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+    r"(?:-(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*)?"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+STAGE_PATTERN = r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?"
+
+NAME_RE = re.compile(f"^{NAME_PATTERN}$")
+SEMVER_RE = re.compile(f"^{SEMVER_PATTERN}$")
+STAGE_RE = re.compile(f"^{STAGE_PATTERN}$")
+VERSION_TAG_RE = re.compile(f"^(?P<name>{NAME_PATTERN})@v(?P<version>{SEMVER_PATTERN})$")
+MODEL_REF_RE = re.compile(
+    f"^(?P<name>[^@#]*)(?:@v?(?P<version>[^@#]*)|#(?P<stage>[^@#]*))?$"
+)
+
+TAGS_PREFIX = "refs/tags/"
+MODELS_DIR = "models"
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise InvalidInputError(
+            f"invalid model name {name!r}: use letters, digits, '-' and '_', "
+            "starting and ending with a letter or digit (at most 100 characters)"
+        )
+    return name
+
+
+def check_version(version: str) -> str:
+    bare = version[1:] if version.startswith("v") else version
+    if not SEMVER_RE.match(bare):
+        raise InvalidInputError(
+            f"invalid version {version!r}: use semantic versioning MAJOR.MINOR.PATCH, "
+            "e.g. 1.2.0 or 1.2.0-rc.1"
+        )
+    return bare
+
+
+def check_stage(stage: str) -> str:
+    if not STAGE_RE.match(stage or ""):
+        raise InvalidInputError(
+            f"invalid stage name {stage!r}: use lower-case letters, digits, '-' and '_'"
+        )
+    return stage
+
+
+def format_version_tag(name: str, version: str) -> str:
+    return f"{name}@v{version}"
+
+
+def parse_version_tag(tag: str) -> tuple[str, str] | None:
+    """``NAME@vX.Y.Z`` -> (name, version); None for any other tag."""
+    match = VERSION_TAG_RE.match(tag)
+    return (match["name"], match["version"]) if match else None
+
+
+def model_dir(name: str) -> str:
+    return f"{MODELS_DIR}/{name}"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a user names on the command line: ``NAME``, ``NAME@1.2.0``, ``NAME@v1.2.0``, ``NAME#stage``."""
+
+    name: str
+    version: str | None = None
+    stage: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        match = MODEL_REF_RE.match(text)
+        if not match:
+            raise InvalidInputError(
+                f"invalid model reference {text!r}: use NAME, NAME@VERSION or NAME#STAGE"
+            )
+        version = match["version"]
+        stage = match["stage"]
+        return cls(
+            name=check_name(match["name"]),
+            version=check_version(version) if version is not None else None,
+            stage=check_stage(stage) if stage is not None else None,
+        )
+
+    def __str__(self) -> str:
+        if self.version:
+            return f"{self.name}@v{self.version}"
+        if self.stage:
+            return f"{self.name}#{self.stage}"
+        return self.name

@@ -1,0 +1,254 @@
+"""``register``: plan a new version with no side effect, then apply it in one reversible step.
+
+Apply order: artifact into DVC's cache, card and pointer into the working tree, a commit built on a
+private index (only ``models/<name>/`` and ``dvc.yaml``), HEAD moved by compare-and-swap, then the
+annotated tag. Any failure puts the working tree, the index and the refs back as they were.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from gitreg import dvcyaml, metadata, refs, storage_lazy, versioning
+from gitreg.card import CARD_FILE, Artifact, Card
+from gitreg.errors import ArtifactError, InvalidInputError
+from gitreg.git import Git, Identity, TreeEdit
+from gitreg.index import ModelVersion, tag_message
+
+JOBLIB_FILE = "model.joblib"
+
+
+@dataclass(frozen=True)
+class Source:
+    """The artifact: a Python object to save with joblib, or a file or folder taken as it is."""
+
+    obj: Any = None
+    path: Path | None = None
+
+    @property
+    def filename(self) -> str:
+        """A stable name across versions (``model.joblib``, ``model.pt``, ``model/``), so that the
+        dvc.yaml path and every diff between versions stay readable."""
+        if self.path is None:
+            return JOBLIB_FILE
+        return "model" + "".join(self.path.suffixes[-2:]) if self.path.is_file() else "model"
+
+    @property
+    def kind(self) -> str:
+        if self.path is None:
+            return "joblib"
+        return "directory" if self.path.is_dir() else "file"
+
+
+@dataclass(frozen=True)
+class RegisterRequest:
+    name: str
+    source: Source
+    version: str | None = None
+    bump: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    description: str = ""
+    data: tuple[str, ...] = ()
+    base: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisterPlan:
+    name: str
+    version: str
+    tag: str
+    card: Card  # its artifact hash is filled in when the bytes are stored
+    source: Source
+    head_ref: str
+    parent: str
+    identity: Identity
+
+    @property
+    def model_dir(self) -> str:
+        return refs.model_dir(self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "tag": self.tag,
+                "parent": self.parent, "card": self.card.to_dict()}
+
+
+def source_from(model_or_path: Any) -> Source:
+    if isinstance(model_or_path, (str, Path)):
+        path = Path(model_or_path)
+        _check_artifact_path(path)
+        return Source(path=path.resolve())
+    if model_or_path is None:
+        raise InvalidInputError("nothing to register: pass a model object or the path of a file or folder")
+    return Source(obj=model_or_path)
+
+
+def _check_artifact_path(path: Path) -> None:
+    if not path.exists():
+        raise ArtifactError(f"artifact {path} does not exist: give the path of the model file or folder")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ArtifactError(f"artifact {path} is empty: save the model to it first")
+    if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+        raise ArtifactError(f"artifact folder {path} holds no files: save the model into it first")
+    if path.name.endswith(".dvc"):
+        raise InvalidInputError(f"{path} is a DVC pointer, not an artifact: give the path of the model itself")
+
+
+# ---------------------------------------------------------------------------------------- plan
+def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> RegisterPlan:
+    name = refs.check_name(request.name)
+    identity = git.identity()
+    head_ref, parent = git.head()
+    if parent is None:
+        raise InvalidInputError("the registry has no commit yet: run `gitreg init` first")
+    signature = _signature(request.source)
+    previous = existing[-1].card if existing else None
+    version = versioning.next_version(
+        [v.version for v in existing],
+        request.version,
+        request.bump,
+        versioning.signature_incompatible(previous.signature if previous else None, signature),
+    )
+    card = Card(
+        name=name,
+        version=version,
+        created=_iso(identity),
+        author={"name": identity.name, "email": identity.email},
+        artifact=Artifact(path=request.source.filename, md5="", size=0, kind=request.source.kind),
+        description=request.description,
+        labels=list(dict.fromkeys(request.labels)),
+        metrics=dict(request.metrics),
+        params=dict(request.params),
+        lineage=_lineage(git, request, parent),
+        environment=metadata.environment(),
+        signature=signature,
+    )
+    return RegisterPlan(name, version, refs.format_version_tag(name, version), card,
+                        request.source, head_ref or "HEAD", parent, identity)
+
+
+def _signature(source: Source) -> dict[str, Any] | None:
+    if source.obj is not None:
+        return metadata.signature(source.obj)
+    if source.path and source.path.suffix in (".joblib", ".pkl", ".pickle") and source.path.is_file():
+        import joblib
+
+        try:
+            return metadata.signature(joblib.load(source.path))
+        except Exception:  # an artifact we cannot unpickle simply has no signature
+            return None
+    return None
+
+
+def _lineage(git: Git, request: RegisterRequest, parent: str) -> dict[str, Any]:
+    lineage: dict[str, Any] = {"commit": parent, "dirty": git.is_dirty()}
+    if request.data:
+        lineage["data"] = [metadata.data_lineage(git.root, path) for path in request.data]
+    if request.base:
+        base = refs.ModelRef.parse(request.base)
+        if not base.version:
+            raise InvalidInputError(f"--base needs a version: write it as NAME@VERSION, not {request.base!r}")
+        lineage["base"] = {"name": base.name, "version": base.version}
+    return lineage
+
+
+def _iso(identity: Identity) -> str:
+    sign = -1 if identity.offset.startswith("-") else 1
+    hours, minutes = int(identity.offset[1:3]), int(identity.offset[3:5])
+    tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return datetime.fromtimestamp(identity.timestamp, tz).isoformat()
+
+
+# --------------------------------------------------------------------------------------- apply
+def apply(git: Git, plan: RegisterPlan) -> ModelVersion:
+    with ExitStack() as undo:
+        workspace = _Workspace(git.root, plan.model_dir)
+        undo.callback(workspace.restore)
+        card = _store_artifact(git.root, plan, workspace.relocated(plan.source))
+        commit = _commit(git, plan, card)
+        git.update_ref(plan.head_ref, commit, plan.parent, f"gitreg: register {plan.tag}")
+        undo.callback(git.update_ref, plan.head_ref, plan.parent, commit, "gitreg: undo register")
+        tag_oid = git.create_tag(plan.tag, commit, tag_message(card), plan.identity)
+        undo.callback(git.delete_ref, f"{refs.TAGS_PREFIX}{plan.tag}", tag_oid)
+        git.reset_paths([plan.model_dir, dvcyaml.DVC_YAML])
+        undo.pop_all()
+    workspace.discard_backup()
+    return ModelVersion(plan.name, plan.version, plan.tag, commit, card)
+
+
+def _store_artifact(root: Path, plan: RegisterPlan, source: Source) -> Card:
+    target = root / plan.model_dir / source.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.obj is not None:
+        import joblib
+
+        joblib.dump(source.obj, target)
+    elif source.path.is_dir():
+        shutil.copytree(source.path, target)
+    else:
+        shutil.copyfile(source.path, target)
+    pointer = storage_lazy.load().add(root, target)
+    artifact = replace(plan.card.artifact, md5=pointer.md5, size=pointer.size, nfiles=pointer.nfiles)
+    card = replace(plan.card, artifact=artifact)
+    (root / plan.model_dir / CARD_FILE).write_text(card.to_yaml())
+    dvc_yaml = root / dvcyaml.DVC_YAML
+    current = dvc_yaml.read_bytes() if dvc_yaml.exists() else None
+    dvc_yaml.write_text(dvcyaml.with_entry(current, plan.name, dvcyaml.entry(card)))
+    return card
+
+
+def _commit(git: Git, plan: RegisterPlan, card: Card) -> str:
+    """The registration commit: HEAD's tree with ``models/<name>/`` replaced and its dvc.yaml entry."""
+    model_dir = git.root / plan.model_dir
+    files = {f"{plan.model_dir}/{p.name}": p.read_bytes()
+             for p in sorted(model_dir.iterdir()) if p.is_file() and _committed(p.name, card)}
+    head_dvc_yaml = git.read_blob(plan.parent, dvcyaml.DVC_YAML)
+    files[dvcyaml.DVC_YAML] = dvcyaml.with_entry(head_dvc_yaml, plan.name, dvcyaml.entry(card)).encode()
+    edit = TreeEdit(remove=[plan.model_dir], put=files)
+    return git.commit(plan.parent, edit, tag_message(card).split("\n")[0] + "\n", plan.identity)
+
+
+def _committed(filename: str, card: Card) -> bool:
+    return filename in (CARD_FILE, ".gitignore", f"{card.artifact.path}.dvc")
+
+
+class _Workspace:
+    """Moves ``models/<name>/`` and ``dvc.yaml`` aside so a failed registration can put them back."""
+
+    def __init__(self, root: Path, model_dir: str):
+        self.root = root
+        self.model_dir = root / model_dir
+        self.dvc_yaml = root / dvcyaml.DVC_YAML
+        self.dvc_yaml_before = self.dvc_yaml.read_bytes() if self.dvc_yaml.exists() else None
+        (root / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+        self.backup = Path(tempfile.mkdtemp(prefix="gitreg-undo-", dir=root / ".dvc" / "tmp"))
+        self.had_model_dir = self.model_dir.exists()
+        if self.had_model_dir:
+            self.model_dir.rename(self.backup / "model")
+
+    def relocated(self, source: Source) -> Source:
+        """The source as it is now, when it lived in the model folder that was moved aside."""
+        if source.path is None or not self.had_model_dir or not source.path.is_relative_to(self.model_dir):
+            return source
+        return Source(path=self.backup / "model" / source.path.relative_to(self.model_dir))
+
+    def restore(self) -> None:
+        if self.model_dir.exists():
+            shutil.rmtree(self.model_dir)
+        if self.had_model_dir:
+            (self.backup / "model").rename(self.model_dir)
+        if self.dvc_yaml_before is None:
+            self.dvc_yaml.unlink(missing_ok=True)
+        else:
+            self.dvc_yaml.write_bytes(self.dvc_yaml_before)
+        self.discard_backup()
+
+    def discard_backup(self) -> None:
+        shutil.rmtree(self.backup, ignore_errors=True)

@@ -1,0 +1,87 @@
+"""``gitreg init``: the registry skeleton, committed once; running it again changes nothing."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from gitreg import storage_lazy
+from gitreg.config import CONFIG_FILE, DEFAULT_CONFIG
+from gitreg.dvcyaml import DVC_YAML
+from gitreg.errors import InvalidInputError, NotARegistryError
+from gitreg.git import Git, TreeEdit
+from gitreg.refs import MODELS_DIR
+
+INIT_MESSAGE = "Initialize gitreg registry"
+WORKFLOWS = ("gitreg-promotion.yml", "gitreg-verify.yml")
+
+
+def skeleton_files() -> dict[str, bytes]:
+    files = {
+        CONFIG_FILE: DEFAULT_CONFIG.encode(),
+        DVC_YAML: b"artifacts: {}\n",
+        f"{MODELS_DIR}/.gitkeep": b"",
+    }
+    templates = resources.files("gitreg") / "templates"
+    for workflow in WORKFLOWS:
+        files[f".github/workflows/{workflow}"] = (templates / workflow).read_bytes()
+    return files
+
+
+def init(path: Path, remote: str | None) -> bool:
+    """Make ``path`` a registry; True when anything changed."""
+    path = path.resolve()
+    identity = Git(_existing_parent(path)).identity()
+    _ensure_repository(path)
+    git = Git(path)
+    storage = storage_lazy.load()
+    storage.init(path)
+    changed = storage.set_default_remote(path, remote) if remote else False
+    _write_missing(path)
+    candidates = list(skeleton_files()) + _dvc_files(path)
+    paths = [p for p in candidates if _differs_from_head(git, path, p)]
+    if not paths:
+        return changed
+    root = path
+    _, head = git.head()
+    edit = TreeEdit(put={p: (root / p).read_bytes() for p in paths})
+    commit = git.commit(head, edit, INIT_MESSAGE, identity)
+    git.update_ref("HEAD", commit, head, "gitreg: init")
+    git.reset_paths(paths)
+    return True
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.is_dir():
+        path = path.parent
+    return path
+
+
+def _ensure_repository(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        top = Git.toplevel(path)
+    except NotARegistryError:
+        Git.init(path)
+        return
+    if top.resolve() != path:
+        raise InvalidInputError(
+            f"{path} is inside the Git repository {top}: a registry lives at the top of its "
+            f"repository, so run `gitreg init {top}` or choose a directory outside it"
+        )
+
+
+def _write_missing(root: Path) -> None:
+    for rel, content in skeleton_files().items():
+        target = root / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+
+
+def _dvc_files(root: Path) -> list[str]:
+    return [p for p in (".dvc/config", ".dvc/.gitignore", ".dvcignore") if (root / p).exists()]
+
+
+def _differs_from_head(git: Git, root: Path, rel: str) -> bool:
+    return git.read_blob("HEAD", rel) != (root / rel).read_bytes()

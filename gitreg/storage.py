@@ -1,0 +1,159 @@
+"""The only module that imports DVC. Import it lazily: read commands never need it.
+
+Bytes live in DVC's cache and remote; pointers (``<artifact>.dvc``) live in Git. Verification of
+bytes against pointers uses ``hashlib`` directly, so a corrupted cache can never be unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+from dvc.exceptions import DvcException  # noqa: E402
+from dvc.repo import Repo  # noqa: E402
+
+from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
+
+from gitreg.errors import ArtifactError, StorageError  # noqa: E402
+from gitreg.pointer import Pointer, read_pointer  # noqa: E402
+
+
+# DVC's progress chatter would interleave with our output; its failures still reach us as exceptions.
+logging.getLogger("dvc").setLevel(logging.WARNING)
+
+DEFAULT_REMOTE = "storage"
+CHUNK = 1 << 20
+
+
+@contextmanager
+def _repo(root: Path) -> Iterator[Repo]:
+    try:
+        with Repo(str(root), _wait_for_lock=True) as repo:
+            yield repo
+    except DvcException as exc:
+        raise StorageError(f"DVC failed: {exc}") from exc
+
+
+def init(root: Path) -> None:
+    if (root / ".dvc").is_dir():
+        return
+    try:
+        Repo.init(str(root)).close()
+    except DvcException as exc:
+        raise StorageError(f"dvc init failed: {exc}") from exc
+
+
+def set_default_remote(root: Path, url: str, name: str = DEFAULT_REMOTE) -> bool:
+    """Make ``url`` the default remote; True when the configuration changed."""
+    if "://" not in url:
+        url = os.path.relpath(Path(url).resolve(), root / ".dvc")
+    with _repo(root) as repo:
+        with repo.config.edit("repo") as conf:
+            before = (conf.get("core", {}).get("remote"), conf.get("remote", {}).get(name, {}).get("url"))
+            if before == (name, url):
+                return False
+            conf.setdefault("remote", {})[name] = {"url": url}
+            conf.setdefault("core", {})["remote"] = name
+    return True
+
+
+def add(root: Path, path: Path) -> Pointer:
+    """Move ``path`` into DVC's cache (``dvc add``) and return what its pointer says."""
+    with _repo(root) as repo:
+        try:
+            repo.add([str(path)])
+        except DvcException as exc:
+            raise StorageError(f"dvc add {path.name} failed: {exc}") from exc
+    return read_pointer(Path(f"{path}.dvc").read_text())
+
+
+def fetch(root: Path, md5: str) -> None:
+    """Bring an object (and a directory's files) from the default remote into the local cache."""
+    with _repo(root) as repo:
+        if not repo.config.get("core", {}).get("remote"):
+            raise ArtifactError(
+                f"artifact {md5} is not in the local DVC cache and no DVC remote is configured: "
+                "run `gitreg init --remote DIR_OR_URL` or `dvc pull` where the bytes are"
+            )
+        try:
+            repo.cloud.pull([HashInfo("md5", md5)])
+        except DvcException as exc:
+            raise StorageError(f"fetching artifact {md5} from the DVC remote failed: {exc}") from exc
+
+
+def cache_dir(root: Path) -> Path:
+    """Where DVC keeps objects of this repository (honours ``cache.dir``)."""
+    with _repo(root) as repo:
+        return Path(repo.cache.local.path)
+
+
+def object_path(cache: Path, md5: str) -> Path:
+    return cache / md5[:2] / md5[2:]
+
+
+def materialize(root: Path, pointer: Pointer) -> Path:
+    """The verified path of the artifact in the cache (a file, or a directory's manifest)."""
+    cache = cache_dir(root)
+    if not _complete(cache, pointer):
+        fetch(root, pointer.md5)
+    if not _complete(cache, pointer):
+        raise ArtifactError(
+            f"artifact {pointer.md5} is in neither the local DVC cache nor the remote: "
+            "run `dvc push` on the machine that registered it, then try again"
+        )
+    verify(cache, pointer)
+    return object_path(cache, pointer.md5)
+
+
+def _complete(cache: Path, pointer: Pointer) -> bool:
+    path = object_path(cache, pointer.md5)
+    if not path.is_file():
+        return False
+    if not pointer.is_dir:
+        return True
+    return all(object_path(cache, entry["md5"]).is_file() for entry in _manifest(path))
+
+
+def verify(cache: Path, pointer: Pointer) -> None:
+    """Check the md5 of every byte against the pointer before anyone unpickles it."""
+    path = object_path(cache, pointer.md5)
+    _check_md5(path, pointer.md5.removesuffix(".dir"), "artifact")
+    if pointer.is_dir:
+        for entry in _manifest(path):
+            _check_md5(object_path(cache, entry["md5"]), entry["md5"], entry["relpath"])
+
+
+def _check_md5(path: Path, expected: str, label: str) -> None:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise ArtifactError(
+            f"{label} bytes do not match their pointer (md5 {digest.hexdigest()} != {expected}): "
+            f"the DVC cache is corrupt; delete {path} and run the command again to fetch it anew"
+        )
+
+
+def _manifest(path: Path) -> list[dict]:
+    return json.loads(path.read_text())
+
+
+def copy_out(cache: Path, pointer: Pointer, destination: Path) -> None:
+    """Write a verified artifact (file or directory) to ``destination``."""
+    source = object_path(cache, pointer.md5)
+    if not pointer.is_dir:
+        shutil.copyfile(source, destination)
+        return
+    for entry in _manifest(source):
+        target = destination / entry["relpath"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(object_path(cache, entry["md5"]), target)

@@ -1,0 +1,74 @@
+"""Semantic versions: ordering, bumps, and the signature rule behind ``--bump auto``."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import semver
+
+from gitreg.errors import ConflictError, InvalidInputError
+from gitreg.refs import check_version
+
+FIRST_VERSION = "0.1.0"
+BUMPS = ("major", "minor", "patch", "auto")
+
+
+def parse(version: str) -> semver.Version:
+    return semver.Version.parse(check_version(version))
+
+
+def sort_key(version: str) -> semver.Version:
+    return semver.Version.parse(version)
+
+
+def latest(versions: Iterable[str]) -> str | None:
+    """The highest version by semver precedence (build metadata breaks ties, for determinism)."""
+    ordered = sorted(versions, key=lambda v: (sort_key(v), v))
+    return ordered[-1] if ordered else None
+
+
+def next_version(
+    existing: list[str],
+    explicit: str | None,
+    bump: str | None,
+    signature_changed: bool,
+) -> str:
+    """The version a new registration gets; refuses any that is taken or not greater than the latest."""
+    if explicit and bump:
+        raise InvalidInputError("give either --version or --bump, not both")
+    current = latest(existing)
+    if explicit:
+        return _check_explicit(explicit, existing, current)
+    bump = bump or "auto"
+    if bump not in BUMPS:
+        raise InvalidInputError(f"invalid bump {bump!r}: use one of {', '.join(BUMPS)}")
+    if current is None:
+        return FIRST_VERSION
+    if bump == "auto":
+        bump = "major" if signature_changed else "minor"
+    return str(sort_key(current).replace(build=None).next_version(bump))
+
+
+def _check_explicit(explicit: str, existing: list[str], current: str | None) -> str:
+    version = str(parse(explicit))
+    if version in existing:
+        raise ConflictError(
+            f"version {version} already exists and versions are immutable: "
+            "register with a higher --version or use --bump"
+        )
+    if current is not None and sort_key(version) <= sort_key(current):
+        raise ConflictError(
+            f"version {version} is not greater than the latest version {current}: "
+            "pick a higher --version or use --bump"
+        )
+    return version
+
+
+def signature_incompatible(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """True when a caller of the old model could not call the new one the same way."""
+    if not old or not new:
+        return False
+    for key in ("n_features", "features", "classes"):
+        if old.get(key) is not None and new.get(key) is not None and old[key] != new[key]:
+            return True
+    return False
