@@ -22,6 +22,7 @@ from gitreg.git import Git, Identity, TreeEdit
 from gitreg.index import ModelVersion, tag_message
 
 JOBLIB_FILE = "model.joblib"
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,10 @@ class Source:
         dvc.yaml path and every diff between versions stay readable."""
         if self.path is None:
             return JOBLIB_FILE
-        return "model" + "".join(self.path.suffixes[-2:]) if self.path.is_file() else "model"
+        if self.path.is_dir():
+            return "model"
+        suffixes = self.path.suffixes[-2:] if self.path.suffix in COMPRESSED else self.path.suffixes[-1:]
+        return "model" + "".join(suffixes)
 
     @property
     def kind(self) -> str:

@@ -157,3 +157,15 @@ def copy_out(cache: Path, pointer: Pointer, destination: Path) -> None:
         target = destination / entry["relpath"]
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(object_path(cache, entry["md5"]), target)
+
+
+def push(root: Path, md5s: list[str] | None = None) -> None:
+    """Upload objects (all of the workspace's when ``md5s`` is None) to the default DVC remote."""
+    with _repo(root) as repo:
+        try:
+            if md5s is None:
+                repo.push()
+            else:
+                repo.cloud.push([HashInfo("md5", md5) for md5 in md5s])
+        except DvcException as exc:
+            raise StorageError(f"pushing artifacts to the DVC remote failed: {exc}") from exc

@@ -1,0 +1,29 @@
+"""Other tools read a gitreg registry: GTO lists its versions, `dvc artifacts get` downloads them."""
+
+from __future__ import annotations
+
+import hashlib
+
+from gitreg import Registry
+
+
+def test_gto_and_dvc_artifacts_read_the_registry(tmp_path, clock, artifact):
+    registry, _ = Registry.init(tmp_path / "reg", remote=str(tmp_path / "dvc-remote"))
+    first = registry.register("churn", artifact)
+    clock.tick()
+    artifact.write_bytes(b"weights-v2" * 100)
+    registry.register("churn", artifact)
+    from gitreg import storage
+
+    storage.push(registry.root)
+
+    from gto.api import show
+
+    rows = show(str(registry.root), "churn", table=False)
+    assert sorted(row["version"] for row in rows) == ["v0.1.0", "v0.2.0"]
+
+    from dvc.repo.artifacts import Artifacts
+
+    out = tmp_path / "got.bin"
+    Artifacts.get(str(registry.root), "churn", version="v0.1.0", out=str(out))
+    assert hashlib.md5(out.read_bytes()).hexdigest() == first.card.artifact.md5
