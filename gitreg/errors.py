@@ -62,3 +62,9 @@ class StorageError(GitregError):
     """DVC failed to store or fetch bytes."""
 
     exit_code = 12
+
+
+class IntegrityError(GitregError):
+    """The registry breaks its invariants (``verify``) or a change would (``check-promotion``)."""
+
+    exit_code = 13

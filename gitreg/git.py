@@ -186,6 +186,24 @@ class Git:
             pos += size + 1
         return result
 
+    def cat_file(self) -> CatFile:
+        return CatFile(self.root)
+
+    def branch_tips(self, prefix: str) -> dict[str, str]:
+        """``{branch name: commit}`` for every branch under ``prefix`` (e.g. ``stage/``)."""
+        output = self.out("for-each-ref", "--format=%(refname:strip=2) %(objectname)", f"refs/heads/{prefix}")
+        return dict(line.split(" ", 1) for line in output.splitlines() if line)
+
+    def first_parent_log(self, ref: str, path: str | None = None) -> list[CommitRecord]:
+        """Commits on the first-parent chain of ``ref`` (touching ``path``), newest first."""
+        args = ["log", "--first-parent", f"--format={COMMIT_FORMAT}", ref]
+        if path:
+            args += ["--", path]
+        proc = self.run(*args, check=False)
+        if proc.returncode != 0:
+            return []
+        return [_commit_record(chunk) for chunk in proc.stdout.split(RECORD_END) if chunk.strip()]
+
     def read_blob(self, rev: str, path: str) -> bytes | None:
         return self.read_blobs([f"{rev}:{path}"])[f"{rev}:{path}"]
 
@@ -205,7 +223,7 @@ class Git:
         try:
             self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
             if edit.remove:
-                self.run("rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", *edit.remove, env=env)
+                self.run("rm", "--cached", "-r", "-f", "-q", "--ignore-unmatch", "--", *edit.remove, env=env)
             for prefix, tree in edit.graft.items():
                 self.run("read-tree", f"--prefix={prefix}/", tree, env=env)
             if edit.put:
@@ -258,8 +276,87 @@ class Git:
         """Make the user's index match HEAD for ``paths`` (after a commit made beside it)."""
         self.run("reset", "-q", "HEAD", "--", *paths)
 
+    def remotes(self) -> list[str]:
+        return self.out("remote").split()
+
+    def push(self, remote: str, refspecs: list[str]) -> None:
+        """One atomic push; never forced."""
+        proc = self.run("push", "--atomic", "--porcelain", remote, *refspecs, check=False)
+        if proc.returncode != 0:
+            raise ConflictError(
+                f"git push to {remote} was rejected ({_describe_failure(('push',), proc.stderr)}): "
+                "fetch, then run the command again"
+            )
+
     def git_dir(self) -> str:
         return self.out("rev-parse", "--absolute-git-dir")
+
+
+COMMIT_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%ct%x00%B%x00"
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    oid: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    timestamp: int
+    message: str
+
+
+def _commit_record(chunk: str) -> CommitRecord:
+    oid, parents, name, email, timestamp, message = chunk.lstrip("\n").split("\x00")
+    return CommitRecord(oid, tuple(parents.split()), name, email, int(timestamp), message)
+
+
+class CatFile:
+    """One ``git cat-file --batch`` process answering any number of questions, one at a time."""
+
+    def __init__(self, root: Path):
+        self.proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+
+    def get(self, spec: str) -> tuple[str, str, bytes] | None:
+        """(oid, type, content) of ``rev:path`` or an object id; None when missing."""
+        self.proc.stdin.write(spec.encode() + b"\n")
+        self.proc.stdin.flush()
+        header = self.proc.stdout.readline().split()
+        if len(header) < 3 or header[-1] == b"missing":
+            return None
+        content = self.proc.stdout.read(int(header[2]) + 1)[:-1]
+        return header[0].decode(), header[1].decode(), content
+
+    def blob(self, spec: str) -> bytes | None:
+        found = self.get(spec)
+        return found[2] if found and found[1] == "blob" else None
+
+    def subtrees(self, spec: str) -> dict[str, str]:
+        """``{name: tree oid}`` of the directories directly under a tree."""
+        found = self.get(spec)
+        if not found or found[1] != "tree":
+            return {}
+        return {name: oid for mode, name, oid in _tree_entries(found[2]) if mode == b"40000"}
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _tree_entries(data: bytes):
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\x00", space)
+        yield data[pos:space], data[space + 1 : nul].decode(), data[nul + 1 : nul + 21].hex()
+        pos = nul + 21
 
 
 def _stamp(identity: Identity) -> dict[str, str]:

@@ -19,12 +19,13 @@ SEMVER_PATTERN = (
 )
 STAGE_PATTERN = r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?"
 
-NAME_RE = re.compile(f"^{NAME_PATTERN}$")
-SEMVER_RE = re.compile(f"^{SEMVER_PATTERN}$")
-STAGE_RE = re.compile(f"^{STAGE_PATTERN}$")
-VERSION_TAG_RE = re.compile(f"^(?P<name>{NAME_PATTERN})@v(?P<version>{SEMVER_PATTERN})$")
-MODEL_REF_RE = re.compile(
-    f"^(?P<name>[^@#]*)(?:@v?(?P<version>[^@#]*)|#(?P<stage>[^@#]*))?$"
+# \Z, not $: "$" also matches before a trailing newline, which would let "name\n" through.
+NAME_RE = re.compile(rf"^{NAME_PATTERN}\Z")
+SEMVER_RE = re.compile(rf"^{SEMVER_PATTERN}\Z")
+STAGE_RE = re.compile(rf"^{STAGE_PATTERN}\Z")
+VERSION_TAG_RE = re.compile(rf"^(?P<name>{NAME_PATTERN})@v(?P<version>{SEMVER_PATTERN})\Z")
+MODEL_REF_RE = re.compile(  # the optional "v" of NAME@vX.Y.Z is stripped by check_version, once
+    rf"^(?P<name>[^@#]*)(?:@(?P<version>[^@#]*)|#(?P<stage>[^@#]*))?\Z"
 )
 
 TAGS_PREFIX = "refs/tags/"

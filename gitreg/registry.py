@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from gitreg import index, metadata, refs, registration, storage_lazy
+from gitreg import audit, index, metadata, refs, registration, storage_lazy, workflow
 from gitreg.card import CARD_FILE, Card
 from gitreg.config import CONFIG_FILE, Config
-from gitreg.errors import ArtifactError, NotARegistryError, NotFoundError
+from gitreg.errors import ArtifactError, IntegrityError, NotARegistryError, NotFoundError
 from gitreg.git import Git
 from gitreg.index import BrokenTag, ModelVersion
 from gitreg.pointer import Pointer, read_pointer
+from gitreg.stages import StageView, resolve_stages
 
 LOADABLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
@@ -32,12 +33,13 @@ class ModelSummary:
     name: str
     latest: ModelVersion
     versions: int
+    stages: dict[str, str]  # stage -> version in it
 
     def to_dict(self) -> dict[str, Any]:
         card = self.latest.card
         return {"name": self.name, "latest": self.latest.version, "versions": self.versions,
-                "labels": card.labels, "metrics": card.metrics, "description": card.description,
-                "created": card.created}
+                "stages": self.stages, "labels": card.labels, "metrics": card.metrics,
+                "description": card.description, "created": card.created}
 
 
 class Registry:
@@ -99,6 +101,39 @@ class Registry:
             return plan
         return registration.apply(self.git, plan)
 
+    def promote(self, name: str, version: str, stage: str, *, force: bool = False,
+                require: Iterable[str] = (), pr: bool = False, dry_run: bool = False):
+        """Put ``name`` ``version`` in ``stage`` (a --no-ff merge on the stage branch) if its gates pass.
+
+        With ``pr`` only the promotion branch is made (and pushed when there is a Git remote).
+        """
+        found = self.resolve(refs.ModelRef(refs.check_name(name), refs.check_version(version)))
+        return workflow.promote(self, found, self.config.stage(stage), force=force,
+                                     require=tuple(require), pr=pr, dry_run=dry_run)
+
+    def rollback(self, name: str, stage: str, *, to: str | None = None, dry_run: bool = False):
+        """Revert the newest change of ``name`` in ``stage`` still in effect (or back to version ``to``)."""
+        return workflow.rollback(self, refs.check_name(name), self.config.stage(stage),
+                                      to=refs.check_version(to) if to else None, dry_run=dry_run)
+
+    def retire(self, name: str, stage: str, *, dry_run: bool = False):
+        """Remove ``name`` from ``stage``, as a recorded stage change."""
+        return workflow.retire(self, refs.check_name(name), self.config.stage(stage), dry_run=dry_run)
+
+    def check_promotion(self, base: str, head: str, stage: str | None = None):
+        """Would merging ``head`` into the stage branch ``base`` be a valid, gated promotion?"""
+        from gitreg import checks
+
+        target = self.config.stage(stage) if stage else checks.infer_stage(self.config, base)
+        return checks.check_promotion(self.git, self.config, self.versions(), base, head, target)
+
+    def verify(self) -> list[str]:
+        """Every breach of the registry's invariants (empty when all is well)."""
+        from gitreg import checks
+
+        versions = self.versions()
+        return checks.verify(self.git, self.config, versions, self.broken)
+
     # ------------------------------------------------------------------ reads
     def versions(self, name: str | None = None) -> list[ModelVersion]:
         """Every version (of ``name`` or of all models), ordered by name then semver, oldest first."""
@@ -110,14 +145,20 @@ class Registry:
         return self.versions(refs.check_name(name))[::-1]
 
     def models(self) -> list[ModelSummary]:
+        """Every model with its latest version and the version in each stage."""
+        versions = self.versions()
+        views = resolve_stages(self.git, self.config, versions)
         by_name: dict[str, list[ModelVersion]] = {}
-        for version in self.versions():
+        for version in versions:
             by_name.setdefault(version.name, []).append(version)
-        return [ModelSummary(name, found[-1], len(found)) for name, found in sorted(by_name.items())]
+        return [ModelSummary(name, found[-1], len(found), _stages_of(name, views))
+                for name, found in sorted(by_name.items())]
 
     def resolve(self, ref: str | refs.ModelRef) -> ModelVersion:
         """The version a reference names: ``NAME`` (latest), ``NAME@VERSION``."""
         ref = ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
+        if ref.stage:
+            return self._in_stage(ref.name, ref.stage)
         history = self.history(ref.name)
         if not history:
             raise NotFoundError(f"no model named {ref.name!r}: `gitreg list` shows the registered models")
@@ -130,6 +171,29 @@ class Registry:
             f"{ref.name} has no version {ref.version}: `gitreg history {ref.name}` lists its versions"
         )
 
+    def stages(self, name: str | None = None) -> dict[str, StageView]:
+        """Each configured stage with the registered version of every model in it."""
+        return resolve_stages(self.git, self.config, self.versions(), name)
+
+    def stage_versions(self, name: str) -> dict[str, str]:
+        """``{stage: version}`` for the stages that hold ``name``."""
+        return _stages_of(name, self.stages(name))
+
+    def log(self, name: str | None = None, stage: str | None = None) -> list[audit.Event]:
+        """Every registration and stage change (of ``name``, in ``stage``), newest first."""
+        if stage:
+            self.config.stage(stage)
+        return audit.events(self.git, self.config, self.versions(), refs.check_name(name) if name else None, stage)
+
+    def _in_stage(self, name: str, stage: str) -> ModelVersion:
+        self.config.stage(stage)
+        view = self.stages(name)[stage]
+        if name in view.breaches:
+            raise IntegrityError(f"{view.breaches[name]}: run `gitreg verify` and repair the stage")
+        if name not in view.entries:
+            raise NotFoundError(f"{name} is not in {stage}: promote a version with `gitreg promote {name} VERSION {stage}`")
+        return view.entries[name]
+
     def show(self, ref: str | refs.ModelRef) -> ModelVersion:
         """The version with its card read from the tagged tree (the source of truth)."""
         found = self.resolve(ref)
@@ -140,9 +204,12 @@ class Registry:
         return ModelVersion(found.name, found.version, found.tag, found.commit, card)
 
     # ------------------------------------------------------------------ bytes
-    def load(self, name: str, version: str | None = None) -> Any:
-        """The Python object of a joblib artifact, after checking its bytes against the pointer."""
-        found = self.resolve(refs.ModelRef(refs.check_name(name), refs.check_version(version) if version else None))
+    def load(self, name: str, version: str | None = None, stage: str | None = None) -> Any:
+        """The Python object of a joblib artifact (latest, ``version`` or the one in ``stage``),
+        after checking its bytes against the pointer."""
+        found = self.resolve(refs.ModelRef(
+            refs.check_name(name), refs.check_version(version) if version else None,
+            refs.check_stage(stage) if stage else None))
         if not _loadable(found.card):
             raise ArtifactError(
                 f"{found.tag} is a {found.card.artifact.kind} artifact, not a joblib file: "
@@ -177,6 +244,10 @@ class Registry:
 
     def _verified_bytes(self, found: ModelVersion) -> Path:
         return storage_lazy.load().materialize(self.root, self._pointer(found))
+
+
+def _stages_of(name: str, views: dict[str, StageView]) -> dict[str, str]:
+    return {stage: view.entries[name].version for stage, view in views.items() if name in view.entries}
 
 
 def _loadable(card: Card) -> bool:

@@ -169,3 +169,8 @@ def push(root: Path, md5s: list[str] | None = None) -> None:
                 repo.cloud.push([HashInfo("md5", md5) for md5 in md5s])
         except DvcException as exc:
             raise StorageError(f"pushing artifacts to the DVC remote failed: {exc}") from exc
+
+
+def has_remote(root: Path) -> bool:
+    with _repo(root) as repo:
+        return bool(repo.config.get("core", {}).get("remote"))

@@ -34,10 +34,10 @@ def next_version(
     signature_changed: bool,
 ) -> str:
     """The version a new registration gets; refuses any that is taken or not greater than the latest."""
-    if explicit and bump:
+    if explicit is not None and bump:
         raise InvalidInputError("give either --version or --bump, not both")
     current = latest(existing)
-    if explicit:
+    if explicit is not None:  # an empty --version is an invalid version, not "no version"
         return _check_explicit(explicit, existing, current)
     bump = bump or "auto"
     if bump not in BUMPS:

@@ -7,6 +7,7 @@ import sys
 import click
 
 from gitreg.cli.commands import COMMANDS
+from gitreg.cli.stage_commands import STAGE_COMMANDS
 from gitreg.errors import GitregError
 
 
@@ -44,7 +45,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
     ctx.meta["gitreg.traceback"] = traceback
 
 
-for _command in COMMANDS:
+for _command in COMMANDS + STAGE_COMMANDS:
     cli.add_command(_command)
 
 

@@ -106,29 +106,32 @@ def list_models(ctx, as_json: bool) -> None:
     if not models:
         click.echo("No models yet: register one with `gitreg register NAME PATH`.")
         return
-    rows = [[m.name, m.latest.version, str(m.versions), ",".join(m.latest.card.labels),
-             render.metrics_text(m.latest.card.metrics)] for m in models]
-    render.table(rows, ["NAME", "LATEST", "VERSIONS", "LABELS", "METRICS"])
+    rows = [[m.name, m.latest.version, str(m.versions), render.stages_text(m.stages),
+             ",".join(m.latest.card.labels), render.metrics_text(m.latest.card.metrics)] for m in models]
+    render.table(rows, ["NAME", "LATEST", "VERSIONS", "STAGES", "LABELS", "METRICS"])
 
 
 @click.command()
-@click.argument("ref", metavar="NAME[@VERSION]")
+@click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
 @json_option
 @click.pass_context
 def show(ctx, ref: str, as_json: bool) -> None:
-    """Show the card of a version (the latest when no version is given).
+    """Show the card of a version: the latest, NAME@VERSION, or the one in NAME#STAGE.
 
     \b
     Examples:
       gitreg show churn
       gitreg show churn@1.2.0
-      gitreg show churn@v1.2.0 --json
+      gitreg show churn#production --json
     """
-    found = _registry(ctx).show(ref)
+    registry = _registry(ctx)
+    found = registry.show(ref)
+    stages = registry.stage_versions(found.name)
     if as_json:
-        render.emit_json(found.to_dict())
+        render.emit_json({**found.to_dict(), "stages": stages})
         return
     click.echo(f"# {found.tag}  (commit {render.short(found.commit)})")
+    click.echo(f"# stages: {render.stages_text(stages) or 'none'}")
     click.echo(found.card.to_yaml().rstrip())
 
 
@@ -159,7 +162,7 @@ def history(ctx, name: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("ref", metavar="NAME[@VERSION]")
+@click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Where to write the artifact (a folder receives it under its own name).")
 @click.pass_context
@@ -172,6 +175,7 @@ def get(ctx, ref: str, output: Path) -> None:
     Examples:
       gitreg get churn -o model.joblib
       gitreg get churn@1.2.0 -o artifacts/
+      gitreg get churn#production -o model.joblib
     """
     written = _registry(ctx).get(ref, output)
     click.echo(f"Wrote {written}")

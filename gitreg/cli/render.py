@@ -37,3 +37,7 @@ def short(commit: str) -> str:
 def warn_broken(broken) -> None:
     for item in broken:
         click.echo(f"warning: skipped tag {item.tag}: {item.reason}", err=True)
+
+
+def stages_text(stages: dict[str, str]) -> str:
+    return " ".join(f"{stage}=v{version}" for stage, version in stages.items())

@@ -1,0 +1,178 @@
+"""Stage commands: promote, rollback, retire, log, check-promotion, verify."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gitreg.cli import render
+from gitreg.cli.commands import _registry, json_option
+from gitreg.errors import IntegrityError
+
+dry_run_option = click.option("--dry-run", is_flag=True, help="Print the change and make none.")
+
+
+def _report(result, as_json: bool, dry_run: bool) -> None:
+    if as_json:
+        render.emit_json({"dry_run": dry_run, **result.to_dict()})
+        return
+    for check in result.plan.checks:
+        click.echo(f"  gate {check}")
+    if result.plan.change.override:
+        click.echo(f"  override: {result.plan.change.override}")
+    for note in result.notes:
+        click.echo(note)
+    if result.notes:
+        return
+    change = result.plan.change
+    if dry_run:
+        click.echo(f"Would: {change.subject()} (from v{change.from_version or '—'}); nothing changed")
+    else:
+        click.echo(f"{change.subject()} (from v{change.from_version or '—'}), {result.plan.stage.branch} "
+                   f"at {render.short(result.commit)}")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version")
+@click.argument("stage")
+@click.option("--require", multiple=True, metavar="'K>=V'", help="An extra metric gate for this promotion (repeatable).")
+@click.option("--force", is_flag=True, help="Promote even if gates fail; the override and its author are recorded.")
+@click.option("--pr", is_flag=True, help="Only create (and push) the promotion branch, for a pull-request review.")
+@dry_run_option
+@json_option
+@click.pass_context
+def promote(ctx, name, version, stage, require, force, pr, dry_run, as_json) -> None:
+    """Promote version VERSION of NAME to STAGE: a --no-ff merge on the stage branch.
+
+    The stage's gates (.gitreg.yaml) must pass. Your branch, index and
+    working tree are never touched.
+
+    \b
+    Examples:
+      gitreg promote churn 1.2.0 staging
+      gitreg promote churn 1.2.0 production --require 'accuracy>=0.9'
+      gitreg promote churn 1.2.0 production --pr
+    """
+    result = _registry(ctx).promote(name, version, stage, force=force, require=require, pr=pr, dry_run=dry_run)
+    _report(result, as_json, dry_run)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("stage")
+@click.option("--to", "to", metavar="VERSION", help="Go back to this earlier version of the stage in one commit.")
+@dry_run_option
+@json_option
+@click.pass_context
+def rollback(ctx, name, stage, to, dry_run, as_json) -> None:
+    """Revert the newest promotion of NAME in STAGE that is still in effect.
+
+    Each further rollback steps one version further back; rolling back the
+    first promotion removes the model from the stage.
+
+    \b
+    Examples:
+      gitreg rollback churn production
+      gitreg rollback churn production --to 1.0.0
+    """
+    _report(_registry(ctx).rollback(name, stage, to=to, dry_run=dry_run), as_json, dry_run)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("stage")
+@dry_run_option
+@json_option
+@click.pass_context
+def retire(ctx, name, stage, dry_run, as_json) -> None:
+    """Remove NAME from STAGE, as a recorded stage change.
+
+    \b
+    Example:
+      gitreg retire churn staging
+    """
+    _report(_registry(ctx).retire(name, stage, dry_run=dry_run), as_json, dry_run)
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--stage", help="Only changes of this stage.")
+@json_option
+@click.pass_context
+def log(ctx, name, stage, as_json) -> None:
+    """The audit trail: every registration, promotion, rollback and retirement, newest first.
+
+    \b
+    Examples:
+      gitreg log
+      gitreg log churn --stage production --json
+    """
+    events = _registry(ctx).log(name, stage)
+    if as_json:
+        render.emit_json([event.to_dict() for event in events])
+        return
+    rows = [[e.time, e.action, e.model, _arrow(e), e.stage or "", e.author.split(" <")[0], render.short(e.commit),
+             "override" if e.override else ""] for e in events]
+    render.table(rows, ["TIME", "ACTION", "MODEL", "VERSION", "STAGE", "AUTHOR", "COMMIT", ""])
+
+
+def _arrow(event) -> str:
+    to = f"v{event.version}" if event.version else "—"
+    if event.action == "register":
+        return to
+    return f"{'v' + event.from_version if event.from_version else '—'} → {to}"
+
+
+@click.command(name="check-promotion")
+@click.argument("base")
+@click.argument("head")
+@click.option("--stage", help="The target stage (default: inferred from BASE, e.g. origin/stage/production).")
+@json_option
+@click.pass_context
+def check_promotion(ctx, base, head, stage, as_json) -> None:
+    """CI check for a pull request from HEAD into the stage branch BASE.
+
+    Passes only when every changed model equals a registered version and the
+    stage's gates pass. Prints a Markdown summary fit for a PR comment.
+
+    \b
+    Example:
+      gitreg check-promotion origin/stage/production HEAD
+    """
+    from gitreg import checks
+
+    report = _registry(ctx).check_promotion(base, head, stage)
+    if as_json:
+        render.emit_json(report.to_dict())
+    else:
+        click.echo(checks.markdown(report), nl=False)
+    if not report.passed:
+        sys.exit(IntegrityError.exit_code)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def verify(ctx, as_json) -> None:
+    """Check the whole registry against its invariants and report every breach.
+
+    Each version tag's card must match its tag; each stage's content must
+    equal a registered version.
+    """
+    registry = _registry(ctx)
+    problems = registry.verify()
+    if as_json:
+        render.emit_json({"ok": not problems, "problems": problems})
+    elif problems:
+        for problem in problems:
+            click.echo(f"breach: {problem}")
+    else:
+        versions = len(registry.versions())
+        click.echo(f"Registry OK: {versions} versions, stages consistent")
+    if problems:
+        sys.exit(IntegrityError.exit_code)
+
+
+STAGE_COMMANDS = [promote, rollback, retire, log, check_promotion, verify]

@@ -1,0 +1,101 @@
+"""The one resolver: which registered version of each model is in each stage.
+
+A model's version in a stage is whatever ``models/<name>/`` holds at the tip of the stage branch,
+and that subtree must be byte-identical (same tree id) to ``models/<name>/`` at the version's tag.
+Resolution reads content only; it never looks at timestamps or at commit messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gitreg import refs
+from gitreg.card import CARD_FILE, Card
+from gitreg.config import Config, Stage
+from gitreg.errors import CardError
+from gitreg.git import CatFile, Git
+from gitreg.index import ModelVersion
+
+
+@dataclass(frozen=True)
+class Breach:
+    """Stage content that matches no registered version."""
+
+    stage: str
+    model: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.stage}: models/{self.model}/ {self.reason}"
+
+
+@dataclass
+class StageView:
+    stage: Stage
+    tip: str | None
+    entries: dict[str, ModelVersion] = field(default_factory=dict)
+    breaches: dict[str, Breach] = field(default_factory=dict)
+
+    def version_of(self, model: str) -> ModelVersion | None:
+        return self.entries.get(model)
+
+
+def resolve_stages(
+    git: Git, config: Config, versions: list[ModelVersion], model: str | None = None
+) -> dict[str, StageView]:
+    """Every configured stage's content (only ``model``'s when given), in one cat-file process."""
+    tips = git.branch_tips("")
+    by_model = group_by_model(versions)
+    views = {}
+    with git.cat_file() as cat:
+        for stage in config.stages:
+            view = StageView(stage, tips.get(stage.branch))
+            if view.tip:
+                _fill(cat, view, by_model, model)
+            views[stage.name] = view
+    return views
+
+
+def _fill(cat: CatFile, view: StageView, by_model, only: str | None) -> None:
+    for name, tree in cat.subtrees(f"{view.tip}:{refs.MODELS_DIR}").items():
+        if only and name != only:
+            continue
+        found = match_model(cat, view.tip, name, tree, by_model.get(name, {}))
+        if isinstance(found, ModelVersion):
+            view.entries[name] = found
+        else:
+            view.breaches[name] = Breach(view.stage.name, name, found)
+
+
+def match_model(cat: CatFile, tip: str, name: str, tree: str, registered: dict[str, ModelVersion]):
+    """The registered version whose subtree is ``tree``, or the reason there is none."""
+    blob = cat.blob(f"{tip}:{refs.model_dir(name)}/{CARD_FILE}")
+    if blob is None:
+        return f"has no {CARD_FILE}"
+    try:
+        card = Card.from_yaml(blob, f"{refs.model_dir(name)}/{CARD_FILE}")
+    except CardError as exc:
+        return f"holds a broken card ({exc})"
+    candidate = registered.get(card.version)
+    if candidate is None or card.name != name:
+        return f"says {card.name}@v{card.version}, which is not a registered version"
+    tagged = cat.get(f"{candidate.commit}:{refs.model_dir(name)}")
+    if not tagged or tagged[0] != tree:
+        return f"differs from {candidate.tag} (edited by hand?)"
+    return candidate
+
+
+def group_by_model(versions: list[ModelVersion]) -> dict[str, dict[str, ModelVersion]]:
+    """``{model: {version: ModelVersion}}``."""
+    grouped: dict[str, dict[str, ModelVersion]] = {}
+    for version in versions:
+        grouped.setdefault(version.name, {})[version.version] = version
+    return grouped
+
+
+def birth_commit(git: Git, commit: str) -> str:
+    """Where a new stage branch starts: the commit that initialised the registry (no models yet)."""
+    from gitreg.skeleton import INIT_MESSAGE
+
+    found = git.out("rev-list", "-1", f"--grep=^{INIT_MESSAGE}$", commit)
+    return found or git.out("rev-list", "--max-parents=0", "-1", commit)
