@@ -6,6 +6,14 @@
 """
 
 from gitreg.errors import GitregError
-from gitreg.registry import Registry
 
 __all__ = ["GitregError", "Registry"]
+
+
+def __getattr__(name: str):
+    # Imported on first use so that `gitreg --help` and the CLI's start-up stay fast.
+    if name == "Registry":
+        from gitreg.registry import Registry
+
+        return Registry
+    raise AttributeError(f"module 'gitreg' has no attribute {name!r}")

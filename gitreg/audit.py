@@ -42,16 +42,17 @@ def events(git: Git, config: Config, versions: list[ModelVersion], model: str | 
     if stage is None:
         for position, version in enumerate(versions):
             if model is None or version.name == model:
-                keyed.append(((_timestamp(version.card.created), REGISTER, position), _registration(version)))
+                keyed.append(((_timestamp(version.card.created), REGISTER, 0, position), _registration(version)))
     for stage_config in config.stages:
         if stage is not None and stage_config.name != stage:
             continue
-        changes = stage_changes(git, stage_config.branch, model)
-        for position, (record, change) in enumerate(reversed(changes)):
+        clock = 0
+        for position, (record, change) in enumerate(reversed(stage_changes(git, stage_config.branch, model))):
+            clock = max(clock, change.clock)  # the branch's own order always wins over clocks
             event = Event(change.action, change.model, change.version, change.from_version, change.stage,
                           f"{record.author_name} <{record.author_email}>", _iso(record.timestamp),
                           record.oid, change.gates, change.override)
-            keyed.append(((record.timestamp, STAGE_CHANGE, position), event))
+            keyed.append(((record.timestamp, STAGE_CHANGE, clock, position), event))
     keyed.sort(key=lambda item: item[0], reverse=True)
     return [event for _, event in keyed]
 

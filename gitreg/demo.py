@@ -3,45 +3,50 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable
 
+from gitreg.errors import InvalidInputError
+
+GATES = """\
+schema: 1
+stages:
+  - name: dev
+  - name: staging
+  - name: production
+    gates:
+      requires: staging            # only what staging has seen reaches production
+      metrics:
+        accuracy: ">= 0.93"
+      no_regression: [accuracy]
+"""
+VERSIONS = (("0.1.0", 0.003), ("0.2.0", 0.1))  # (version, regularisation C)
+
 
 def run(directory: Path | None, echo: Callable[[str], None] = print) -> Path:
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     root = Path(directory or tempfile.mkdtemp(prefix="gitreg-demo-")).resolve()
     if root.exists() and any(root.iterdir()):
-        from gitreg.errors import InvalidInputError
-
         raise InvalidInputError(f"{root} is not empty: give the demo a new or empty folder")
     step = _Stepper(root, echo)
     step.cli("init", str(root))
-
-    x, y = load_breast_cancer(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    for c, bump in ((0.05, None), (1.0, "auto")):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x_train, y_train)
-        accuracy = model.score(x_test, y_test)
-        path = root.parent / f"{root.name}-work" / f"cancer-C{c}.joblib"
-        path.parent.mkdir(exist_ok=True)
-        import joblib
-
-        joblib.dump(model, path)
-        args = ["register", "cancer", str(path), "--metric", f"accuracy={accuracy:.4f}",
-                "--param", f"C={c}", "--label", "tabular", "--description", f"logistic regression, C={c}"]
-        step.cli(*(args + (["--bump", bump] if bump else [])))
+    step.configure_gates()
+    x_test, y_test = step.train_and_register()
     step.cli("list")
     step.cli("show", "cancer@0.1.0")
     step.cli("history", "cancer")
     step.predict(x_test[:1], y_test[0])
-    echo(f"\nThe registry is in {root}: try `gitreg -C {root} list`.")
+    step.cli("promote", "cancer", "0.1.0", "staging")
+    step.cli("promote", "cancer", "0.1.0", "production")
+    step.cli("promote", "cancer", "0.2.0", "production")  # refused: not in staging yet
+    step.cli("promote", "cancer", "0.2.0", "staging")
+    step.cli("promote", "cancer", "0.2.0", "production")
+    step.cli("rollback", "cancer", "production")
+    step.cli("list")
+    step.cli("log")
+    echo(f"\nThe registry is in {root}: try `gitreg -C {root} log --json` or `git -C {root} log --graph --all`.")
     return root
 
 
@@ -53,15 +58,45 @@ class _Stepper:
         from gitreg.cli import cli
 
         self.echo(f"\n$ gitreg {shlex.join(args)}")
-        cli.main(["-C", str(self.root), *args] if args[0] != "init" else list(args),
-                 prog_name="gitreg", standalone_mode=False)
+        argv = list(args) if args[0] == "init" else ["-C", str(self.root), *args]
+        try:
+            cli.main(argv, prog_name="gitreg", standalone_mode=False)
+        except SystemExit:  # the CLI already printed the error, as it would in a shell
+            pass
+
+    def configure_gates(self) -> None:
+        self.echo("\n$ cat > .gitreg.yaml   # production: requires staging, accuracy >= 0.93, no regression")
+        (self.root / ".gitreg.yaml").write_text(GATES)
+        self.echo("$ git commit -am 'Gate production'")
+        subprocess.run(["git", "commit", "-qam", "Gate production"], cwd=self.root, check=True)
+
+    def train_and_register(self):
+        import joblib
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import train_test_split
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        x, y = load_breast_cancer(return_X_y=True)
+        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+        work = Path(tempfile.mkdtemp(prefix="gitreg-demo-work-"))
+        for version, c in VERSIONS:
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x_train, y_train)
+            path = work / f"cancer-C{c}.joblib"
+            joblib.dump(model, path)
+            self.echo(f"\n# trained logistic regression with C={c}: test accuracy {model.score(x_test, y_test):.4f}")
+            self.cli("register", "cancer", str(path), "--metric", f"accuracy={model.score(x_test, y_test):.4f}",
+                     "--param", f"C={c}", "--label", "tabular", "--description", f"logistic regression, C={c}",
+                     *(["--bump", "auto"] if version != "0.1.0" else []))
+        return x_test, y_test
 
     def predict(self, row, truth) -> None:
         from gitreg import Registry
 
         registry = Registry(self.root)
         self.echo("\n>>> Registry(path).load('cancer', version=...).predict(first test row)")
-        for version in ("0.1.0", "0.2.0"):
+        for version, _ in VERSIONS:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = registry.load("cancer", version=version)

@@ -8,7 +8,8 @@ compare-and-swap; when someone else moved it meanwhile, the change is planned ag
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 
 from gitreg import dvcyaml, refs
 from gitreg.card import CARD_FILE, Card
@@ -175,6 +176,7 @@ def stage_changes(git: Git, branch: str, name: str | None = None) -> list[tuple[
 # ------------------------------------------------------------------------------------- applying
 def apply(git: Git, plan: StagePlan, identity: Identity) -> str:
     """Write the change's commit(s) and move the stage branch; returns the new tip."""
+    plan = replace(plan, change=replace(plan.change, clock=time.time_ns()))
     commit = git.commit(plan.parent, plan.edit, plan.change.message(plan.body), identity)
     if plan.is_merge:
         tree = git.out("rev-parse", f"{commit}^{{tree}}")
@@ -186,6 +188,7 @@ def apply(git: Git, plan: StagePlan, identity: Identity) -> str:
 
 def create_promotion_branch(git: Git, plan: StagePlan, identity: Identity) -> str:
     """For review: the promotion commit on its own branch; the stage branch is only born if missing."""
+    plan = replace(plan, change=replace(plan.change, clock=time.time_ns()))
     commit = git.commit(plan.parent, plan.edit, plan.change.message(plan.body), identity)
     if plan.tip is None:
         git.update_ref(plan.stage.ref, plan.parent, None, f"gitreg: create {plan.stage.branch}")

@@ -20,6 +20,7 @@ class StageChange:
     reverts: tuple[str, ...] = ()
     gates: tuple[str, ...] = ()
     override: str | None = None
+    clock: int = 0  # nanoseconds since the epoch: orders changes to different stages within one second
 
     def trailers(self) -> str:
         lines = [
@@ -33,6 +34,8 @@ class StageChange:
         lines += [f"Gitreg-Gate: {gate}" for gate in self.gates]
         if self.override:
             lines.append(f"Gitreg-Override: {self.override}")
+        if self.clock:
+            lines.append(f"Gitreg-Clock: {self.clock}")
         return "\n".join(lines)
 
     def subject(self) -> str:
@@ -75,6 +78,7 @@ def parse(message: str) -> StageChange | None:
         reverts=tuple(fields.values.get("Reverts", [])),
         gates=tuple(fields.values.get("Gate", [])),
         override=fields.one("Override"),
+        clock=int(clock) if (clock := fields.one("Clock") or "").isdigit() else 0,
     )
 
 

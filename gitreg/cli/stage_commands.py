@@ -26,11 +26,11 @@ def _report(result, as_json: bool, dry_run: bool) -> None:
     if result.notes:
         return
     change = result.plan.change
+    was = f"was v{change.from_version}" if change.from_version else "was not in the stage"
     if dry_run:
-        click.echo(f"Would: {change.subject()} (from v{change.from_version or '—'}); nothing changed")
+        click.echo(f"Would: {change.subject()} ({was}); nothing changed")
     else:
-        click.echo(f"{change.subject()} (from v{change.from_version or '—'}), {result.plan.stage.branch} "
-                   f"at {render.short(result.commit)}")
+        click.echo(f"{change.subject()} ({was}); {result.plan.stage.branch} at {render.short(result.commit)}")
 
 
 @click.command()
