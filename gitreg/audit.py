@@ -43,11 +43,13 @@ def events(git: Git, config: Config, versions: list[ModelVersion], model: str | 
         for position, version in enumerate(versions):
             if model is None or version.name == model:
                 keyed.append(((_timestamp(version.card.created), REGISTER, 0, position), _registration(version)))
+    tips = git.branch_tips()
     for stage_config in config.stages:
-        if stage is not None and stage_config.name != stage:
+        tip = tips.get(stage_config.branch, (None,))[0]
+        if tip is None or (stage is not None and stage_config.name != stage):
             continue
         clock = 0
-        for position, (record, change) in enumerate(reversed(stage_changes(git, stage_config.branch, model))):
+        for position, (record, change) in enumerate(reversed(stage_changes(git, tip, model))):
             clock = max(clock, change.clock)  # the branch's own order always wins over clocks
             event = Event(change.action, change.model, change.version, change.from_version, change.stage,
                           f"{record.author_name} <{record.author_email}>", _iso(record.timestamp),

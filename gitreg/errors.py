@@ -32,6 +32,16 @@ class ConflictError(GitregError):
     exit_code = 6
 
 
+class RemoteMovedError(ConflictError):
+    """A push was rejected because someone else changed the remote first."""
+
+
+class PushRejectedError(GitregError):
+    """The remote refused a push for a reason of its own (e.g. the server-side hook)."""
+
+    exit_code = 14
+
+
 class IdentityError(GitregError):
     exit_code = 7
 

@@ -15,7 +15,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitreg.errors import ConflictError, GitError, IdentityError, NotARegistryError
+from gitreg.errors import (
+    ConflictError,
+    GitError,
+    IdentityError,
+    NotARegistryError,
+    PushRejectedError,
+    RemoteMovedError,
+)
 
 TAG_FORMAT = "%00".join(
     [
@@ -30,6 +37,9 @@ TAG_FORMAT = "%00".join(
     ]
 ) + "%00"
 RECORD_END = "\x00\n"
+# How Git words "someone else pushed first" (rejections, lost ref-lock races, stale expectations).
+REMOTE_MOVED_SIGNS = ("(fetch first)", "(non-fast-forward)", "(already exists)", "cannot lock ref",
+                      "but expected", "(stale info)", "failed to update ref", "[rejected]")
 FILE_MODE = "100644"
 
 
@@ -189,10 +199,18 @@ class Git:
     def cat_file(self) -> CatFile:
         return CatFile(self.root)
 
-    def branch_tips(self, prefix: str) -> dict[str, str]:
-        """``{branch name: commit}`` for every branch under ``prefix`` (e.g. ``stage/``)."""
-        output = self.out("for-each-ref", "--format=%(refname:strip=2) %(objectname)", f"refs/heads/{prefix}")
-        return dict(line.split(" ", 1) for line in output.splitlines() if line)
+    def branch_tips(self, tracking: str = "refs/remotes/origin/") -> dict[str, tuple[str, bool]]:
+        """``{branch: (commit, is_local)}``: local branches, and where a clone has no local branch of
+        that name, the remote-tracking one (a fresh clone sees the stages without checking them out)."""
+        output = self.out("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/", tracking)
+        tips: dict[str, tuple[str, bool]] = {}
+        for line in output.splitlines():
+            ref, oid = line.split(" ", 1)
+            if ref.startswith("refs/heads/"):
+                tips[ref[len("refs/heads/"):]] = (oid, True)
+            else:
+                tips.setdefault(ref[len(tracking):], (oid, False))
+        return tips
 
     def first_parent_log(self, ref: str, path: str | None = None) -> list[CommitRecord]:
         """Commits on the first-parent chain of ``ref`` (touching ``path``), newest first."""
@@ -280,13 +298,44 @@ class Git:
         return self.out("remote").split()
 
     def push(self, remote: str, refspecs: list[str]) -> None:
-        """One atomic push; never forced."""
+        """One atomic push; never forced. RemoteMovedError when someone else pushed first."""
         proc = self.run("push", "--atomic", "--porcelain", remote, *refspecs, check=False)
+        if proc.returncode == 0:
+            return
+        report = proc.stdout + proc.stderr
+        if any(sign in report for sign in REMOTE_MOVED_SIGNS):
+            raise RemoteMovedError(f"{remote} moved while gitreg was pushing: fetch, then run the command again")
+        hook_says = [line[len("remote: "):] for line in proc.stderr.splitlines() if line.startswith("remote: ")]
+        reason = "; ".join(hook_says) or _describe_failure(("push",), proc.stderr)
+        raise PushRejectedError(f"{remote} rejected the push: {reason}")
+
+    def fetch(self, remote: str, refspecs: list[str]) -> None:
+        proc = self.run("fetch", "--quiet", "--no-tags", remote, *refspecs, check=False)
+        if proc.returncode != 0:
+            raise GitError(f"cannot fetch from {remote}: {_describe_failure(('fetch',), proc.stderr)}")
+
+    def remote_refs(self, remote: str, prefix: str) -> dict[str, str]:
+        """``{ref: oid}`` on ``remote`` under ``prefix`` (peeled tags folded in)."""
+        output = self.out("ls-remote", "--refs", remote, f"{prefix}*")
+        return {ref: oid for oid, ref in (line.split("\t") for line in output.splitlines() if line)}
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+
+    def fast_forward_worktree(self, old: str, new: str, ref: str) -> None:
+        """Move the checked-out ``ref`` from ``old`` to ``new`` like ``git merge --ff-only``:
+        index and working tree follow, and the user's uncommitted changes are kept (or nothing moves)."""
+        proc = self.run("read-tree", "-m", "-u", old, new, check=False)
         if proc.returncode != 0:
             raise ConflictError(
-                f"git push to {remote} was rejected ({_describe_failure(('push',), proc.stderr)}): "
-                "fetch, then run the command again"
+                f"cannot fast-forward {ref} to {new[:8]}: your uncommitted changes touch the same files; "
+                "commit or stash them, then run the command again"
             )
+        self.update_ref(ref, new, old, "gitreg: fast-forward")
+
+    def switch_worktree(self, old: str, new: str) -> None:
+        """Index and working tree from ``old``'s content to ``new``'s, keeping unrelated local changes."""
+        self.run("read-tree", "-m", "-u", old, new)
 
     def git_dir(self) -> str:
         return self.out("rev-parse", "--absolute-git-dir")

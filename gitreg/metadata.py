@@ -46,10 +46,17 @@ def read_metrics_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise InvalidInputError(f"cannot read metrics file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"cannot read metrics file {path}: it is not UTF-8 text; give a JSON or YAML file"
+        ) from exc
     try:
         data = json.loads(text) if path.suffix == ".json" else yamlio.load(text)
     except (ValueError, yamlio.YAMLError) as exc:
-        raise InvalidInputError(f"metrics file {path} is not valid {path.suffix[1:] or 'YAML'}: {exc}") from exc
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(
+            f"metrics file {path} is not valid {path.suffix[1:] or 'YAML'} ({first_line}): fix it and run again"
+        ) from exc
     if not isinstance(data, dict):
         raise InvalidInputError(f"metrics file {path} must hold a mapping of metric names to values")
     return _flatten(data)

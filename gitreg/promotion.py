@@ -28,7 +28,8 @@ RETRIES = 5
 class StagePlan:
     change: StageChange
     stage: Stage
-    tip: str | None  # the stage branch as planned on (None: the branch is born with this change)
+    tip: str | None  # the stage's content as planned on (None: the branch is born with this change)
+    expected: str | None  # the local stage branch's value for compare-and-swap (None: create it)
     parent: str  # the commit the change is built on
     edit: TreeEdit
     checks: tuple[GateCheck, ...] = ()
@@ -83,7 +84,7 @@ def plan_promote(git: Git, view: StageView, version: ModelVersion, checks: list[
     )
     parent = view.tip or birth_commit(git, version.commit)
     subtree = git.tree_id(version.commit, refs.model_dir(version.name))
-    return StagePlan(change, view.stage, view.tip, parent,
+    return StagePlan(change, view.stage, view.tip, view.expected, parent,
                      swap_edit(git, parent, version.name, version, subtree), tuple(checks))
 
 
@@ -93,7 +94,8 @@ def plan_retire(git: Git, view: StageView, name: str) -> StagePlan:
         raise NotFoundError(f"{name} is not in {view.stage.name}: nothing to retire")
     change = StageChange(action="retire", model=name, stage=view.stage.name, version=None,
                          from_version=current.version if current else None)
-    return StagePlan(change, view.stage, view.tip, view.tip, swap_edit(git, view.tip, name, None, None))
+    return StagePlan(change, view.stage, view.tip, view.expected, view.tip,
+                     swap_edit(git, view.tip, name, None, None))
 
 
 def plan_rollback(git: Git, view: StageView, name: str, versions: dict[str, ModelVersion],
@@ -114,7 +116,7 @@ def plan_rollback(git: Git, view: StageView, name: str, versions: dict[str, Mode
         reverts=tuple(oid for oid, _ in reverted),
     )
     body = "\n".join(f"This reverts commit {oid}." for oid, _ in reverted)
-    return StagePlan(change, view.stage, view.tip, view.tip,
+    return StagePlan(change, view.stage, view.tip, view.expected, view.tip,
                      swap_edit(git, view.tip, name, target, subtree), body=body)
 
 
@@ -130,7 +132,7 @@ def _in_effect(git: Git, view: StageView, name: str) -> list[tuple[str, StageCha
         return []
     reverted: set[str] = set()
     found = []
-    for record, change in stage_changes(git, view.stage.branch, name):
+    for record, change in stage_changes(git, view.tip, name):
         if change.action == "rollback":
             reverted.update(change.reverts)
         elif record.oid not in reverted:
@@ -151,14 +153,14 @@ def _events_to_revert(events, to: str | None, stage: str, name: str):
     )
 
 
-def stage_changes(git: Git, branch: str, name: str | None = None) -> list[tuple[CommitRecord, StageChange]]:
-    """(commit record, change) for each first-parent commit of ``branch`` that changed a stage, newest first.
+def stage_changes(git: Git, tip: str, name: str | None = None) -> list[tuple[CommitRecord, StageChange]]:
+    """(commit record, change) for each first-parent commit from ``tip`` that changed a stage, newest first.
 
     A merge made by a forge carries no trailers: its second parent, the promotion commit, does.
     """
     path = refs.model_dir(name) if name else refs.MODELS_DIR
     changes: list[tuple[CommitRecord, StageChange]] = []
-    records = git.first_parent_log(f"refs/heads/{branch}", path)
+    records = git.first_parent_log(tip, path)
     untagged = [r for r in records if parse(r.message) is None and len(r.parents) > 1]
     second_parents = {}
     if untagged:
@@ -182,7 +184,7 @@ def apply(git: Git, plan: StagePlan, identity: Identity) -> str:
         tree = git.out("rev-parse", f"{commit}^{{tree}}")
         message = f"Merge branch '{plan.promotion_branch}' into {plan.stage.branch}\n\n{plan.change.trailers()}\n"
         commit = git.commit_tree(tree, [plan.parent, commit], message, identity)
-    git.update_ref(plan.stage.ref, commit, plan.tip, f"gitreg: {plan.change.subject()}")
+    git.update_ref(plan.stage.ref, commit, plan.expected, f"gitreg: {plan.change.subject()}")
     return commit
 
 
@@ -190,7 +192,7 @@ def create_promotion_branch(git: Git, plan: StagePlan, identity: Identity) -> st
     """For review: the promotion commit on its own branch; the stage branch is only born if missing."""
     plan = replace(plan, change=replace(plan.change, clock=time.time_ns()))
     commit = git.commit(plan.parent, plan.edit, plan.change.message(plan.body), identity)
-    if plan.tip is None:
+    if plan.expected is None:
         git.update_ref(plan.stage.ref, plan.parent, None, f"gitreg: create {plan.stage.branch}")
     ref = f"refs/heads/{plan.promotion_branch}"
     existing = git.rev_parse(ref)

@@ -17,7 +17,7 @@ from typing import Any
 
 from gitreg import dvcyaml, metadata, refs, storage_lazy, versioning
 from gitreg.card import CARD_FILE, Artifact, Card
-from gitreg.errors import ArtifactError, InvalidInputError
+from gitreg.errors import ArtifactError, InvalidInputError, NotFoundError
 from gitreg.git import Git, Identity, TreeEdit
 from gitreg.index import ModelVersion, tag_message
 
@@ -112,6 +112,10 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
     head_ref, parent = git.head()
     if parent is None:
         raise InvalidInputError("the registry has no commit yet: run `gitreg init` first")
+    if request.source.path is not None and git.root.resolve().is_relative_to(request.source.path):
+        raise InvalidInputError(
+            f"{request.source.path} holds the registry itself: give the path of the model file or folder"
+        )
     signature = _signature(request.source)
     previous = existing[-1].card if existing else None
     version = versioning.next_version(
@@ -159,6 +163,11 @@ def _lineage(git: Git, request: RegisterRequest, parent: str) -> dict[str, Any]:
         base = refs.ModelRef.parse(request.base)
         if not base.version:
             raise InvalidInputError(f"--base needs a version: write it as NAME@VERSION, not {request.base!r}")
+        base_tag = refs.format_version_tag(base.name, base.version)
+        if not git.rev_parse(f"{refs.TAGS_PREFIX}{base_tag}"):
+            raise NotFoundError(
+                f"--base {base_tag} is not a registered version: `gitreg history {base.name}` lists its versions"
+            )
         lineage["base"] = {"name": base.name, "version": base.version}
     return lineage
 
@@ -256,3 +265,31 @@ class _Workspace:
 
     def discard_backup(self) -> None:
         shutil.rmtree(self.backup, ignore_errors=True)
+
+
+def drop_tag(git: Git, version: ModelVersion) -> None:
+    """Delete the tag of a registration that was never published."""
+    git.delete_ref(version.ref, git.out("rev-parse", version.ref))
+
+
+def drop_commit(git: Git, version: ModelVersion, head_ref: str, parent: str) -> None:
+    """Take the registration commit (never published) off the branch; files follow."""
+    git.switch_worktree(version.commit, parent)
+    git.update_ref(head_ref, parent, version.commit, f"gitreg: undo unpublished {version.tag}")
+
+
+def rebuild(git: Git, version: ModelVersion, new_version: str, head_ref: str, onto: str) -> ModelVersion:
+    """The same registration (same bytes, same card but for its version) as a new commit on ``onto``,
+    e.g. the remote's new tip after another writer pushed first. Moves the checked-out branch there."""
+    card = replace(version.card, version=new_version)
+    model_dir = refs.model_dir(version.name)
+    dvc_yaml = dvcyaml.with_entry(git.read_blob(onto, dvcyaml.DVC_YAML), version.name, dvcyaml.entry(card))
+    edit = TreeEdit(remove=[model_dir], graft={model_dir: git.tree_id(version.commit, model_dir)},
+                    put={f"{model_dir}/{CARD_FILE}": card.to_yaml().encode(), dvcyaml.DVC_YAML: dvc_yaml.encode()})
+    identity = git.identity()
+    commit = git.commit(onto, edit, tag_message(card).split("\n")[0] + "\n", identity)
+    git.switch_worktree(version.commit, commit)
+    git.update_ref(head_ref, commit, version.commit, f"gitreg: register {card.name} v{new_version}")
+    tag = refs.format_version_tag(card.name, new_version)
+    git.create_tag(tag, commit, tag_message(card), identity)
+    return ModelVersion(card.name, new_version, tag, commit, card)

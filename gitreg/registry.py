@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from gitreg import audit, index, metadata, refs, registration, storage_lazy, workflow
+from gitreg import audit, index, metadata, refs, registration, storage_lazy, sync, workflow
 from gitreg.card import CARD_FILE, Card
 from gitreg.config import CONFIG_FILE, Config
-from gitreg.errors import ArtifactError, IntegrityError, NotARegistryError, NotFoundError
+from gitreg.errors import ArtifactError, CardError, IntegrityError, NotARegistryError, NotFoundError
 from gitreg.git import Git
 from gitreg.index import BrokenTag, ModelVersion
 from gitreg.pointer import Pointer, read_pointer
@@ -82,8 +82,14 @@ class Registry:
         data: Iterable[str] = (),
         base: str | None = None,
         dry_run: bool = False,
+        push: bool = False,
     ) -> ModelVersion | registration.RegisterPlan:
-        """Register a new version of ``name``; with ``dry_run`` return the plan and change nothing."""
+        """Register a new version of ``name``; with ``dry_run`` return the plan and change nothing.
+
+        With ``push`` the artifact goes to the DVC remote, then the commit and tag to ``origin`` in
+        one atomic push; when another writer pushed first, the registration is redone on top of
+        theirs (with ``bump``, as the next free version).
+        """
         request = registration.RegisterRequest(
             name=refs.check_name(name),
             source=registration.source_from(model_or_path),
@@ -96,29 +102,57 @@ class Registry:
             data=tuple(data),
             base=base,
         )
-        plan = registration.plan(self.git, request, self.history(name)[::-1])
         if dry_run:
-            return plan
-        return registration.apply(self.git, plan)
+            return self._plan_registration(request)
+        if push:
+            return sync.publish_registration(self, lambda: self._plan_registration(request),
+                                             lambda: self._register(request))
+        return self._register(request)
+
+    def _plan_registration(self, request: registration.RegisterRequest) -> registration.RegisterPlan:
+        return registration.plan(self.git, request, self.history(request.name)[::-1])
+
+    def _register(self, request: registration.RegisterRequest) -> ModelVersion:
+        return registration.apply(self.git, self._plan_registration(request))
 
     def promote(self, name: str, version: str, stage: str, *, force: bool = False,
-                require: Iterable[str] = (), pr: bool = False, dry_run: bool = False):
+                require: Iterable[str] = (), pr: bool = False, dry_run: bool = False, push: bool = False):
         """Put ``name`` ``version`` in ``stage`` (a --no-ff merge on the stage branch) if its gates pass.
 
         With ``pr`` only the promotion branch is made (and pushed when there is a Git remote).
+        With ``push`` the stage branch is published to ``origin`` (redone on top of any concurrent change).
         """
-        found = self.resolve(refs.ModelRef(refs.check_name(name), refs.check_version(version)))
-        return workflow.promote(self, found, self.config.stage(stage), force=force,
-                                     require=tuple(require), pr=pr, dry_run=dry_run)
+        ref = refs.ModelRef(refs.check_name(name), refs.check_version(version))
+        target = self.config.stage(stage)
 
-    def rollback(self, name: str, stage: str, *, to: str | None = None, dry_run: bool = False):
+        def change():
+            return workflow.promote(self, self.resolve(ref), target, force=force,
+                                    require=tuple(require), pr=pr, dry_run=dry_run)
+
+        return self._stage_change(change, push and not (dry_run or pr))
+
+    def rollback(self, name: str, stage: str, *, to: str | None = None, dry_run: bool = False,
+                 push: bool = False):
         """Revert the newest change of ``name`` in ``stage`` still in effect (or back to version ``to``)."""
-        return workflow.rollback(self, refs.check_name(name), self.config.stage(stage),
-                                      to=refs.check_version(to) if to else None, dry_run=dry_run)
+        name, target, to = refs.check_name(name), self.config.stage(stage), refs.check_version(to) if to else None
+        return self._stage_change(lambda: workflow.rollback(self, name, target, to=to, dry_run=dry_run),
+                                  push and not dry_run)
 
-    def retire(self, name: str, stage: str, *, dry_run: bool = False):
+    def retire(self, name: str, stage: str, *, dry_run: bool = False, push: bool = False):
         """Remove ``name`` from ``stage``, as a recorded stage change."""
-        return workflow.retire(self, refs.check_name(name), self.config.stage(stage), dry_run=dry_run)
+        name, target = refs.check_name(name), self.config.stage(stage)
+        return self._stage_change(lambda: workflow.retire(self, name, target, dry_run=dry_run), push and not dry_run)
+
+    def _stage_change(self, change, push: bool):
+        return sync.publish_stage_change(self, change) if push else change()
+
+    def push(self) -> sync.SyncReport:
+        """Publish to ``origin``: artifacts first, then the branch, new version tags and stage branches."""
+        return sync.push(self)
+
+    def pull(self, artifacts: bool = False) -> sync.SyncReport:
+        """Fetch the registry's refs from ``origin`` (and with ``artifacts`` every stage's artifacts)."""
+        return sync.pull(self, artifacts)
 
     def check_promotion(self, base: str, head: str, stage: str | None = None):
         """Would merging ``head`` into the stage branch ``base`` be a valid, gated promotion?"""
@@ -161,12 +195,14 @@ class Registry:
             return self._in_stage(ref.name, ref.stage)
         history = self.history(ref.name)
         if not history:
+            self._refuse_broken(ref.name, None)
             raise NotFoundError(f"no model named {ref.name!r}: `gitreg list` shows the registered models")
         if ref.version is None:
             return history[0]
         for candidate in history:
             if candidate.version == ref.version:
                 return candidate
+        self._refuse_broken(ref.name, ref.version)
         raise NotFoundError(
             f"{ref.name} has no version {ref.version}: `gitreg history {ref.name}` lists its versions"
         )
@@ -194,13 +230,27 @@ class Registry:
             raise NotFoundError(f"{name} is not in {stage}: promote a version with `gitreg promote {name} VERSION {stage}`")
         return view.entries[name]
 
+    def _refuse_broken(self, name: str, version: str | None) -> None:
+        """A version tag that exists but cannot be read is a broken card, not an unknown version."""
+        for item in self.broken:
+            if version is None or item.tag == refs.format_version_tag(name, version):
+                raise CardError(
+                    f"{item.tag} is not a usable version ({item.reason}): "
+                    f"register a new version with `gitreg register {name} PATH`"
+                )
+
     def show(self, ref: str | refs.ModelRef) -> ModelVersion:
         """The version with its card read from the tagged tree (the source of truth)."""
         found = self.resolve(ref)
         blob = self.git.read_blob(found.commit, f"{refs.model_dir(found.name)}/{CARD_FILE}")
         if blob is None:
-            raise NotFoundError(f"{found.tag} has no {CARD_FILE}: run `gitreg verify` to see what is wrong")
+            raise CardError(f"{found.tag} has no {CARD_FILE}: run `gitreg verify` to see what is wrong")
         card = Card.from_yaml(blob, f"models/{found.name}/{CARD_FILE} at {found.tag}")
+        if (card.name, card.version) != (found.name, found.version):
+            raise CardError(
+                f"models/{found.name}/{CARD_FILE} at {found.tag} says {card.name}@v{card.version}: "
+                "the tag and its card disagree; run `gitreg verify` to see what is wrong"
+            )
         return ModelVersion(found.name, found.version, found.tag, found.commit, card)
 
     # ------------------------------------------------------------------ bytes

@@ -33,23 +33,30 @@ class Breach:
 class StageView:
     stage: Stage
     tip: str | None
+    local: bool = True  # False: the tip is origin's (this clone has no local branch of the stage)
     entries: dict[str, ModelVersion] = field(default_factory=dict)
     breaches: dict[str, Breach] = field(default_factory=dict)
 
     def version_of(self, model: str) -> ModelVersion | None:
         return self.entries.get(model)
 
+    @property
+    def expected(self) -> str | None:
+        """What the local stage branch must still hold when it is moved (None: it must not exist)."""
+        return self.tip if self.local else None
+
 
 def resolve_stages(
     git: Git, config: Config, versions: list[ModelVersion], model: str | None = None
 ) -> dict[str, StageView]:
     """Every configured stage's content (only ``model``'s when given), in one cat-file process."""
-    tips = git.branch_tips("")
+    tips = git.branch_tips()
     by_model = group_by_model(versions)
     views = {}
     with git.cat_file() as cat:
         for stage in config.stages:
-            view = StageView(stage, tips.get(stage.branch))
+            tip, local = tips.get(stage.branch, (None, True))
+            view = StageView(stage, tip, local)
             if view.tip:
                 _fill(cat, view, by_model, model)
             views[stage.name] = view

@@ -27,7 +27,7 @@ from gitreg.pointer import Pointer, read_pointer  # noqa: E402
 
 
 # DVC's progress chatter would interleave with our output; its failures still reach us as exceptions.
-logging.getLogger("dvc").setLevel(logging.WARNING)
+logging.getLogger("dvc").setLevel(logging.ERROR)
 
 DEFAULT_REMOTE = "storage"
 CHUNK = 1 << 20
@@ -54,7 +54,9 @@ def init(root: Path) -> None:
 def set_default_remote(root: Path, url: str, name: str = DEFAULT_REMOTE) -> bool:
     """Make ``url`` the default remote; True when the configuration changed."""
     if "://" not in url:
-        url = os.path.relpath(Path(url).resolve(), root / ".dvc")
+        # Absolute, so that every clone of the registry finds the same store (a relative path would
+        # be taken relative to each clone's .dvc/).
+        url = str(Path(url).resolve())
     with _repo(root) as repo:
         with repo.config.edit("repo") as conf:
             before = (conf.get("core", {}).get("remote"), conf.get("remote", {}).get(name, {}).get("url"))
@@ -151,6 +153,7 @@ def copy_out(cache: Path, pointer: Pointer, destination: Path) -> None:
     """Write a verified artifact (file or directory) to ``destination``."""
     source = object_path(cache, pointer.md5)
     if not pointer.is_dir:
+        destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
         return
     for entry in _manifest(source):

@@ -16,6 +16,9 @@ def _registry(ctx: click.Context):
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+push_option = click.option(
+    "--push", is_flag=True,
+    help="Publish at once: artifact to the DVC remote, then refs to origin atomically (retried if raced).")
 
 
 @click.command()
@@ -52,10 +55,11 @@ def init(path: str, remote: str | None) -> None:
 @click.option("--data", multiple=True, metavar="PATH", help="A DVC-tracked input it was trained on (repeatable).")
 @click.option("--base", metavar="NAME@VERSION", help="The registered model it was fine-tuned from.")
 @click.option("--dry-run", is_flag=True, help="Print what would be registered and change nothing.")
+@push_option
 @json_option
 @click.pass_context
 def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_pairs, labels,
-             description, data, base, dry_run, as_json) -> None:
+             description, data, base, dry_run, push, as_json) -> None:
     """Register PATH (a file or folder) as a new version of model NAME.
 
     The artifact is tracked by DVC under models/NAME/, its card is written to
@@ -67,6 +71,7 @@ def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_p
       gitreg register churn model.joblib --metric accuracy=0.91 --param C=1.0
       gitreg register churn model.joblib --bump patch --label tabular
       gitreg register churn model.joblib --version 2.0.0 --metrics metrics.json --data data/train.csv
+      gitreg register churn model.joblib --bump patch --push
     """
     from gitreg import metadata
 
@@ -75,7 +80,7 @@ def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_p
     result = _registry(ctx).register(
         name, path, version=version, bump=bump, metrics=metrics,
         params=metadata.parse_pairs(param_pairs, "param"), labels=labels,
-        description=description, data=data, base=base, dry_run=dry_run,
+        description=description, data=data, base=base, dry_run=dry_run, push=push,
     )
     if as_json:
         render.emit_json({"dry_run": dry_run, **result.to_dict()})
@@ -194,4 +199,42 @@ def demo(directory: Path | None) -> None:
     run(directory, echo=click.echo)
 
 
-COMMANDS = [init, register, list_models, show, history, get, demo]
+@click.command()
+@json_option
+@click.pass_context
+def push(ctx, as_json: bool) -> None:
+    """Publish the registry to origin: artifacts to the DVC remote first, then the
+    current branch, new version tags and stage branches in one atomic push.
+
+    \b
+    Example:
+      gitreg push
+    """
+    report = _registry(ctx).push()
+    if as_json:
+        render.emit_json(report.to_dict())
+    else:
+        click.echo(f"Pushed {len(report.refs)} refs and {report.artifacts} artifacts to origin")
+
+
+@click.command()
+@click.option("--artifacts", is_flag=True, help="Also fetch the artifacts of every stage into the DVC cache.")
+@json_option
+@click.pass_context
+def pull(ctx, artifacts: bool, as_json: bool) -> None:
+    """Fetch version tags and stage branches from origin (fast-forward only).
+
+    \b
+    Examples:
+      gitreg pull
+      gitreg pull --artifacts
+    """
+    report = _registry(ctx).pull(artifacts=artifacts)
+    if as_json:
+        render.emit_json(report.to_dict())
+    else:
+        updated = ", ".join(report.refs) or "nothing to update"
+        click.echo(f"Pulled from origin: {updated}; {report.artifacts} artifacts fetched")
+
+
+COMMANDS = [init, register, list_models, show, history, get, push, pull, demo]

@@ -7,7 +7,7 @@ import sys
 import click
 
 from gitreg.cli import render
-from gitreg.cli.commands import _registry, json_option
+from gitreg.cli.commands import _registry, json_option, push_option
 from gitreg.errors import IntegrityError
 
 dry_run_option = click.option("--dry-run", is_flag=True, help="Print the change and make none.")
@@ -41,9 +41,10 @@ def _report(result, as_json: bool, dry_run: bool) -> None:
 @click.option("--force", is_flag=True, help="Promote even if gates fail; the override and its author are recorded.")
 @click.option("--pr", is_flag=True, help="Only create (and push) the promotion branch, for a pull-request review.")
 @dry_run_option
+@push_option
 @json_option
 @click.pass_context
-def promote(ctx, name, version, stage, require, force, pr, dry_run, as_json) -> None:
+def promote(ctx, name, version, stage, require, force, pr, dry_run, push, as_json) -> None:
     """Promote version VERSION of NAME to STAGE: a --no-ff merge on the stage branch.
 
     The stage's gates (.gitreg.yaml) must pass. Your branch, index and
@@ -55,7 +56,8 @@ def promote(ctx, name, version, stage, require, force, pr, dry_run, as_json) -> 
       gitreg promote churn 1.2.0 production --require 'accuracy>=0.9'
       gitreg promote churn 1.2.0 production --pr
     """
-    result = _registry(ctx).promote(name, version, stage, force=force, require=require, pr=pr, dry_run=dry_run)
+    result = _registry(ctx).promote(name, version, stage, force=force, require=require, pr=pr,
+                                    dry_run=dry_run, push=push)
     _report(result, as_json, dry_run)
 
 
@@ -64,9 +66,10 @@ def promote(ctx, name, version, stage, require, force, pr, dry_run, as_json) -> 
 @click.argument("stage")
 @click.option("--to", "to", metavar="VERSION", help="Go back to this earlier version of the stage in one commit.")
 @dry_run_option
+@push_option
 @json_option
 @click.pass_context
-def rollback(ctx, name, stage, to, dry_run, as_json) -> None:
+def rollback(ctx, name, stage, to, dry_run, push, as_json) -> None:
     """Revert the newest promotion of NAME in STAGE that is still in effect.
 
     Each further rollback steps one version further back; rolling back the
@@ -77,23 +80,24 @@ def rollback(ctx, name, stage, to, dry_run, as_json) -> None:
       gitreg rollback churn production
       gitreg rollback churn production --to 1.0.0
     """
-    _report(_registry(ctx).rollback(name, stage, to=to, dry_run=dry_run), as_json, dry_run)
+    _report(_registry(ctx).rollback(name, stage, to=to, dry_run=dry_run, push=push), as_json, dry_run)
 
 
 @click.command()
 @click.argument("name")
 @click.argument("stage")
 @dry_run_option
+@push_option
 @json_option
 @click.pass_context
-def retire(ctx, name, stage, dry_run, as_json) -> None:
+def retire(ctx, name, stage, dry_run, push, as_json) -> None:
     """Remove NAME from STAGE, as a recorded stage change.
 
     \b
     Example:
       gitreg retire churn staging
     """
-    _report(_registry(ctx).retire(name, stage, dry_run=dry_run), as_json, dry_run)
+    _report(_registry(ctx).retire(name, stage, dry_run=dry_run, push=push), as_json, dry_run)
 
 
 @click.command()

@@ -1,0 +1,220 @@
+"""Sharing a registry: pull, push, and publishing a change with ``--push``.
+
+Bytes before refs: artifacts reach the DVC remote before any ref that names them is pushed, and
+refs go in one ``git push --atomic``. When the push is rejected because someone else pushed first,
+the local change is undone, the remote's state fetched, and the change made again on top of it:
+nothing is forced and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from gitreg import refs, storage_lazy
+from gitreg.errors import ConflictError, InvalidInputError, RemoteMovedError
+from gitreg.git import Git
+from gitreg.index import ModelVersion
+
+if TYPE_CHECKING:
+    from gitreg.promotion import StageResult
+    from gitreg.registration import RegisterPlan
+    from gitreg.registry import Registry
+
+REMOTE = "origin"
+ATTEMPTS = 60
+TRACKING = "refs/remotes/origin/"
+
+
+@dataclass
+class SyncReport:
+    refs: list[str] = field(default_factory=list)
+    artifacts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"refs": self.refs, "artifacts": self.artifacts, "notes": self.notes}
+
+
+def require_remote(git: Git) -> None:
+    if REMOTE not in git.remotes():
+        raise InvalidInputError(
+            f"this registry has no Git remote named {REMOTE!r}: add one with `git remote add {REMOTE} URL`"
+        )
+
+
+# ---------------------------------------------------------------------------------------- pull
+def fetch_registry(git: Git) -> None:
+    """Every version tag (tags never move, so none is overwritten) and every branch, as tracking refs."""
+    git.fetch(REMOTE, ["refs/tags/*:refs/tags/*", f"+refs/heads/*:{TRACKING}*"])
+
+
+def follow_stage_branches(registry: Registry, report: SyncReport | None = None) -> None:
+    """Fast-forward each local stage branch to the remote's; keep local ones that are ahead."""
+    git = registry.git
+    for stage in registry.config.stages:
+        remote_tip = git.rev_parse(f"{TRACKING}{stage.branch}")
+        local_tip = git.rev_parse(stage.ref)
+        if not remote_tip or remote_tip == local_tip:
+            continue
+        if local_tip and git.is_ancestor(remote_tip, local_tip):
+            continue  # local stage changes not pushed yet
+        if local_tip and not git.is_ancestor(local_tip, remote_tip):
+            raise ConflictError(
+                f"{stage.branch} has diverged from {REMOTE}: a stage branch is never rewritten; "
+                f"inspect with `git log {stage.branch}...{TRACKING}{stage.branch}`"
+            )
+        git.update_ref(stage.ref, remote_tip, local_tip, f"gitreg: pull {stage.branch}")
+        if report is not None:
+            report.refs.append(stage.branch)
+
+
+def follow_current_branch(git: Git) -> str | None:
+    """Fast-forward the checked-out branch (and the working tree) to the remote's; None when current."""
+    ref, head = git.head()
+    if not ref or not head:
+        return None
+    remote_tip = git.rev_parse(f"{TRACKING}{ref.removeprefix('refs/heads/')}")
+    if not remote_tip or remote_tip == head or git.is_ancestor(remote_tip, head):
+        return None
+    if not git.is_ancestor(head, remote_tip):
+        raise ConflictError(
+            f"{ref.removeprefix('refs/heads/')} has diverged from {REMOTE}: run `git pull --rebase`, then try again"
+        )
+    git.fast_forward_worktree(head, remote_tip, ref)
+    return ref.removeprefix("refs/heads/")
+
+
+def pull(registry: Registry, artifacts: bool) -> SyncReport:
+    git = registry.git
+    require_remote(git)
+    report = SyncReport()
+    fetch_registry(git)
+    branch = follow_current_branch(git)
+    if branch:
+        report.refs.append(branch)
+    follow_stage_branches(registry, report)
+    if artifacts:
+        md5s = sorted({v.card.artifact.md5 for view in registry.stages().values() for v in view.entries.values()})
+        storage = storage_lazy.load()
+        for md5 in md5s:
+            storage.fetch(registry.root, md5)
+        report.artifacts = len(md5s)
+    return report
+
+
+# ---------------------------------------------------------------------------------------- push
+def push(registry: Registry) -> SyncReport:
+    """Artifacts of everything about to be published, then branch, new tags and stage branches atomically."""
+    git = registry.git
+    require_remote(git)
+    remote_tags = set(git.remote_refs(REMOTE, "refs/tags/"))
+    versions = registry.versions()
+    new_versions = [v for v in versions if v.ref not in remote_tags]
+    staged = [v for view in registry.stages().values() for v in view.entries.values()]
+    report = SyncReport()
+    report.artifacts = push_artifacts(registry, new_versions + staged)
+    refspecs = [f"{v.ref}:{v.ref}" for v in new_versions]
+    refspecs += [f"{s.ref}:{s.ref}" for s in registry.config.stages if git.rev_parse(s.ref)]
+    ref, _ = git.head()
+    if ref:
+        refspecs.append(f"{ref}:{ref}")
+    git.push(REMOTE, refspecs)
+    report.refs = [spec.split(":")[0].removeprefix("refs/tags/").removeprefix("refs/heads/") for spec in refspecs]
+    return report
+
+
+def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
+    md5s = sorted({v.card.artifact.md5 for v in versions})
+    storage = storage_lazy.load()
+    if md5s and storage.has_remote(registry.root):
+        storage.push(registry.root, md5s)
+        return len(md5s)
+    return 0
+
+
+# ------------------------------------------------------------------------ publishing one change
+def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
+                         register: Callable[[], ModelVersion]) -> ModelVersion:
+    """Register on top of the remote's tip, then publish; when another writer pushed first, rebuild
+    just the commit and tag on their tip (the bytes are stored and pushed once) and push again.
+
+    ``plan`` (no side effect) runs on the fetched tags first, so that a version another writer
+    took fails before this clone's branch is fast-forwarded.
+    """
+    git = registry.git
+    require_remote(git)
+    fetch_registry(git)
+    plan()
+    follow_current_branch(git)
+    version = register()
+    ref, _ = git.head()
+    parent = git.rev_parse(f"{version.commit}^")
+    push_artifacts(registry, [version])
+    for attempt in range(ATTEMPTS):
+        try:
+            git.push(REMOTE, [f"{ref}:{ref}", f"{version.ref}:{version.ref}"])
+            return version
+        except RemoteMovedError:
+            _back_off(attempt)
+        version = _rebuild_on_remote(registry, version, ref, parent, plan)
+    raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
+
+
+def _rebuild_on_remote(registry: Registry, version: ModelVersion, ref: str, parent: str,
+                       plan: Callable[[], RegisterPlan]) -> ModelVersion:
+    from gitreg import registration
+
+    git = registry.git
+    registration.drop_tag(git, version)  # unpublished, and in the way of fetching the remote's tags
+    try:
+        fetch_registry(git)
+        remote_tip = git.rev_parse(f"{TRACKING}{ref.removeprefix('refs/heads/')}")
+        if remote_tip and not git.is_ancestor(parent, remote_tip):
+            raise ConflictError(
+                f"{ref.removeprefix('refs/heads/')} has commits that are not on {REMOTE} and {REMOTE} moved: "
+                "run `git pull --rebase`, then register again"
+            )
+        new_version = plan().version
+        return registration.rebuild(git, version, new_version, ref, remote_tip or parent)
+    except Exception:
+        if git.rev_parse(ref) == version.commit:
+            registration.drop_commit(git, version, ref, parent)
+        raise
+
+
+def publish_stage_change(registry: Registry, change: Callable[[], StageResult]) -> StageResult:
+    git = registry.git
+    require_remote(git)
+    for attempt in range(ATTEMPTS):
+        fetch_registry(git)
+        follow_stage_branches(registry)
+        result = change()
+        if result.commit is None:
+            return result
+        plan = result.plan
+        published = [v for v in registry.history(plan.change.model) if v.version == plan.change.version]
+        try:
+            push_artifacts(registry, published)
+            git.push(REMOTE, [f"{plan.stage.ref}:{plan.stage.ref}"] + [f"{v.ref}:{v.ref}" for v in published])
+            return result
+        except RemoteMovedError:
+            _drop_unpublished(git, result)
+            _back_off(attempt)
+    raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
+
+
+def _drop_unpublished(git: Git, result: StageResult) -> None:
+    plan = result.plan
+    if plan.expected:
+        git.update_ref(plan.stage.ref, plan.expected, result.commit, "gitreg: drop unpublished stage change")
+    else:
+        git.delete_ref(plan.stage.ref, result.commit)
+
+
+def _back_off(attempt: int) -> None:
+    # Exponential back-off with full jitter: writers that lost a race retry at different moments
+    # instead of colliding again, and a crowd of writers thins out quickly.
+    time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))
