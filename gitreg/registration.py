@@ -17,7 +17,7 @@ from typing import Any
 
 from gitreg import dvcyaml, metadata, refs, storage_lazy, versioning
 from gitreg.card import CARD_FILE, Artifact, Card
-from gitreg.errors import ArtifactError, InvalidInputError, NotFoundError
+from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, NotFoundError
 from gitreg.git import Git, Identity, TreeEdit
 from gitreg.index import ModelVersion, tag_message
 
@@ -116,6 +116,7 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         raise InvalidInputError(
             f"{request.source.path} holds the registry itself: give the path of the model file or folder"
         )
+    _refuse_local_edits(git, refs.model_dir(name), request.source)
     signature = _signature(request.source)
     previous = existing[-1].card if existing else None
     version = versioning.next_version(
@@ -140,6 +141,24 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
     )
     return RegisterPlan(name, version, refs.format_version_tag(name, version), card,
                         request.source, head_ref or "HEAD", parent, identity)
+
+
+def _refuse_local_edits(git: Git, model_dir: str, source: Source) -> None:
+    """models/<name>/ is replaced by a registration: never silently discard what the user put there."""
+    changed = git.run("status", "--porcelain", "--untracked-files=all", "--", model_dir).stdout.splitlines()
+    source_rel = _relative(git.root, source.path)
+    edits = [line[3:] for line in changed if not (source_rel and line[3:].startswith(source_rel))]
+    if edits:
+        raise ConflictError(
+            f"{model_dir}/ has uncommitted changes ({', '.join(edits[:3])}) that registering would discard: "
+            "commit, move or delete them first"
+        )
+
+
+def _relative(root: Path, path: Path | None) -> str | None:
+    if path is None or not path.resolve().is_relative_to(root.resolve()):
+        return None
+    return path.resolve().relative_to(root.resolve()).as_posix()
 
 
 def _signature(source: Source) -> dict[str, Any] | None:

@@ -17,13 +17,12 @@ from tests.conftest import git, snapshot
 
 @pytest.fixture
 def busy(registry, artifact, clock):
-    """A registry with ``m@v0.1.0`` checked out in models/m/ and a user in the middle of their own work."""
+    """A registry with ``m@v0.1.0`` checked out in models/m/ and a user in the middle of their own work
+    (edits inside models/m/ itself are refused up front: see test_bad_input)."""
     root = registry.root
     registry.register("m", artifact)
     clock.tick()
-    (root / "models" / "m" / "card.yaml").write_text(
-        (root / "models" / "m" / "card.yaml").read_text() + "# the user's note\n")  # unstaged edit
-    (root / "models" / "m" / "NOTES.md").write_text("untracked, the user's\n")
+    (root / "models" / "NOTES.md").write_text("untracked, the user's\n")
     (root / "dvc.yaml").write_text("# local comment\n" + (root / "dvc.yaml").read_text())
     (root / "README.md").write_text("staged, not committed\n")
     git(root, "add", "README.md")
@@ -132,8 +131,8 @@ def test_a_moved_head_is_not_overwritten(busy, artifact, monkeypatch, clock):
     assert git(root, "log", "-1", "--format=%s") == "the user's commit\n"
     assert git(root, "tag", "--list").split() == ["m@v0.1.0"]
     assert git(root, "show", "--name-only", "--format=", "HEAD").split() == ["README.md"]
-    assert "# the user's note" in (root / "models" / "m" / "card.yaml").read_text()
-    assert (root / "models" / "m" / "NOTES.md").is_file()
+    assert "version: 0.1.0" in (root / "models" / "m" / "card.yaml").read_text()
+    assert (root / "models" / "NOTES.md").is_file()
 
 
 def test_failure_on_a_first_registration_leaves_no_model_folder(registry, artifact, monkeypatch):

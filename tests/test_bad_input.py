@@ -480,3 +480,17 @@ def test_the_remote_is_where_init_was_told(tmp_path, clock, artifact, monkeypatc
     before = snapshot(registry.root)
     assert Invoker(tmp_path)("init", "reg", "--remote", str(tmp_path / "store")).stdout.startswith("Already")
     assert snapshot(registry.root) == before
+
+
+def test_register_refuses_to_discard_uncommitted_edits_in_the_model_folder(registry, artifact, run):
+    registry.register("m", artifact)
+    notes = registry.root / "models" / "m" / "NOTES.md"
+    notes.write_text("my notes\n")
+    before = snapshot(registry.root)
+    error = run("register", "m", str(artifact), expect=6).stderr
+    assert "models/m/ has uncommitted changes (models/m/NOTES.md)" in error and "commit, move or delete" in error
+    assert snapshot(registry.root) == before
+    inside = registry.root / "models" / "m" / "new.bin"
+    notes.unlink()
+    inside.write_bytes(b"saved straight into the model folder" * 10)
+    assert registry.register("m", inside).version == "0.2.0"  # the source itself is no local edit
