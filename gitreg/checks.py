@@ -55,7 +55,9 @@ def infer_stage(config: Config, base: str) -> Stage:
 
 
 def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base: str, head: str,
-                    stage: Stage) -> PromotionReport:
+                    stage: Stage, ungated: frozenset[str] = frozenset()) -> PromotionReport:
+    """Every model that differs between ``base`` and ``head`` must equal a registered version, and
+    pass the stage's gates unless it is in ``ungated`` (rollbacks and retirements)."""
     base_commit, head_commit = _commit(git, base), _commit(git, head)
     registered = group_by_model(versions)
     views = resolve_stages(git, config, versions)
@@ -68,11 +70,12 @@ def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base
                 continue
             old = match_model(cat, base_commit, name, before[name], registered.get(name, {})) if name in before else None
             new = match_model(cat, head_commit, name, after[name], registered.get(name, {})) if name in after else None
-            report.models.append(_check_model(cat, config, stage, views, head_commit, name, old, new))
+            report.models.append(_check_model(cat, config, stage, views, head_commit, name, old, new,
+                                              gated=name not in ungated))
     return report
 
 
-def _check_model(cat: CatFile, config, stage, views, head, name, old, new) -> ModelCheck:
+def _check_model(cat: CatFile, config, stage, views, head, name, old, new, gated: bool = True) -> ModelCheck:
     old_version = old if isinstance(old, ModelVersion) else None
     result = ModelCheck(name, old_version.version if old_version else None,
                         new.version if isinstance(new, ModelVersion) else None)
@@ -85,7 +88,8 @@ def _check_model(cat: CatFile, config, stage, views, head, name, old, new) -> Mo
     if entry != dvcyaml.entry(new.card):
         result.problems.append(f"the dvc.yaml entry of {name} does not match {new.tag}")
     in_stage = {s: (v.version_of(name).version if v.version_of(name) else None) for s, v in views.items()}
-    result.checks = gates.evaluate(new.card, stage, config, in_stage, old_version.card if old_version else None)
+    if gated:
+        result.checks = gates.evaluate(new.card, stage, config, in_stage, old_version.card if old_version else None)
     if old_version:
         result.deltas = _deltas(old_version.card, new.card)
     return result
@@ -134,13 +138,13 @@ def verify(git: Git, config: Config, versions: list[ModelVersion], broken: list[
     problems = [f"tag {b.tag}: {b.reason}" for b in broken]
     with git.cat_file() as cat:
         for version in versions:
-            problems += _verify_version(cat, version)
+            problems += verify_version(cat, version)
     for view in resolve_stages(git, config, versions).values():
         problems += [str(breach) for breach in view.breaches.values()]
     return problems
 
 
-def _verify_version(cat: CatFile, version: ModelVersion) -> list[str]:
+def verify_version(cat: CatFile, version: ModelVersion) -> list[str]:
     where = f"models/{version.name}/{CARD_FILE} at {version.tag}"
     blob = cat.blob(f"{version.commit}:{refs.model_dir(version.name)}/{CARD_FILE}")
     if blob is None:

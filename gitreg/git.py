@@ -176,6 +176,18 @@ class Git:
             )
         return records
 
+    def tag_object(self, name: str, oid: str) -> TagRecord | None:
+        """An annotated tag object read directly (it may not be under refs/ yet); None if not a tag."""
+        proc = self.run("cat-file", "tag", oid, check=False)
+        if proc.returncode != 0:
+            return None
+        headers, _, message = proc.stdout.partition("\n\n")
+        fields = dict(line.split(" ", 1) for line in headers.splitlines() if " " in line)
+        who, _, when = fields.get("tagger", "").rpartition("> ")
+        tagger, _, email = who.partition(" <")
+        timestamp = int(when.split()[0]) if when.split() else 0
+        return TagRecord(name, oid, fields.get("object", ""), tagger, email, timestamp, message)
+
     def read_blobs(self, specs: list[str]) -> dict[str, bytes | None]:
         """``{"rev:path": content or None}`` for every spec, with one ``cat-file --batch``."""
         if not specs:

@@ -48,8 +48,13 @@ def tag_message(card: Card) -> str:
 def read_versions(git: Git, name: str | None = None) -> tuple[list[ModelVersion], list[BrokenTag]]:
     """Every registered version (of ``name``, or all), oldest to newest by semver."""
     pattern = f"{refs.TAGS_PREFIX}{name}@v*" if name else refs.TAGS_PREFIX
+    return versions_from(git, git.version_tags(pattern))
+
+
+def versions_from(git: Git, records: list[TagRecord]) -> tuple[list[ModelVersion], list[BrokenTag]]:
+    """The versions that tag records describe (also tags not yet in refs, as in a pre-receive hook)."""
     versions, broken, unindexed = [], [], []
-    for record in git.version_tags(pattern):
+    for record in records:
         parsed = refs.parse_version_tag(record.name)
         if not parsed:
             continue

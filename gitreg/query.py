@@ -318,9 +318,9 @@ def _checked(condition: Condition, text: str) -> Condition:
         if op == "matches" and value.kind != "text":
             raise QueryError(text, value.pos, "matches takes a glob pattern in quotes, e.g. \"churn-*\"")
         if kind == "version":
-            _version_literal(value, text)
+            version_literal(value, text)
         elif kind == "created":
-            _time_literal(value, text)
+            time_interval(value, text)
         elif kind == "size" and value.kind != "number":
             raise QueryError(text, value.pos, "size is a number of bytes, e.g. size > 1000000")
         elif kind in ("stage", "labels") and value.kind != "text":
@@ -329,7 +329,7 @@ def _checked(condition: Condition, text: str) -> Condition:
     return condition
 
 
-def _version_literal(value: Literal, text: str) -> tuple:
+def version_literal(value: Literal, text: str) -> tuple:
     bare = value.text
     bare = bare[1:] if bare.startswith("v") else bare
     if value.kind not in ("text", "number") or not SEMVER_RE.match(bare):
@@ -337,7 +337,7 @@ def _version_literal(value: Literal, text: str) -> tuple:
     return bare, versioning.precedence(bare)
 
 
-def _time_literal(value: Literal, text: str) -> tuple[datetime, datetime]:
+def time_interval(value: Literal, text: str) -> tuple[datetime, datetime]:
     """The interval a date or time stands for: a month, a day, a minute, a second, or an instant."""
     raw = re.sub(r"^(\d{4}-\d{2}-\d{2}) (?=\d)", r"\1T", value.text)
     try:

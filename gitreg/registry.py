@@ -295,6 +295,60 @@ class Registry:
     def _verified_bytes(self, found: ModelVersion) -> Path:
         return storage_lazy.load().materialize(self.root, self._pointer(found))
 
+    # ------------------------------------------------------------------ search, compare, stats
+    def search(self, expression: str = "", *, sort: str | None = None, descending: bool = False,
+               limit: int | None = None) -> list[ModelVersion]:
+        """Every version whose card matches ``expression`` (the search language: ``gitreg search --help``),
+        in name and version order or by ``sort``. Reads the tag index; the stage resolver runs once,
+        only when the expression mentions ``stage``."""
+        from gitreg import query, search
+
+        parsed, order = query.parse(expression), query.parse_sort(sort) if sort else None
+        membership = None
+        versions = self.versions()
+        if parsed.uses_stage:
+            config = self.config
+            query.check_stages(parsed, [stage.name for stage in config.stages])
+            membership = search.stage_membership(resolve_stages(self.git, config, versions))
+        return search.run(parsed, versions, membership, order, descending, limit)
+
+    def compare(self, references: Iterable[str | refs.ModelRef], *, data: str | os.PathLike | None = None,
+                target: str | None = None, resamples: int | None = None, seed: int | None = None,
+                confidence: float | None = None):
+        """Versions side by side (the first is the baseline); with ``data`` (a CSV file) and ``target``
+        each model is loaded (bytes verified) and evaluated on the same rows, with a paired bootstrap."""
+        from dataclasses import replace
+
+        from gitreg import compare
+        from gitreg.errors import InvalidInputError
+
+        found = [self.resolve(reference) for reference in references]
+        if len(found) < 2:
+            raise InvalidInputError("compare needs two or more versions, e.g. `gitreg compare churn@1.0.0 churn`")
+        report = compare.compare(found, self.config.metric_directions)
+        if data is None:
+            if target or resamples or seed is not None or confidence:
+                raise InvalidInputError("--target, --resamples, --seed and --confidence need --data FILE.csv")
+            return report
+        from gitreg import evaluation
+
+        dataset = evaluation.read_csv(data, target)
+        models = [self.load(v.name, version=v.version) for v in found]
+        options = {k: v for k, v in (("resamples", resamples), ("seed", seed), ("confidence", confidence))
+                   if v is not None}
+        return replace(report, evaluation=evaluation.evaluate([v.tag for v in found], models, dataset, **options))
+
+    def stats(self):
+        """Models, versions, versions per stage with each stage's newest change, artifact bytes, and
+        registrations per month."""
+        from gitreg import stats
+
+        versions, config = self.versions(), self.config
+        views = resolve_stages(self.git, config, versions)
+        last = {stage.name: next(iter(audit.events(self.git, config, [], None, stage.name)), None)
+                for stage in config.stages}
+        return stats.compute(versions, views, last, len(self.broken))
+
 
 def _stages_of(name: str, views: dict[str, StageView]) -> dict[str, str]:
     return {stage: view.entries[name].version for stage, view in views.items() if name in view.entries}

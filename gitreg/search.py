@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 from gitreg import versioning
 from gitreg.index import ModelVersion
-from gitreg.query import BoolOp, Condition, Field, Literal, Not, Query, _time_literal, _version_literal
+from gitreg.query import BoolOp, Condition, Field, Literal, Not, Query, time_interval, version_literal
 
 OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
        ">=": operator.ge}
@@ -182,7 +182,7 @@ def _labels(op: str, values: tuple[Literal, ...], _field: Field) -> Callable[[li
 
 
 def _version(op: str, values: tuple[Literal, ...], _field: Field) -> Callable[[str], bool]:
-    parsed = [_version_literal(literal, "") for literal in values]
+    parsed = [version_literal(literal, "") for literal in values]
     if op == "exists":
         return lambda version: True
     if op in ("in", "=="):
@@ -198,7 +198,7 @@ def _created(op: str, values: tuple[Literal, ...], _field: Field) -> Callable[[d
     """A date or time stands for an interval: ``created == 2026-01-31`` is any time that day (UTC)."""
     if op == "exists":
         return lambda moment: True
-    start, end = _time_literal(values[0], "")
+    start, end = time_interval(values[0], "")
     return {
         "==": lambda moment: start <= moment < end,
         "!=": lambda moment: not start <= moment < end,

@@ -152,15 +152,28 @@ def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
     version = register()
     ref, _ = git.head()
     parent = git.rev_parse(f"{version.commit}^")
-    push_artifacts(registry, [version])
-    for attempt in range(ATTEMPTS):
-        try:
-            git.push(REMOTE, [f"{ref}:{ref}", f"{version.ref}:{version.ref}"])
-            return version
-        except RemoteMovedError:
-            _back_off(attempt)
-        version = _rebuild_on_remote(registry, version, ref, parent, plan)
-    raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
+    try:
+        push_artifacts(registry, [version])
+        for attempt in range(ATTEMPTS):
+            try:
+                git.push(REMOTE, [f"{ref}:{ref}", f"{version.ref}:{version.ref}"])
+                return version
+            except RemoteMovedError:
+                _back_off(attempt)
+            version = _rebuild_on_remote(registry, version, ref, parent, plan)
+        raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
+    except BaseException:
+        _take_back(git, version, ref, parent)  # a registration that was not published is not kept
+        raise
+
+
+def _take_back(git: Git, version: ModelVersion, ref: str, parent: str) -> None:
+    from gitreg import registration
+
+    if git.rev_parse(version.ref):
+        registration.drop_tag(git, version)
+    if git.rev_parse(ref) == version.commit:
+        registration.drop_commit(git, version, ref, parent)
 
 
 def _rebuild_on_remote(registry: Registry, version: ModelVersion, ref: str, parent: str,
@@ -169,20 +182,14 @@ def _rebuild_on_remote(registry: Registry, version: ModelVersion, ref: str, pare
 
     git = registry.git
     registration.drop_tag(git, version)  # unpublished, and in the way of fetching the remote's tags
-    try:
-        fetch_registry(git)
-        remote_tip = git.rev_parse(f"{TRACKING}{ref.removeprefix('refs/heads/')}")
-        if remote_tip and not git.is_ancestor(parent, remote_tip):
-            raise ConflictError(
-                f"{ref.removeprefix('refs/heads/')} has commits that are not on {REMOTE} and {REMOTE} moved: "
-                "run `git pull --rebase`, then register again"
-            )
-        new_version = plan().version
-        return registration.rebuild(git, version, new_version, ref, remote_tip or parent)
-    except Exception:
-        if git.rev_parse(ref) == version.commit:
-            registration.drop_commit(git, version, ref, parent)
-        raise
+    fetch_registry(git)
+    remote_tip = git.rev_parse(f"{TRACKING}{ref.removeprefix('refs/heads/')}")
+    if remote_tip and not git.is_ancestor(parent, remote_tip):
+        raise ConflictError(
+            f"{ref.removeprefix('refs/heads/')} has commits that are not on {REMOTE} and {REMOTE} moved: "
+            "run `git pull --rebase`, then register again"
+        )
+    return registration.rebuild(git, version, plan().version, ref, remote_tip or parent)
 
 
 def publish_stage_change(registry: Registry, change: Callable[[], StageResult]) -> StageResult:
@@ -203,6 +210,9 @@ def publish_stage_change(registry: Registry, change: Callable[[], StageResult]) 
         except RemoteMovedError:
             _drop_unpublished(git, result)
             _back_off(attempt)
+        except BaseException:
+            _drop_unpublished(git, result)  # a stage change that was not published is not kept
+            raise
     raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
 
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from gitreg.cli.commands import COMMANDS
+from gitreg.cli.remote_commands import REMOTE_COMMANDS
 from gitreg.cli.stage_commands import STAGE_COMMANDS
 from gitreg.errors import GitregError
 
@@ -45,7 +46,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
     ctx.meta["gitreg.traceback"] = traceback
 
 
-for _command in COMMANDS + STAGE_COMMANDS:
+for _command in COMMANDS + STAGE_COMMANDS + REMOTE_COMMANDS:
     cli.add_command(_command)
 
 

@@ -199,42 +199,4 @@ def demo(directory: Path | None) -> None:
     run(directory, echo=click.echo)
 
 
-@click.command()
-@json_option
-@click.pass_context
-def push(ctx, as_json: bool) -> None:
-    """Publish the registry to origin: artifacts to the DVC remote first, then the
-    current branch, new version tags and stage branches in one atomic push.
-
-    \b
-    Example:
-      gitreg push
-    """
-    report = _registry(ctx).push()
-    if as_json:
-        render.emit_json(report.to_dict())
-    else:
-        click.echo(f"Pushed {len(report.refs)} refs and {report.artifacts} artifacts to origin")
-
-
-@click.command()
-@click.option("--artifacts", is_flag=True, help="Also fetch the artifacts of every stage into the DVC cache.")
-@json_option
-@click.pass_context
-def pull(ctx, artifacts: bool, as_json: bool) -> None:
-    """Fetch version tags and stage branches from origin (fast-forward only).
-
-    \b
-    Examples:
-      gitreg pull
-      gitreg pull --artifacts
-    """
-    report = _registry(ctx).pull(artifacts=artifacts)
-    if as_json:
-        render.emit_json(report.to_dict())
-    else:
-        updated = ", ".join(report.refs) or "nothing to update"
-        click.echo(f"Pulled from origin: {updated}; {report.artifacts} artifacts fetched")
-
-
-COMMANDS = [init, register, list_models, show, history, get, push, pull, demo]
+COMMANDS = [init, register, list_models, show, history, get, demo]

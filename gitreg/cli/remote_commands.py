@@ -1,0 +1,76 @@
+"""Sharing commands: push, pull, and the server-side hook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gitreg.cli import render
+from gitreg.cli.commands import _registry, json_option
+
+
+@click.command()
+@json_option
+@click.pass_context
+def push(ctx, as_json: bool) -> None:
+    """Publish the registry to origin: artifacts to the DVC remote first, then the
+    current branch, new version tags and stage branches in one atomic push.
+
+    \b
+    Example:
+      gitreg push
+    """
+    report = _registry(ctx).push()
+    if as_json:
+        render.emit_json(report.to_dict())
+    else:
+        click.echo(f"Pushed {len(report.refs)} refs and {report.artifacts} artifacts to origin")
+
+
+@click.command()
+@click.option("--artifacts", is_flag=True, help="Also fetch the artifacts of every stage into the DVC cache.")
+@json_option
+@click.pass_context
+def pull(ctx, artifacts: bool, as_json: bool) -> None:
+    """Fetch version tags and stage branches from origin (fast-forward only).
+
+    \b
+    Examples:
+      gitreg pull
+      gitreg pull --artifacts
+    """
+    report = _registry(ctx).pull(artifacts=artifacts)
+    if as_json:
+        render.emit_json(report.to_dict())
+    else:
+        updated = ", ".join(report.refs) or "nothing to update"
+        click.echo(f"Pulled from origin: {updated}; {report.artifacts} artifacts fetched")
+
+
+@click.group()
+def hook() -> None:
+    """Server-side protection for a shared (bare) repository."""
+
+
+@hook.command(name="install")
+@click.argument("repository", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a pre-receive hook that gitreg did not write.")
+def hook_install(repository: Path, force: bool) -> None:
+    """Install a pre-receive hook in REPOSITORY that rejects pushes breaking the registry's rules.
+
+    It rejects deleting or moving a version tag, a version tag whose card does
+    not match it, a stage-branch update that is not a valid promotion,
+    rollback or retirement (content equal to registered versions, gates
+    passing for promotions), and any non-fast-forward update of a stage branch.
+
+    \b
+    Example:
+      gitreg hook install /srv/git/models.git
+    """
+    from gitreg import hook as server_hook
+
+    click.echo(f"Installed {server_hook.install(repository, force=force)}")
+
+
+REMOTE_COMMANDS = [push, pull, hook]

@@ -1,0 +1,124 @@
+"""Server-side protection: a ``pre-receive`` hook that applies the registry's rules to every push.
+
+It uses the same resolver and checks as the client (:mod:`gitreg.stages`, :mod:`gitreg.checks`):
+version tags are never deleted or moved and must match their card; a stage branch only moves
+forward, and only to content equal to registered versions, with the stage's gates passing for
+promotions. Valid pushes pass untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitreg import checks, index, refs
+from gitreg.config import CONFIG_FILE, Config
+from gitreg.errors import InvalidInputError, NotARegistryError
+from gitreg.git import Git
+from gitreg.index import ModelVersion
+from gitreg.promotion import stage_changes
+from gitreg.stages import birth_commit
+
+ZERO = "0" * 40
+MARKER = "# installed by gitreg"
+
+
+@dataclass(frozen=True)
+class Update:
+    old: str
+    new: str
+    ref: str
+
+
+def install(repo: Path, force: bool = False) -> Path:
+    """Write the pre-receive hook into the (bare) repository at ``repo``."""
+    proc = Git(repo).run("rev-parse", "--git-dir", check=False) if repo.is_dir() else None
+    if proc is None or proc.returncode != 0:
+        raise NotARegistryError(f"{repo} is not a Git repository: give the path of the shared (bare) repository")
+    hook = (repo / proc.stdout.strip()).resolve() / "hooks" / "pre-receive"
+    if hook.exists() and MARKER not in hook.read_text(errors="replace") and not force:
+        raise InvalidInputError(f"{hook} exists and is not gitreg's: merge it by hand, or pass --force to replace it")
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text(f"#!/bin/sh\n{MARKER}: rejects pushes that break the registry's rules\n"
+                    f"exec {sys.executable} -m gitreg.hook\n")
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return hook
+
+
+def check(git: Git, updates: list[Update]) -> list[str]:
+    """Why each update breaks a rule; empty when the push may land."""
+    config = Config.parse(git.read_blob("HEAD", CONFIG_FILE))
+    versions, _ = index.read_versions(git)
+    problems, pushed = _check_tags(git, [u for u in updates if u.ref.startswith(refs.TAGS_PREFIX)])
+    versions += pushed
+    stages = {stage.ref: stage for stage in config.stages}
+    for update in updates:
+        if update.ref in stages:
+            problems += _check_stage(git, config, versions, stages[update.ref], update)
+    return problems
+
+
+def _check_tags(git: Git, updates: list[Update]) -> tuple[list[str], list[ModelVersion]]:
+    problems, records = [], []
+    for update in updates:
+        tag = update.ref[len(refs.TAGS_PREFIX):]
+        if not refs.parse_version_tag(tag):
+            continue
+        if update.old != ZERO:
+            action = "deleted" if update.new == ZERO else "moved"
+            problems.append(f"{tag}: version tags are immutable and cannot be {action}; register a new version")
+            continue
+        record = git.tag_object(tag, update.new)
+        if record is None:
+            problems.append(f"{tag}: a version tag must be annotated (made by `gitreg register`)")
+            continue
+        records.append(record)
+    pushed, broken = index.versions_from(git, records)
+    problems += [f"{b.tag}: {b.reason}" for b in broken]
+    with git.cat_file() as cat:
+        for version in pushed:
+            problems += checks.verify_version(cat, version)
+    return problems, pushed
+
+
+def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, update: Update) -> list[str]:
+    branch = stage.branch
+    if update.new == ZERO:
+        return [f"{branch}: a stage branch cannot be deleted; retire its models instead"]
+    if update.old != ZERO and not git.is_ancestor(update.old, update.new):
+        return [f"{branch}: stage history is never rewritten (non-fast-forward); roll back instead"]
+    base = update.old if update.old != ZERO else birth_commit(git, update.new)
+    report = checks.check_promotion(git, config, versions, base, update.new, stage,
+                                    ungated=_ungated_models(git, base, update.new))
+    problems = []
+    for model in report.models:
+        problems += [f"{branch}: {problem}" for problem in model.problems]
+        problems += [f"{branch}: {model.model} v{model.to_version} fails gate {c}" for c in model.checks if not c.passed]
+    return problems
+
+
+def _ungated(changes) -> bool:
+    return all(change.action in ("rollback", "retire") for change in changes)
+
+
+def _ungated_models(git: Git, base: str, head: str) -> frozenset[str]:
+    """Models whose changes in ``base..head`` are only rollbacks and retirements (gates are for promotions)."""
+    by_model: dict[str, list] = {}
+    for record, change in stage_changes(git, f"{base}..{head}"):
+        by_model.setdefault(change.model, []).append(change)
+    return frozenset(model for model, changes in by_model.items() if _ungated(changes))
+
+
+def main() -> int:
+    updates = [Update(*line.split()) for line in sys.stdin.read().splitlines() if line.strip()]
+    problems = check(Git(Path(os.getcwd())), updates)
+    for problem in problems:
+        print(f"gitreg: rejected: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
