@@ -222,7 +222,7 @@ def fmt_delta(value: float | None) -> str:
     return "" if value is None else f"{value:+.4g}"
 
 
-def verdict(evaluation: Evaluation, metric: EvaluatedMetric, pair: PairResult, labels: list[str]) -> str:
+def verdict(pair: PairResult, labels: list[str]) -> str:
     if pair.winner is None:
         return "no significant difference"
     sure = pair.p_b_better if pair.winner == pair.b else 1 - pair.p_b_better
@@ -277,7 +277,7 @@ def evaluation_markdown(evaluation: Evaluation, labels: list[str]) -> list[str]:
     lines += [""]
     lines += _md_table(["metric", "pair", "Δ", level, "P(second better)", "verdict"],
                        [[m.metric, f"{labels[p.b]} vs {labels[p.a]}", fmt_delta(p.delta),
-                         f"[{p.low:+.4g}, {p.high:+.4g}]", f"{p.p_b_better:.3f}", verdict(evaluation, m, p, labels)]
+                         f"[{p.low:+.4g}, {p.high:+.4g}]", f"{p.p_b_better:.3f}", verdict(p, labels)]
                         for m in evaluation.metrics for p in m.pairs])
     lines += [f"- {note}" for note in evaluation.notes]
     return lines

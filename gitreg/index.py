@@ -7,6 +7,8 @@ the ``card.yaml`` in their tree, all read by one ``cat-file --batch``.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from gitreg import refs, versioning
@@ -48,7 +50,21 @@ def tag_message(card: Card) -> str:
 def read_versions(git: Git, name: str | None = None) -> tuple[list[ModelVersion], list[BrokenTag]]:
     """Every registered version (of ``name``, or all), oldest to newest by semver."""
     pattern = f"{refs.TAGS_PREFIX}{name}@v*" if name else refs.TAGS_PREFIX
-    return versions_from(git, git.version_tags(pattern))
+    with _bulk():
+        return versions_from(git, git.version_tags(pattern))
+
+
+@contextmanager
+def _bulk():
+    """Pause the cyclic garbage collector while thousands of long-lived cards are built: it would
+    otherwise rescan them again and again (a third of the time of a 10,000-version read)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def versions_from(git: Git, records: list[TagRecord]) -> tuple[list[ModelVersion], list[BrokenTag]]:
@@ -64,7 +80,7 @@ def versions_from(git: Git, records: list[TagRecord]) -> tuple[list[ModelVersion
             continue
         _collect(record, parsed, lambda where: Card.from_json(index_line, where), versions, broken)
     _read_from_trees(git, unindexed, versions, broken)
-    versions.sort(key=lambda v: (v.name, versioning.sort_key(v.version), v.version))
+    versions.sort(key=lambda v: (v.name, versioning.precedence(v.version), v.version))  # semver order, cheaply
     return versions, broken
 
 

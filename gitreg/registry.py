@@ -15,7 +15,14 @@ from typing import Any, Iterable
 from gitreg import audit, index, metadata, refs, registration, storage_lazy, sync, workflow
 from gitreg.card import CARD_FILE, Card
 from gitreg.config import CONFIG_FILE, Config
-from gitreg.errors import ArtifactError, CardError, IntegrityError, NotARegistryError, NotFoundError
+from gitreg.errors import (
+    ArtifactError,
+    CardError,
+    IntegrityError,
+    InvalidInputError,
+    NotARegistryError,
+    NotFoundError,
+)
 from gitreg.git import Git
 from gitreg.index import BrokenTag, ModelVersion
 from gitreg.pointer import Pointer, read_pointer
@@ -45,27 +52,58 @@ class ModelSummary:
 class Registry:
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
-    def __init__(self, path: str | os.PathLike = "."):
-        self.root = Git.toplevel(path)
+    def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None):
+        # remote_url: ``path`` is the read-only mirror of that registry (see Registry.open)
+        self.remote_url = remote_url
+        self.root = Path(path).resolve() if remote_url else Git.toplevel(path)
         self.git = Git(self.root)
         if not (self.root / CONFIG_FILE).is_file() and not self.git.read_blob("HEAD", CONFIG_FILE):
-            raise NotARegistryError(
-                f"{self.root} is a Git repository but not a gitreg registry: run `gitreg init {self.root}`"
-            )
+            fix = f"`gitreg init` in a clone of it" if remote_url else f"`gitreg init {self.root}`"
+            raise NotARegistryError(f"{remote_url or self.root} is a Git repository but not a gitreg registry: run {fix}")
         self.broken: list[BrokenTag] = []
 
     @classmethod
-    def init(cls, path: str | os.PathLike = ".", remote: str | None = None) -> tuple[Registry, bool]:
-        """Prepare ``path`` as a registry (idempotent); returns the registry and whether anything changed."""
+    def open(cls, url: str) -> Registry:
+        """A remote registry, read without a working clone (``git`` URL or path of a shared repository).
+
+        Refs are mirrored into a cache directory and reused on the next call; artifact bytes come
+        from the registry's DVC remote. The result is read-only.
+        """
+        from gitreg import mirror
+
+        return cls(mirror.sync(url), remote_url=url)
+
+    @classmethod
+    def init(cls, path: str | os.PathLike = ".", remote: str | None = None,
+             remote_options: dict[str, str] | None = None) -> tuple[Registry, bool]:
+        """Prepare ``path`` as a registry (idempotent); returns the registry and whether anything changed.
+
+        ``remote`` is the default DVC remote (a directory or a URL such as ``s3://bucket/prefix``);
+        ``remote_options`` go to it (``endpointurl``, ``region``; credentials only to the
+        uncommitted ``.dvc/config.local``).
+        """
         from gitreg import skeleton
 
-        changed = skeleton.init(Path(path), remote)
+        changed = skeleton.init(Path(path), remote, remote_options)
         return cls(path), changed
 
     @property
     def config(self) -> Config:
         path = self.root / CONFIG_FILE
-        return Config.parse(path.read_bytes() if path.is_file() else None)
+        return Config.parse(path.read_bytes() if path.is_file() else self.git.read_blob("HEAD", CONFIG_FILE))
+
+    def _require_writable(self) -> None:
+        if self.remote_url:
+            raise InvalidInputError(
+                f"{self.remote_url} was opened read-only: clone it (`git clone {self.remote_url}`) to change it"
+            )
+
+    def _dvc_root(self) -> Path:
+        """Where DVC works for this registry: the clone itself, or a scratch project beside a mirror."""
+        if not self.remote_url:
+            return self.root
+        return storage_lazy.load().prepare_workspace(self.root.parent / f"{self.root.name}.dvc",
+                                                     self.git.read_blob("HEAD", ".dvc/config"))
 
     # ------------------------------------------------------------------ writes
     def register(
@@ -90,6 +128,7 @@ class Registry:
         one atomic push; when another writer pushed first, the registration is redone on top of
         theirs (with ``bump``, as the next free version).
         """
+        self._require_writable()
         request = registration.RegisterRequest(
             name=refs.check_name(name),
             source=registration.source_from(model_or_path),
@@ -144,14 +183,17 @@ class Registry:
         return self._stage_change(lambda: workflow.retire(self, name, target, dry_run=dry_run), push and not dry_run)
 
     def _stage_change(self, change, push: bool):
+        self._require_writable()
         return sync.publish_stage_change(self, change) if push else change()
 
     def push(self) -> sync.SyncReport:
         """Publish to ``origin``: artifacts first, then the branch, new version tags and stage branches."""
+        self._require_writable()
         return sync.push(self)
 
     def pull(self, artifacts: bool = False) -> sync.SyncReport:
         """Fetch the registry's refs from ``origin`` (and with ``artifacts`` every stage's artifacts)."""
+        self._require_writable()
         return sync.pull(self, artifacts)
 
     def check_promotion(self, base: str, head: str, stage: str | None = None):
@@ -209,7 +251,7 @@ class Registry:
 
     def stages(self, name: str | None = None) -> dict[str, StageView]:
         """Each configured stage with the registered version of every model in it."""
-        return resolve_stages(self.git, self.config, self.versions(), name)
+        return resolve_stages(self.git, self.config, self.versions(name), name)  # only name's tags when given
 
     def stage_versions(self, name: str) -> dict[str, str]:
         """``{stage: version}`` for the stages that hold ``name``."""
@@ -282,7 +324,7 @@ class Registry:
             raise ArtifactError(f"{output} already exists: remove it or choose another -o path")
         self._verified_bytes(found)
         storage = storage_lazy.load()
-        storage.copy_out(storage.cache_dir(self.root), self._pointer(found), output)
+        storage.copy_out(storage.cache_dir(self._dvc_root()), self._pointer(found), output)
         return output
 
     def _pointer(self, found: ModelVersion) -> Pointer:
@@ -293,7 +335,7 @@ class Registry:
         return read_pointer(blob, f"{path} at {found.tag}")
 
     def _verified_bytes(self, found: ModelVersion) -> Path:
-        return storage_lazy.load().materialize(self.root, self._pointer(found))
+        return storage_lazy.load().materialize(self._dvc_root(), self._pointer(found))
 
     # ------------------------------------------------------------------ search, compare, stats
     def search(self, expression: str = "", *, sort: str | None = None, descending: bool = False,

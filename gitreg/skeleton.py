@@ -28,7 +28,7 @@ def skeleton_files() -> dict[str, bytes]:
     return files
 
 
-def init(path: Path, remote: str | None) -> bool:
+def init(path: Path, remote: str | None, remote_options: dict[str, str] | None = None) -> bool:
     """Make ``path`` a registry; True when anything changed."""
     path = path.resolve()
     identity = Git(_existing_parent(path)).identity()
@@ -36,7 +36,7 @@ def init(path: Path, remote: str | None) -> bool:
     git = Git(path)
     storage = storage_lazy.load()
     storage.init(path)
-    changed = storage.set_default_remote(path, remote) if remote else False
+    changed = storage.set_default_remote(path, remote, remote_options) if remote else False
     _write_missing(path)
     candidates = list(skeleton_files()) + _dvc_files(path)
     paths = [p for p in candidates if _differs_from_head(git, path, p)]

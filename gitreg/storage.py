@@ -51,20 +51,35 @@ def init(root: Path) -> None:
         raise StorageError(f"dvc init failed: {exc}") from exc
 
 
-def set_default_remote(root: Path, url: str, name: str = DEFAULT_REMOTE) -> bool:
-    """Make ``url`` the default remote; True when the configuration changed."""
+# Remote options that are secrets or belong to one machine: kept in .dvc/config.local, never committed.
+LOCAL_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "profile", "credentialpath")
+
+
+def set_default_remote(root: Path, url: str, options: dict[str, str] | None = None,
+                       name: str = DEFAULT_REMOTE) -> bool:
+    """Make ``url`` the default remote; True when the committed configuration changed.
+
+    ``options`` are passed to the DVC remote (e.g. ``endpointurl``, ``region`` for S3); credentials
+    among them go to ``.dvc/config.local`` only.
+    """
     if "://" not in url:
         # Absolute, so that every clone of the registry finds the same store (a relative path would
         # be taken relative to each clone's .dvc/).
         url = str(Path(url).resolve())
+    options = {key: value for key, value in (options or {}).items() if value is not None}
+    shared = {"url": url, **{k: v for k, v in options.items() if k not in LOCAL_OPTIONS}}
+    private = {k: v for k, v in options.items() if k in LOCAL_OPTIONS}
+    changed = False
     with _repo(root) as repo:
         with repo.config.edit("repo") as conf:
-            before = (conf.get("core", {}).get("remote"), conf.get("remote", {}).get(name, {}).get("url"))
-            if before == (name, url):
-                return False
-            conf.setdefault("remote", {})[name] = {"url": url}
-            conf.setdefault("core", {})["remote"] = name
-    return True
+            if conf.get("core", {}).get("remote") != name or conf.get("remote", {}).get(name) != shared:
+                conf.setdefault("remote", {})[name] = shared
+                conf.setdefault("core", {})["remote"] = name
+                changed = True
+        if private:
+            with repo.config.edit("local") as conf:
+                conf.setdefault("remote", {}).setdefault(name, {}).update(private)
+    return changed
 
 
 def add(root: Path, path: Path) -> Pointer:
@@ -177,3 +192,20 @@ def push(root: Path, md5s: list[str] | None = None) -> None:
 def has_remote(root: Path) -> bool:
     with _repo(root) as repo:
         return bool(repo.config.get("core", {}).get("remote"))
+
+
+def prepare_workspace(path: Path, config: bytes | None) -> Path:
+    """A DVC project without Git that uses a registry's committed configuration (its remote), for
+    fetching and verifying that registry's bytes from a mirror; returns ``path``."""
+    if not (path / ".dvc").is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            Repo.init(str(path), no_scm=True).close()
+        except DvcException as exc:
+            raise StorageError(f"cannot prepare a DVC cache in {path}: {exc}") from exc
+    (path / ".dvc" / "config").write_bytes(config or b"")
+    from dvc.config import Config
+
+    with Config(dvc_dir=str(path / ".dvc")).edit("repo") as conf:
+        conf.setdefault("core", {})["no_scm"] = True
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable
 
 import semver
@@ -74,6 +75,7 @@ def signature_incompatible(old: dict[str, Any] | None, new: dict[str, Any] | Non
     return False
 
 
+@functools.lru_cache(maxsize=65536)  # registries repeat version strings across models
 def precedence(version: str) -> tuple:
     """A plain tuple that orders versions by semver precedence (build metadata ignored).
 

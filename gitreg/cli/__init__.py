@@ -8,6 +8,7 @@ import click
 
 from gitreg.cli.commands import COMMANDS
 from gitreg.cli.remote_commands import REMOTE_COMMANDS
+from gitreg.cli.query_commands import QUERY_COMMANDS
 from gitreg.cli.stage_commands import STAGE_COMMANDS
 from gitreg.errors import GitregError
 
@@ -46,7 +47,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
     ctx.meta["gitreg.traceback"] = traceback
 
 
-for _command in COMMANDS + STAGE_COMMANDS + REMOTE_COMMANDS:
+for _command in COMMANDS + STAGE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS:
     cli.add_command(_command)
 
 

@@ -12,10 +12,22 @@ from gitreg.cli import render
 def _registry(ctx: click.Context):
     from gitreg.registry import Registry
 
+    remote = ctx.meta.get("gitreg.repo")
+    if remote:
+        return Registry.open(remote)
     return Registry(ctx.find_root().params.get("directory") or ".")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def _remember_repo(ctx: click.Context, _param, value: str | None) -> None:
+    ctx.meta["gitreg.repo"] = value
+
+
+repo_option = click.option(
+    "--repo", metavar="URL", expose_value=False, callback=_remember_repo,
+    help="Read a remote registry (Git URL or shared repository) without a working clone; cached.")
 push_option = click.option(
     "--push", is_flag=True,
     help="Publish at once: artifact to the DVC remote, then refs to origin atomically (retried if raced).")
@@ -24,7 +36,12 @@ push_option = click.option(
 @click.command()
 @click.argument("path", default=".", type=click.Path(file_okay=False))
 @click.option("--remote", metavar="DIR_OR_URL", help="Default DVC remote for artifacts (a directory or s3://…).")
-def init(path: str, remote: str | None) -> None:
+@click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, Ceph, …); committed with the remote.")
+@click.option("--region", help="S3 region; committed with the remote.")
+@click.option("--profile", help="AWS profile to use; kept in .dvc/config.local.")
+@click.option("--access-key-id", help="Kept in .dvc/config.local, never committed (or use AWS_ACCESS_KEY_ID).")
+@click.option("--secret-access-key", help="Kept in .dvc/config.local, never committed (or use AWS_SECRET_ACCESS_KEY).")
+def init(path: str, remote: str | None, endpoint_url, region, profile, access_key_id, secret_access_key) -> None:
     """Make PATH (default: here) a registry; creates the Git repository when missing.
 
     Running it again changes nothing.
@@ -33,10 +50,14 @@ def init(path: str, remote: str | None) -> None:
     Examples:
       gitreg init
       gitreg init models-registry --remote /mnt/shared/dvc-store
+      gitreg init --remote s3://ml-models/registry --region eu-west-1
+      gitreg init --remote s3://models/reg --endpoint-url https://minio.internal:9000
     """
     from gitreg.registry import Registry
 
-    registry, changed = Registry.init(path, remote=remote)
+    options = {"endpointurl": endpoint_url, "region": region, "profile": profile,
+               "access_key_id": access_key_id, "secret_access_key": secret_access_key}
+    registry, changed = Registry.init(path, remote=remote, remote_options=options)
     state = "Initialized" if changed else "Already initialized:"
     click.echo(f"{state} gitreg registry in {registry.root}")
 
@@ -92,6 +113,7 @@ def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_p
 
 
 @click.command(name="list")
+@repo_option
 @json_option
 @click.pass_context
 def list_models(ctx, as_json: bool) -> None:
@@ -118,6 +140,7 @@ def list_models(ctx, as_json: bool) -> None:
 
 @click.command()
 @click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
+@repo_option
 @json_option
 @click.pass_context
 def show(ctx, ref: str, as_json: bool) -> None:
@@ -128,6 +151,7 @@ def show(ctx, ref: str, as_json: bool) -> None:
       gitreg show churn
       gitreg show churn@1.2.0
       gitreg show churn#production --json
+      gitreg show churn#production --repo https://github.com/acme/models.git
     """
     registry = _registry(ctx)
     found = registry.show(ref)
@@ -142,6 +166,7 @@ def show(ctx, ref: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("name")
+@repo_option
 @json_option
 @click.pass_context
 def history(ctx, name: str, as_json: bool) -> None:
@@ -170,6 +195,7 @@ def history(ctx, name: str, as_json: bool) -> None:
 @click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Where to write the artifact (a folder receives it under its own name).")
+@repo_option
 @click.pass_context
 def get(ctx, ref: str, output: Path) -> None:
     """Write the artifact of a version, verified against its DVC pointer.
@@ -181,6 +207,7 @@ def get(ctx, ref: str, output: Path) -> None:
       gitreg get churn -o model.joblib
       gitreg get churn@1.2.0 -o artifacts/
       gitreg get churn#production -o model.joblib
+      gitreg get churn#production -o model.joblib --repo git@github.com:acme/models.git
     """
     written = _registry(ctx).get(ref, output)
     click.echo(f"Wrote {written}")

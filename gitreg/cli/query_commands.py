@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gitreg.cli import query_render, render
+from gitreg.cli import render
 from gitreg.cli.commands import _registry, json_option
 
 
@@ -47,6 +47,8 @@ def search(ctx, expression, sort_field, desc, limit, as_json) -> None:
     if as_json:
         render.emit_json([version.to_dict() for version in found])
     else:
+        from gitreg.cli import query_render
+
         query_render.search_table(found, text, sort_field)
 
 
@@ -81,14 +83,18 @@ def compare(ctx, references, data, target, resamples, seed, confidence, markdown
         raise click.UsageError("compare needs two or more REFs, e.g. churn@1.0.0 churn@1.1.0")
     if markdown and as_json:
         raise click.UsageError("choose one of --json and --markdown")
-    from gitreg import compare as comparing
+    from gitreg.cli import query_render
 
     report = _registry(ctx).compare(references, data=data, target=target, resamples=resamples, seed=seed,
                                     confidence=confidence)
     if as_json:
         render.emit_json(report.to_dict())
+    elif markdown:
+        from gitreg.compare import markdown as as_markdown
+
+        click.echo(as_markdown(report), nl=False)
     else:
-        click.echo(comparing.markdown(report) if markdown else query_render.compare_text(report), nl=False)
+        query_render.compare_text(report)
 
 
 @click.command()
@@ -109,7 +115,9 @@ def stats(ctx, as_json) -> None:
     if as_json:
         render.emit_json(report.to_dict())
     else:
-        click.echo(query_render.stats_text(report), nl=False)
+        from gitreg.cli import query_render
+
+        query_render.stats_text(report)
 
 
 QUERY_COMMANDS = [search, compare, stats]

@@ -90,10 +90,12 @@ def _evaluation_text(report: Comparison) -> None:
 def stats_text(report) -> None:
     from gitreg.stats import human_bytes
 
-    render.table([["Models", str(report.models)], ["Versions", str(report.versions)],
-                  ["Artifact bytes", f"{human_bytes(report.artifact_bytes)} ({report.artifact_bytes} B; "
-                                     f"{human_bytes(report.unique_artifact_bytes)} unique)"]]
-                 + ([["Broken tags", str(report.broken_tags)]] if report.broken_tags else []), ["", ""])
+    click.echo(f"Models          {report.models}")
+    click.echo(f"Versions        {report.versions}")
+    click.echo(f"Artifact bytes  {human_bytes(report.artifact_bytes)} ({report.artifact_bytes} B; "
+               f"{human_bytes(report.unique_artifact_bytes)} unique)")
+    if report.broken_tags:
+        click.echo(f"Broken tags     {report.broken_tags} (see `gitreg verify`)")
     click.echo()
     render.table([[s.stage, s.branch, str(s.versions) + (f" ({s.breaches} breach)" if s.breaches else ""),
                    _change(s.last_change)] for s in report.stages], ["STAGE", "BRANCH", "VERSIONS", "LAST CHANGE"])

@@ -7,7 +7,7 @@ import sys
 import click
 
 from gitreg.cli import render
-from gitreg.cli.commands import _registry, json_option, push_option
+from gitreg.cli.commands import _registry, json_option, push_option, repo_option
 from gitreg.errors import IntegrityError
 
 dry_run_option = click.option("--dry-run", is_flag=True, help="Print the change and make none.")
@@ -103,6 +103,7 @@ def retire(ctx, name, stage, dry_run, push, as_json) -> None:
 @click.command()
 @click.argument("name", required=False)
 @click.option("--stage", help="Only changes of this stage.")
+@repo_option
 @json_option
 @click.pass_context
 def log(ctx, name, stage, as_json) -> None:

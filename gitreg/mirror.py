@@ -1,0 +1,55 @@
+"""Reading a remote registry without a working clone.
+
+``Registry.open(URL)`` keeps a bare, blob-less mirror of the registry's refs in a cache directory
+(``$GITREG_CACHE_DIR``, else ``$XDG_CACHE_HOME/gitreg``, else ``~/.cache/gitreg``): the first call
+clones tags, commits and trees only; later calls fetch what changed. Blobs (cards, pointers) are
+fetched on demand, and artifact bytes come from the registry's DVC remote into a cache of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from gitreg.errors import GitError
+
+REFSPECS = ["+refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"]
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("GITREG_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gitreg"
+
+
+def is_url(location: str) -> bool:
+    """True for what ``--repo`` accepts: a URL, ``user@host:path``, or a path to another repository."""
+    return "://" in location or (":" in location and "@" in location.split(":")[0]) or Path(location).exists()
+
+
+def mirror_path(url: str) -> Path:
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return cache_root() / "repos" / key
+
+
+def sync(url: str) -> Path:
+    """The mirror of ``url``, made or brought up to date; one clone or fetch."""
+    path = mirror_path(url)
+    if (path / "HEAD").is_file():
+        _git(path.parent, "-C", str(path), "fetch", "--quiet", "--prune", "origin", *REFSPECS)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _git(path.parent, "clone", "--quiet", "--bare", "--filter=blob:none", url, str(path))
+    return path
+
+
+def _git(cwd: Path, *args: str) -> None:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+        detail = lines[-1] if lines else "no message"
+        raise GitError(f"cannot read the registry at the remote: {detail}; check the URL and your access")
