@@ -7,6 +7,7 @@ The first version is the baseline that deltas and signature compatibility refer 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,11 +15,16 @@ from gitreg import versioning
 from gitreg.index import ModelVersion
 
 LOWER_WORDS = ("lower", "min", "minimize")
+LOWER_NAMES = ("loss", "error", "err", "mae", "mse", "rmse", "mape", "latency")
 
 
 def lower_is_better(metric: str, directions: dict[str, Any]) -> bool:
-    """A metric's direction from ``.gitreg.yaml`` (``metrics: {loss: lower}``); higher is better by default."""
-    return str(directions.get(metric, "higher")).lower() in LOWER_WORDS
+    """A metric's direction: as ``.gitreg.yaml`` says (``metrics: {loss: lower}``); otherwise lower for
+    names that say loss or error (``val_loss``, ``logloss``, ``mae``, ``error_rate``), else higher."""
+    if metric in directions:
+        return str(directions[metric]).lower() in LOWER_WORDS
+    words = re.split(r"[^a-z0-9]+", metric.lower())
+    return any(word in LOWER_NAMES or word.endswith(("loss", "error")) for word in words)
 
 
 @dataclass(frozen=True)
@@ -241,8 +247,7 @@ def markdown(comparison: Comparison) -> str:
     lines += ["", "### Parameters", ""]
     if comparison.params:
         lines += _md_table(["param", *labels], [[p.key, *(fmt(v) for v in p.values)] for p in comparison.params])
-    lines += ["", f"{len(comparison.same_params)} parameter(s) identical"
-              + (f": {', '.join(comparison.same_params)}" if comparison.same_params else "") + ".", ""]
+    lines += ["", identical_params(comparison) + ".", ""]
     lines += ["### Signature", ""] + [f"- `{label}`: {signature_text(row)}"
                                       for label, row in zip(labels[1:], comparison.signatures[1:])]
     lines += ["", "### Environment", ""]
@@ -251,6 +256,11 @@ def markdown(comparison: Comparison) -> str:
     if comparison.evaluation:
         lines += ["", *evaluation_markdown(comparison.evaluation, labels)]
     return "\n".join(lines) + "\n"
+
+
+def identical_params(comparison: Comparison) -> str:
+    same = comparison.same_params
+    return f"Identical parameters ({len(same)}): {', '.join(same)}" if same else "Identical parameters: none"
 
 
 def signature_text(row: SignatureRow) -> str:
@@ -275,7 +285,7 @@ def evaluation_markdown(evaluation: Evaluation, labels: list[str]) -> list[str]:
                          labels[m.winner] if m.winner is not None else "no significant difference"]
                         for m in evaluation.metrics])
     lines += [""]
-    lines += _md_table(["metric", "pair", "Δ", level, "P(second better)", "verdict"],
+    lines += _md_table(["metric", "pair", "Δ", level, "P(first is better)", "verdict"],
                        [[m.metric, f"{labels[p.b]} vs {labels[p.a]}", fmt_delta(p.delta),
                          f"[{p.low:+.4g}, {p.high:+.4g}]", f"{p.p_b_better:.3f}", verdict(p, labels)]
                         for m in evaluation.metrics for p in m.pairs])

@@ -107,6 +107,8 @@ def evaluate(labels: list[str], models: list[Any], dataset: Dataset, *, resample
     common = [name for name in per_model[0] if all(name in scores for scores in per_model)]
     notes = tuple(f"{name} skipped: not every model supports it (predict_proba)"
                   for name in dict.fromkeys(n for scores in per_model for n in scores) if name not in common)
+    if "f1" in common:
+        notes += (f"f1 counts class {models[0].classes_[1]} as positive",)
     draws = _bootstrap([[scores[name] for name in common] for scores in per_model], dataset.rows, resamples, seed)
     metrics = []
     for k, name in enumerate(common):

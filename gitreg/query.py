@@ -46,10 +46,10 @@ TOKEN_RE = re.compile(
     rf"|(?P<string>{_QUOTED})"
     r"|(?P<op>==|!=|<=|>=|=|<|>)"
     r"|(?P<paren>[(),])"
-    rf"|(?P<word>[A-Za-z_][\w\-/]*(?:\.(?:[\w\-/]+|{_QUOTED}))*)"
+    rf"|(?P<word>[A-Za-z_][\w\-/@+]*(?:\.(?:[\w\-/@+]+|{_QUOTED}))*)"
 )
 _BAD_RE = re.compile(r"""["']|[^\s()<>=!,]+|\S""")
-_SEGMENT_RE = re.compile(rf"[\w\-/]+|{_QUOTED}")
+_SEGMENT_RE = re.compile(rf"[\w\-/@+]+|{_QUOTED}")
 
 
 class QueryError(InvalidInputError):

@@ -15,11 +15,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from gitreg import dvcyaml, metadata, refs, storage_lazy, versioning
+from gitreg import cache, dvcyaml, metadata, refs, storage_lazy, versioning
 from gitreg.card import CARD_FILE, Artifact, Card
 from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, NotFoundError
 from gitreg.git import Git, Identity, TreeEdit
 from gitreg.index import ModelVersion, tag_message
+from gitreg.pointer import Pointer
 
 JOBLIB_FILE = "model.joblib"
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
@@ -218,15 +219,7 @@ def apply(git: Git, plan: RegisterPlan) -> ModelVersion:
 def _store_artifact(root: Path, plan: RegisterPlan, source: Source) -> Card:
     target = root / plan.model_dir / source.filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    if source.obj is not None:
-        import joblib
-
-        joblib.dump(source.obj, target)
-    elif source.path.is_dir():
-        shutil.copytree(source.path, target)
-    else:
-        shutil.copyfile(source.path, target)
-    pointer = storage_lazy.load().add(root, target)
+    pointer = _store_bytes(root, source, target)
     artifact = replace(plan.card.artifact, md5=pointer.md5, size=pointer.size, nfiles=pointer.nfiles)
     card = replace(plan.card, artifact=artifact)
     (root / plan.model_dir / CARD_FILE).write_text(card.to_yaml())
@@ -234,6 +227,23 @@ def _store_artifact(root: Path, plan: RegisterPlan, source: Source) -> Card:
     current = dvc_yaml.read_bytes() if dvc_yaml.exists() else None
     dvc_yaml.write_text(dvcyaml.with_entry(current, plan.name, dvcyaml.entry(card)))
     return card
+
+
+def _store_bytes(root: Path, source: Source, target: Path) -> Pointer:
+    """The artifact into DVC's cache and the workspace; returns its pointer."""
+    if source.obj is not None:
+        import joblib
+
+        joblib.dump(source.obj, target)
+        source = Source(path=target)
+    default_cache = cache.default_layout(root)
+    if source.path.is_file() and default_cache:
+        return cache.add_file(default_cache, source.path, target)
+    if source.path.is_dir():
+        shutil.copytree(source.path, target)
+    elif source.path != target:
+        shutil.copyfile(source.path, target)
+    return storage_lazy.load().add(root, target)
 
 
 def _commit(git: Git, plan: RegisterPlan, card: Card) -> str:

@@ -7,6 +7,7 @@ Resolution reads content only; it never looks at timestamps or at commit message
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from gitreg import refs
@@ -75,10 +76,18 @@ def _fill(cat: CatFile, view: StageView, by_model, only: str | None) -> None:
 
 
 def match_model(cat: CatFile, tip: str, name: str, tree: str, registered: dict[str, ModelVersion]):
-    """The registered version whose subtree is ``tree``, or the reason there is none."""
+    """The registered version whose subtree is ``tree``, or the reason there is none.
+
+    The card's own top-level ``name:``/``version:`` lines name the candidate and tree identity confirms
+    it (an identical tree holds an identical card), so the usual case parses no YAML; anything else
+    gets the full diagnosis below.
+    """
     blob = cat.blob(f"{tip}:{refs.model_dir(name)}/{CARD_FILE}")
     if blob is None:
         return f"has no {CARD_FILE}"
+    claimed = registered.get(_claimed_version(blob, name))
+    if claimed is not None and _tree_of(cat, claimed, name) == tree:
+        return claimed
     try:
         card = Card.from_yaml(blob, f"{refs.model_dir(name)}/{CARD_FILE}")
     except CardError as exc:
@@ -86,10 +95,23 @@ def match_model(cat: CatFile, tip: str, name: str, tree: str, registered: dict[s
     candidate = registered.get(card.version)
     if candidate is None or card.name != name:
         return f"says {card.name}@v{card.version}, which is not a registered version"
-    tagged = cat.get(f"{candidate.commit}:{refs.model_dir(name)}")
-    if not tagged or tagged[0] != tree:
+    if _tree_of(cat, candidate, name) != tree:
         return f"differs from {candidate.tag} (edited by hand?)"
     return candidate
+
+
+_CLAIM_RE = re.compile(rb"^(name|version): *['\"]?([^'\"\s#]+)['\"]? *$", re.MULTILINE)
+
+
+def _claimed_version(card_yaml: bytes, name: str) -> str | None:
+    """The version a card's top-level lines claim, when they also claim ``name``; no YAML parsed."""
+    claims = {key.decode(): value.decode() for key, value in _CLAIM_RE.findall(card_yaml)}
+    return claims.get("version") if claims.get("name") == name else None
+
+
+def _tree_of(cat: CatFile, version: ModelVersion, name: str) -> str | None:
+    tagged = cat.get(f"{version.commit}:{refs.model_dir(name)}")
+    return tagged[0] if tagged else None
 
 
 def group_by_model(versions: list[ModelVersion]) -> dict[str, dict[str, ModelVersion]]:

@@ -177,9 +177,12 @@ def copy_out(cache: Path, pointer: Pointer, destination: Path) -> None:
         shutil.copyfile(object_path(cache, entry["md5"]), target)
 
 
-def push(root: Path, md5s: list[str] | None = None) -> None:
-    """Upload objects (all of the workspace's when ``md5s`` is None) to the default DVC remote."""
+def push(root: Path, md5s: list[str] | None = None) -> bool:
+    """Upload objects (all of the workspace's when ``md5s`` is None) to the default DVC remote;
+    False when no remote is configured."""
     with _repo(root) as repo:
+        if not repo.config.get("core", {}).get("remote"):
+            return False
         try:
             if md5s is None:
                 repo.push()
@@ -187,11 +190,7 @@ def push(root: Path, md5s: list[str] | None = None) -> None:
                 repo.cloud.push([HashInfo("md5", md5) for md5 in md5s])
         except DvcException as exc:
             raise StorageError(f"pushing artifacts to the DVC remote failed: {exc}") from exc
-
-
-def has_remote(root: Path) -> bool:
-    with _repo(root) as repo:
-        return bool(repo.config.get("core", {}).get("remote"))
+    return True
 
 
 def prepare_workspace(path: Path, config: bytes | None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from types import ModuleType
 
 
@@ -9,3 +10,9 @@ def load() -> ModuleType:
     from gitreg import storage
 
     return storage
+
+
+def preload() -> None:
+    """Start importing DVC in the background (~0.3 s) while the caller hashes and copies bytes,
+    which release the GIL; ``load()`` then finds it ready."""
+    threading.Thread(target=load, name="gitreg-import-dvc", daemon=True).start()

@@ -128,9 +128,7 @@ def push(registry: Registry) -> SyncReport:
 
 def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
     md5s = sorted({v.card.artifact.md5 for v in versions})
-    storage = storage_lazy.load()
-    if md5s and storage.has_remote(registry.root):
-        storage.push(registry.root, md5s)
+    if md5s and storage_lazy.load().push(registry.root, md5s):
         return len(md5s)
     return 0
 
@@ -146,6 +144,7 @@ def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
     """
     git = registry.git
     require_remote(git)
+    storage_lazy.preload()  # needed for the push; imported while the artifact is hashed and copied
     fetch_registry(git)
     plan()
     follow_current_branch(git)

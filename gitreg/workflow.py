@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from typing import TYPE_CHECKING, Callable
 
-from gitreg import gates, promotion, storage_lazy
+from gitreg import gates, promotion, sync
 from gitreg.config import Stage
 from gitreg.errors import ConflictError, IntegrityError
 from gitreg.index import ModelVersion
@@ -110,9 +110,7 @@ def _open_review(registry: Registry, planned: StagePlan | StageResult, identity)
 def _push_for_review(registry: Registry, plan: StagePlan) -> None:
     """Bytes before refs: the artifact goes to the DVC remote, then both branches in one push."""
     version = next(v for v in registry.history(plan.change.model) if v.version == plan.change.version)
-    storage = storage_lazy.load()
-    if storage.has_remote(registry.root):
-        storage.push(registry.root, [version.card.artifact.md5])
+    sync.push_artifacts(registry, [version])
     refspecs = [f"refs/heads/{plan.promotion_branch}:refs/heads/{plan.promotion_branch}",
                 f"{plan.stage.ref}:{plan.stage.ref}"]
     registry.git.push("origin", refspecs)

@@ -1,15 +1,15 @@
 """Nothing half-done: a registration that fails at any step leaves refs, HEAD, index and working tree as
 they were, including an earlier version of the model in models/NAME/ and the user's uncommitted work.
 
-Failures are injected only into gitreg's own functions (``Git.create_tag``, ``storage.add``), never into
-Git or DVC themselves.
+Failures are injected only into gitreg's own functions (``Git.create_tag``, ``cache.add_file``,
+``storage.add``), never into Git or DVC themselves.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from gitreg import storage
+from gitreg import cache, storage
 from gitreg.errors import ConflictError, GitError, StorageError
 from gitreg.git import Git
 from tests.conftest import git, snapshot
@@ -81,12 +81,12 @@ def test_failure_before_the_tag_through_the_cli(busy, run, artifact, monkeypatch
 
 def test_failure_inside_dvc_add_undoes_everything(busy, run, artifact, monkeypatch):
     before = snapshot(busy.root)
-    monkeypatch.setattr(storage, "add", _fail(StorageError("dvc add model.bin failed: injected")))
+    monkeypatch.setattr(cache, "add_file", _fail(StorageError("storing model.bin failed: injected")))
     with pytest.raises(StorageError, match="injected"):
         busy.register("m", artifact)
     _assert_untouched(busy, before)
     result = run("register", "m", str(artifact), expect=12)
-    assert result.stderr == "error: dvc add model.bin failed: injected\n"
+    assert result.stderr == "error: storing model.bin failed: injected\n"
     _assert_untouched(busy, before)
     monkeypatch.undo()
     _register_again(busy, artifact)
@@ -118,14 +118,14 @@ def test_a_version_tag_made_by_another_tool_stops_the_registration_cleanly(busy,
 def test_a_moved_head_is_not_overwritten(busy, artifact, monkeypatch, clock):
     """Someone commits while gitreg works: the compare-and-swap on HEAD refuses, and nothing is lost."""
     root = busy.root
-    real_add = storage.add
+    real_add = cache.add_file
 
-    def add_then_someone_commits(repo_root, path):
-        pointer = real_add(repo_root, path)
+    def add_then_someone_commits(*args):
+        pointer = real_add(*args)
         git(root, "commit", "-q", "-m", "the user's commit")
         return pointer
 
-    monkeypatch.setattr(storage, "add", add_then_someone_commits)
+    monkeypatch.setattr(cache, "add_file", add_then_someone_commits)
     with pytest.raises(ConflictError, match="moved while gitreg was working .*: run the command again"):
         busy.register("m", artifact)
     assert git(root, "log", "-1", "--format=%s") == "the user's commit\n"
@@ -145,3 +145,15 @@ def test_failure_on_a_first_registration_leaves_no_model_folder(registry, artifa
     assert not (root / "models" / "fresh").exists()
     assert "fresh" not in (root / "dvc.yaml").read_text()
     assert git(root, "tag", "--list") == ""
+
+
+def test_failure_inside_dvc_add_of_a_folder_undoes_everything(registry, tmp_path, monkeypatch):
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"w" * 100)
+    before = snapshot(registry.root)
+    monkeypatch.setattr(storage, "add", _fail(StorageError("dvc add model failed: injected")))
+    with pytest.raises(StorageError, match="injected"):
+        registry.register("bert", folder)
+    assert snapshot(registry.root) == before
+    assert not (registry.root / "models" / "bert").exists()

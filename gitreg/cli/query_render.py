@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from gitreg.cli import render
-from gitreg.compare import Comparison, evaluation_header, fmt, fmt_delta, signature_text, verdict
+from gitreg.compare import (Comparison, evaluation_header, fmt, fmt_delta, identical_params, signature_text,
+                            verdict)
 
 BAR_WIDTH = 40
 
@@ -50,8 +51,7 @@ def compare_text(report: Comparison) -> None:
     click.echo()
     if report.params:
         render.table([[p.key, *(fmt(v) for v in p.values)] for p in report.params], ["PARAM", *labels])
-    same = report.same_params
-    click.echo(f"{len(same)} parameter(s) identical" + (f": {', '.join(same)}" if same else ""))
+    click.echo(identical_params(report))
     click.echo()
     for label, row in zip(labels[1:], report.signatures[1:]):
         click.echo(f"Signature of {label}: {signature_text(row)}")
@@ -82,7 +82,7 @@ def _evaluation_text(report: Comparison) -> None:
     render.table([[m.metric, f"{labels[p.b]} vs {labels[p.a]}", fmt_delta(p.delta),
                    f"[{p.low:+.4g}, {p.high:+.4g}]", f"{p.p_b_better:.3f}", verdict(p, labels)]
                   for m in evaluation.metrics for p in m.pairs],
-                 ["METRIC", "PAIR", "Δ", level, "P(FIRST BETTER)", "VERDICT"])
+                 ["METRIC", "PAIR", "Δ", level, "P(FIRST IS BETTER)", "VERDICT"])
     for note in evaluation.notes:
         click.echo(f"note: {note}")
 

@@ -1,0 +1,5 @@
+"""``python -m gitreg``: the same as the ``gitreg`` command."""
+
+from gitreg.cli import main
+
+main()
