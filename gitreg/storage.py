@@ -26,8 +26,10 @@ from gitreg.errors import ArtifactError, StorageError  # noqa: E402
 from gitreg.pointer import Pointer, read_pointer  # noqa: E402
 
 
-# DVC's progress chatter would interleave with our output; its failures still reach us as exceptions.
+# DVC's messages would interleave with ours (its failures still reach us as exceptions), but its
+# progress bars stay: on a terminal, pushes and fetches show files and bytes as they move.
 logging.getLogger("dvc").setLevel(logging.ERROR)
+logging.getLogger("dvc.progress").setLevel(logging.INFO)
 
 DEFAULT_REMOTE = "storage"
 CHUNK = 1 << 20
