@@ -94,18 +94,18 @@ def add(root: Path, path: Path) -> Pointer:
     return read_pointer(Path(f"{path}.dvc").read_text())
 
 
-def fetch(root: Path, md5: str) -> None:
-    """Bring an object (and a directory's files) from the default remote into the local cache."""
+def fetch(root: Path, md5s: list[str]) -> None:
+    """Bring objects (and directories' files) from the default remote into the local cache."""
     with _repo(root) as repo:
         if not repo.config.get("core", {}).get("remote"):
             raise ArtifactError(
-                f"artifact {md5} is not in the local DVC cache and no DVC remote is configured: "
-                "run `gitreg init --remote DIR_OR_URL` or `dvc pull` where the bytes are"
+                f"artifact {md5s[0]} is not in the local DVC cache and no DVC remote is configured: "
+                "run `gitreg init --remote DIR_OR_URL`, or `dvc pull` where the bytes are"
             )
         try:
-            repo.cloud.pull([HashInfo("md5", md5)])
+            repo.cloud.pull([HashInfo("md5", md5) for md5 in md5s])
         except DvcException as exc:
-            raise StorageError(f"fetching artifact {md5} from the DVC remote failed: {exc}") from exc
+            raise StorageError(f"fetching artifacts from the DVC remote failed: {exc}") from exc
 
 
 def cache_dir(root: Path) -> Path:
@@ -122,7 +122,7 @@ def materialize(root: Path, pointer: Pointer) -> Path:
     """The verified path of the artifact in the cache (a file, or a directory's manifest)."""
     cache = cache_dir(root)
     if not _complete(cache, pointer):
-        fetch(root, pointer.md5)
+        fetch(root, [pointer.md5])
     if not _complete(cache, pointer):
         raise ArtifactError(
             f"artifact {pointer.md5} is in neither the local DVC cache nor the remote: "

@@ -98,9 +98,8 @@ def pull(registry: Registry, artifacts: bool) -> SyncReport:
     follow_stage_branches(registry, report)
     if artifacts:
         md5s = sorted({v.card.artifact.md5 for view in registry.stages().values() for v in view.entries.values()})
-        storage = storage_lazy.load()
-        for md5 in md5s:
-            storage.fetch(registry.root, md5)
+        if md5s:
+            storage_lazy.load().fetch(registry.root, md5s)
         report.artifacts = len(md5s)
     return report
 
