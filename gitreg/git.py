@@ -139,9 +139,12 @@ class Git:
 
     def head(self) -> tuple[str | None, str | None]:
         """(the ref HEAD points at or None when detached, the commit or None when unborn)."""
-        proc = self.run("symbolic-ref", "-q", "HEAD", check=False)
-        ref = proc.stdout.strip() or None
-        return ref, self.rev_parse("HEAD")
+        proc = self.run("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
+        lines = proc.stdout.split()
+        if proc.returncode == 0 and len(lines) == 2:
+            return (None if lines[1] == "HEAD" else lines[1]), lines[0]
+        unborn = self.run("symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
+        return unborn or None, None
 
     def identity(self) -> Identity:
         """The author identity and the time to stamp on this change (honours GIT_COMMITTER_DATE)."""

@@ -145,14 +145,12 @@ class Registry:
             return self._plan_registration(request)
         if push:
             return sync.publish_registration(self, lambda: self._plan_registration(request),
-                                             lambda: self._register(request))
-        return self._register(request)
+                                             lambda plan: registration.apply(self.git, plan))
+        return registration.apply(self.git, self._plan_registration(request))
 
     def _plan_registration(self, request: registration.RegisterRequest) -> registration.RegisterPlan:
         return registration.plan(self.git, request, self.history(request.name)[::-1])
 
-    def _register(self, request: registration.RegisterRequest) -> ModelVersion:
-        return registration.apply(self.git, self._plan_registration(request))
 
     def promote(self, name: str, version: str, stage: str, *, force: bool = False,
                 require: Iterable[str] = (), pr: bool = False, dry_run: bool = False, push: bool = False):
@@ -368,17 +366,24 @@ class Registry:
         if len(found) < 2:
             raise InvalidInputError("compare needs two or more versions, e.g. `gitreg compare churn@1.0.0 churn`")
         report = compare.compare(found, self.config.metric_directions)
+        options = {key: value for key, value in (("resamples", resamples), ("seed", seed),
+                                                 ("confidence", confidence)) if value is not None}
         if data is None:
-            if target or resamples or seed is not None or confidence:
+            if target or options:
                 raise InvalidInputError("--target, --resamples, --seed and --confidence need --data FILE.csv")
             return report
-        from gitreg import evaluation
+        return replace(report, evaluation=self._evaluate(found, data, target, options))
 
+    def _evaluate(self, found: list[ModelVersion], data, target: str | None, options: dict):
+        from gitreg.errors import InvalidInputError
+
+        try:
+            from gitreg import evaluation
+        except ImportError as exc:  # numpy: scikit-learn brings it, gitreg itself does not need it
+            raise InvalidInputError(f"compare --data needs numpy ({exc}): pip install numpy") from exc
         dataset = evaluation.read_csv(data, target)
-        models = [self.load(v.name, version=v.version) for v in found]
-        options = {k: v for k, v in (("resamples", resamples), ("seed", seed), ("confidence", confidence))
-                   if v is not None}
-        return replace(report, evaluation=evaluation.evaluate([v.tag for v in found], models, dataset, **options))
+        models = [self.load(version.name, version=version.version) for version in found]
+        return evaluation.evaluate([version.tag for version in found], models, dataset, **options)
 
     def stats(self):
         """Models, versions, versions per stage with each stage's newest change, artifact bytes, and

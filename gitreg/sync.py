@@ -134,7 +134,7 @@ def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
 
 # ------------------------------------------------------------------------ publishing one change
 def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
-                         register: Callable[[], ModelVersion]) -> ModelVersion:
+                         register: Callable[[RegisterPlan], ModelVersion]) -> ModelVersion:
     """Register on top of the remote's tip, then publish; when another writer pushed first, rebuild
     just the commit and tag on their tip (the bytes are stored and pushed once) and push again.
 
@@ -145,9 +145,10 @@ def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
     require_remote(git)
     storage_lazy.preload()  # needed for the push; imported while the artifact is hashed and copied
     fetch_registry(git)
-    plan()
-    follow_current_branch(git)
-    version = register()
+    planned = plan()
+    if follow_current_branch(git):
+        planned = plan()  # on the new HEAD
+    version = register(planned)
     ref, _ = git.head()
     parent = git.rev_parse(f"{version.commit}^")
     try:
