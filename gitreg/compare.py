@@ -198,7 +198,7 @@ def signature_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]
     if before is not None and after is not None and before != after:
         removed = [f for f in before if f not in after]
         added = [f for f in after if f not in before]
-        parts = ([f"removed {', '.join(removed)}"] if removed else []) + ([f"added {', '.join(added)}"] if added else [])
+        parts = [f"{what} {', '.join(names)}" for what, names in (("removed", removed), ("added", added)) if names]
         found.append(f"features: {'; '.join(parts) or 'same names, another order'}")
     if old.get("classes") is not None and new.get("classes") is not None and old["classes"] != new["classes"]:
         found.append(f"classes {old['classes']} → {new['classes']}")

@@ -22,8 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from fnmatch import fnmatchcase
-from typing import Any, Callable
+from typing import Any
 
 from gitreg import versioning
 from gitreg.errors import InvalidInputError
@@ -38,9 +37,10 @@ HELP_HINT = "see `gitreg search --help` for the language"
 
 _QUOTED = r'"(?:[^"\\]|\\.)*"|' r"'(?:[^'\\]|\\.)*'"
 _END = r"(?![\w.])"
+_DATE = r"\d{4}-\d{2}(?:-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?)?"  # month, day, time
 TOKEN_RE = re.compile(
     r"(?P<space>\s+)"
-    rf"|(?P<date>\d{{4}}-\d{{2}}(?:-\d{{2}}(?:T\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:Z|[+-]\d{{2}}:?\d{{2}})?)?)?){_END}"
+    rf"|(?P<date>{_DATE}){_END}"
     rf"|(?P<version>v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?){_END}"
     rf"|(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?){_END}"
     rf"|(?P<string>{_QUOTED})"
@@ -114,8 +114,8 @@ def parse_field(token: Token, expression: str, what: str = "search expression") 
         key = ".".join(_unquote(s) if s[0] in "\"'" else s for s in segments)
         return Field(head, key, token.pos)
     if head in ("metrics", "params"):
-        raise QueryError(expression, token.pos, f"name the {head[:-1] if head == 'params' else 'metric'}: "
-                                                f"write {head}.NAME, e.g. {head}.{'accuracy' if head == 'metrics' else 'C'}", what)
+        thing, example = ("metric", "accuracy") if head == "metrics" else ("parameter", "C")
+        raise QueryError(expression, token.pos, f"name the {thing}: write {head}.NAME, e.g. {head}.{example}", what)
     if not dot and head in SIMPLE_FIELDS:
         return Field(head, "", token.pos)
     raise QueryError(expression, token.pos, f"unknown field {token.text!r}: use {FIELDS_HELP}", what)

@@ -83,26 +83,25 @@ def compare(ctx, references, data, target, resamples, seed, confidence, markdown
         raise click.UsageError("compare needs two or more REFs, e.g. churn@1.0.0 churn@1.1.0")
     if markdown and as_json:
         raise click.UsageError("choose one of --json and --markdown")
-    from gitreg.cli import query_render
-
     report = _registry(ctx).compare(references, data=data, target=target, resamples=resamples, seed=seed,
                                     confidence=confidence)
     if as_json:
         render.emit_json(report.to_dict())
-    elif markdown:
-        from gitreg.compare import markdown as as_markdown
-
-        click.echo(as_markdown(report), nl=False)
     else:
-        query_render.compare_text(report)
+        from gitreg.cli import query_render
+
+        query_render.compare_text(report, markdown=markdown)
 
 
 @click.command()
 @json_option
 @click.pass_context
 def stats(ctx, as_json) -> None:
-    """Models, versions, versions per stage and each stage's last change, artifact bytes, and
-    registrations per month.
+    """The registry in numbers: models, versions, stages, bytes, registrations.
+
+    Counts models and versions, the versions in each stage with the stage's
+    last change, the artifact bytes the pointers record (all, and unique),
+    and the registrations in each month.
 
     \b
     Examples:

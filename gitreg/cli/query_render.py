@@ -7,6 +7,7 @@ import click
 from gitreg.cli import render
 from gitreg.compare import (Comparison, evaluation_header, fmt, fmt_delta, identical_params, signature_text,
                             verdict)
+from gitreg.compare import markdown as as_markdown
 
 BAR_WIDTH = 40
 
@@ -32,7 +33,10 @@ def _metrics(metrics: dict, wanted: list[str]) -> str:
     return render.metrics_text(ordered, max(render.HEADLINE_METRICS, len([k for k in wanted if k in metrics])))
 
 
-def compare_text(report: Comparison) -> None:
+def compare_text(report: Comparison, markdown: bool = False) -> None:
+    if markdown:
+        click.echo(as_markdown(report), nl=False)
+        return
     labels = report.labels
     click.echo(f"Comparing {' and '.join(labels) if len(labels) == 2 else ', '.join(labels)} "
                f"(baseline {labels[0]}; Δ is the version minus the baseline)\n")

@@ -1,0 +1,237 @@
+"""Build a large gitreg registry fast, with the same objects ``gitreg register`` would write.
+
+Registrations are streamed into one ``git fast-import`` process: for each version a real commit on
+``main`` (parent: the previous registration) whose ``models/<name>/`` holds the real ``card.yaml``
+(written by :class:`gitreg.card.Card`), the DVC pointer and ``.gitignore``, with ``dvc.yaml``'s
+``artifacts:`` entry, and a real annotated tag ``<name>@v<version>`` whose message is exactly
+:func:`gitreg.index.tag_message`. Each card's ``lineage.commit`` is its parent commit, read back
+from fast-import with ``get-mark``. The artifact bytes go into the DVC cache, so ``gitreg get`` and
+``gitreg verify`` work on the result. Stage history is then made by the real ``Registry.promote``
+and ``Registry.rollback``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import subprocess
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gitreg import Registry, dvcyaml, metadata, yamlio
+from gitreg.card import Artifact, Card
+from gitreg.index import tag_message
+
+START = 1_704_067_200  # 2024-01-01T00:00:00Z
+STEP = 6_000  # seconds between two registrations: 10,000 of them span about 23 months
+AUTHORS = [("Ada Lovelace", "ada@example.com"), ("Grace Hopper", "grace@example.com"),
+           ("Alan Turing", "alan@example.com"), ("Katherine Johnson", "katherine@example.com")]
+LABELS = ["tabular", "nlp", "vision", "timeseries"]
+ARTIFACT = "model.bin"
+
+
+def model_name(index: int) -> str:
+    return f"model-{index:03d}"
+
+
+def version_of(step: int) -> str:
+    """0.1.0, 0.2.0, … with a patch release every 7th step and a major one every 25th."""
+    major, minor, patch = 0, 1, 0
+    for n in range(1, step + 1):
+        if n % 25 == 0:
+            major, minor, patch = major + 1, 0, 0
+        elif n % 7 == 0:
+            patch += 1
+        else:
+            minor, patch = minor + 1, 0
+    return f"{major}.{minor}.{patch}"
+
+
+def _card(model: int, step: int, timestamp: int, parent: str, environment: dict) -> tuple[Card, bytes]:
+    name = model_name(model)
+    author = AUTHORS[(model + step) % len(AUTHORS)]
+    payload = f"{name} {version_of(step)} weights\n".encode() * 32
+    quality = (model * 7919 + step * 104729) % 1000 / 1000
+    card = Card(
+        name=name,
+        version=version_of(step),
+        created=_iso(timestamp),
+        author={"name": author[0], "email": author[1]},
+        artifact=Artifact(path=ARTIFACT, md5=hashlib.md5(payload).hexdigest(), size=len(payload), kind="file"),
+        description=f"{LABELS[model % len(LABELS)]} model {model}",
+        labels=[LABELS[model % len(LABELS)]] + (["candidate"] if step % 10 == 9 else []),
+        metrics={"accuracy": round(0.70 + 0.29 * quality, 4), "f1": round(0.60 + 0.35 * quality, 4),
+                 "loss": round(0.60 - 0.5 * quality, 4)},
+        params={"C": [0.01, 0.1, 1.0, 10.0][step % 4], "max_iter": 100 + 50 * (step % 3),
+                "solver": ["lbfgs", "liblinear"][model % 2]},
+        lineage={"commit": parent, "dirty": False},
+        environment=environment,
+        signature={"n_features": 30, "classes": [0, 1]},
+    )
+    return card, payload
+
+
+def _iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
+
+
+def _pointer(card: Card) -> bytes:
+    return (f"outs:\n- md5: {card.artifact.md5}\n  size: {card.artifact.size}\n  hash: md5\n"
+            f"  path: {card.artifact.path}\n").encode()
+
+
+class FastImport:
+    """One ``git fast-import`` process; ``mark`` answers with the object id of a mark (``get-mark``)."""
+
+    def __init__(self, root: Path):
+        self.read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen(
+            ["git", "fast-import", "--quiet", "--done", f"--cat-blob-fd={write_fd}"],
+            cwd=root, stdin=subprocess.PIPE, pass_fds=(write_fd,))
+        os.close(write_fd)
+        self.answers = os.fdopen(self.read_fd, "rb")
+
+    def write(self, *parts: bytes | str) -> None:
+        for part in parts:
+            self.proc.stdin.write(part.encode() if isinstance(part, str) else part)
+
+    def data(self, content: bytes | str) -> None:
+        content = content.encode() if isinstance(content, str) else content
+        self.write(f"data {len(content)}\n", content, "\n")
+
+    def mark(self, mark: int) -> str:
+        self.write(f"get-mark :{mark}\n")
+        self.proc.stdin.flush()
+        return self.answers.readline().decode().strip()
+
+    def close(self) -> None:
+        self.write("done\n")
+        self.proc.stdin.close()
+        if self.proc.wait() != 0:
+            raise RuntimeError("git fast-import failed")
+        self.answers.close()
+
+
+PLACEHOLDER = "c0ffee" * 6 + "abcd"  # stands for the parent commit while cards are rendered in parallel
+
+
+def _render(job: tuple[int, int, int, dict]) -> tuple[Card, bytes, str, str]:
+    model, step, timestamp, environment = job
+    card, payload = _card(model, step, timestamp, PLACEHOLDER, environment)
+    return card, payload, card.to_yaml(), tag_message(card)
+
+
+def _with_parent(card: Card, text: str, message: str, parent: str) -> tuple[Card, str, str]:
+    card = replace(card, lineage={**card.lineage, "commit": parent})
+    if not any(letter in parent for letter in "abcdf"):  # all digits (and e): YAML would quote it
+        return card, card.to_yaml(), tag_message(card)
+    return card, text.replace(PLACEHOLDER, parent), message.replace(PLACEHOLDER, parent)
+
+
+def _dvc_yaml(entries: dict[str, str]) -> str:
+    """``dvc.yaml`` as ``register`` writes it (checked against the real writer at the end)."""
+    return "artifacts:\n" + "".join(entries[name] for name in sorted(entries))
+
+
+def register_bulk(root: Path, models: int, versions: int, echo=print) -> int:
+    """``models`` × ``versions`` registrations on main, interleaved in time; returns the last timestamp."""
+    git = Registry(root).git
+    parent = git.rev_parse("HEAD")
+    environment = metadata.environment()
+    cache = root / ".dvc" / "cache" / "files" / "md5"
+    entries: dict[str, dict] = {}
+    entry_texts: dict[str, str] = {}
+    jobs = [(model, step, START + STEP * (step * models + model + 1), environment)
+            for step in range(versions) for model in range(models)]
+    stream = FastImport(root)
+    with multiprocessing.Pool() as pool:
+        for mark, rendered in enumerate(pool.imap(_render, jobs, chunksize=64), start=1):
+            card, payload, text, message = rendered
+            card, text, message = _with_parent(card, text, message, parent)
+            _store(cache, card.artifact.md5, payload)
+            files = {f"models/{card.name}/card.yaml": text.encode(),
+                     f"models/{card.name}/{ARTIFACT}.dvc": _pointer(card),
+                     f"models/{card.name}/.gitignore": f"/{ARTIFACT}\n".encode()}
+            entry = dvcyaml.entry(card)
+            if entries.get(card.name) != entry:
+                entries[card.name] = entry
+                entry_texts[card.name] = "".join(f"  {line}\n" for line in yamlio.dump({card.name: entry}).splitlines())
+                files[dvcyaml.DVC_YAML] = _dvc_yaml(entry_texts).encode()
+            _commit(stream, mark, parent if mark == 1 else None, card, files, message)
+            parent = stream.mark(mark)
+            _tag(stream, mark, card, message)
+            if echo and mark % 1000 == 0:
+                echo(f"  registered {mark} versions")
+    stream.close()
+    assert _dvc_yaml(entry_texts) == dvcyaml.with_entry(yamlio.dump({"artifacts": entries}), card.name, entry)
+    git.run("reset", "-q", "--hard", "HEAD")
+    return jobs[-1][2]
+
+
+def _store(cache: Path, md5: str, payload: bytes) -> None:
+    path = cache / md5[:2] / md5[2:]
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(payload)
+
+
+def _who(card: Card) -> str:
+    timestamp = int(datetime.fromisoformat(card.created).timestamp())
+    return f"{card.author['name']} <{card.author['email']}> {timestamp} +0000"
+
+
+def _commit(stream: FastImport, mark: int, start: str | None, card: Card, files: dict[str, bytes],
+            message: str) -> None:
+    who = _who(card)
+    stream.write("commit refs/heads/main\n", f"mark :{mark}\n", f"author {who}\n", f"committer {who}\n")
+    stream.data(message.split("\n")[0] + "\n")
+    if start:
+        stream.write(f"from {start}\n")
+    stream.write(f"D models/{card.name}\n")
+    for path, content in files.items():
+        stream.write(f"M 100644 inline {path}\n")
+        stream.data(content)
+    stream.write("\n")
+
+
+def _tag(stream: FastImport, mark: int, card: Card, message: str) -> None:
+    stream.write(f"tag {card.name}@v{card.version}\n", f"from :{mark}\n", f"tagger {_who(card)}\n")
+    stream.data(message)
+
+
+def stage_history(root: Path, models: int, start: int, echo=print, every: int = 10) -> int:
+    """Real promotions through dev, staging and production, and rollbacks, for every ``every``-th model."""
+    registry = Registry(root)
+    clock = start
+    changes = 0
+    for model in range(0, models, every):
+        name = model_name(model)
+        versions = [v.version for v in registry.history(name)][:6][::-1]  # six newest, oldest first
+        for stage, picks in (("dev", versions), ("staging", versions[1::2]), ("production", versions[3::2])):
+            for version in picks:
+                clock += 60
+                os.environ["GIT_COMMITTER_DATE"] = os.environ["GIT_AUTHOR_DATE"] = f"{clock} +0000"
+                registry.promote(name, version, stage)
+                changes += 1
+        if model % (2 * every) == 0:
+            clock += 60
+            os.environ["GIT_COMMITTER_DATE"] = os.environ["GIT_AUTHOR_DATE"] = f"{clock} +0000"
+            registry.rollback(name, "production")
+            changes += 1
+    for var in ("GIT_COMMITTER_DATE", "GIT_AUTHOR_DATE"):
+        os.environ.pop(var, None)
+    if echo:
+        echo(f"  made {changes} stage changes with Registry.promote/rollback")
+    return clock
+
+
+def build(root: Path, models: int, versions: int, stages: bool = True, echo=print) -> Path:
+    """A new registry at ``root`` holding ``models`` × ``versions`` versions (and stage history)."""
+    root.mkdir(parents=True, exist_ok=False)
+    Registry.init(root)
+    last = register_bulk(root, models, versions, echo)
+    if stages:
+        stage_history(root, models, last, echo)
+    return root
