@@ -4,13 +4,15 @@
 check it out; with DVC's import and index building that is ~4x the cost of hashing and copying the
 file once. For a plain file in the default cache layout the result is simple and stable (DVC 3:
 ``.dvc/cache/files/md5/<2>/<30>``, read-only; a pointer with md5, size, ``hash: md5`` and path),
-so gitreg writes it directly: one read that hashes while it copies, then a hard link back into the
-workspace (the object is read-only, and ``load`` verifies its md5 anyway). Folders, and caches
-configured elsewhere, still go through ``dvc add``.
+so gitreg writes it directly: one read that hashes, one kernel copy, then a hard link back into
+the workspace (the object is read-only, and ``load`` verifies its md5 anyway). Uploading such an
+object to a plain directory remote (the same layout under the remote's path) is one more copy.
+Folders, caches configured elsewhere and any other remote still go through DVC.
 """
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import os
 import re
@@ -82,3 +84,40 @@ def _ignore(target: Path) -> None:
     lines = gitignore.read_text().splitlines() if gitignore.exists() else []
     if entry not in lines:
         gitignore.write_text("\n".join([*lines, entry]) + "\n")
+
+
+def push_to_directory_remote(root: Path, md5s: list[str]) -> bool:
+    """Copy file objects to the default remote when it is a plain local directory; False (nothing
+    done) for any other remote, folder objects, or a configuration this does not fully understand."""
+    store = directory_remote(root)
+    cache = default_layout(root)
+    if store is None or cache is None or any(md5.endswith(".dir") for md5 in md5s):
+        return False
+    for md5 in md5s:
+        target = store / "files" / "md5" / md5[:2] / md5[2:]
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".gitreg-", dir=target.parent)
+            os.close(fd)
+            try:
+                shutil.copyfile(cache / md5[:2] / md5[2:], tmp)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    return True
+
+
+def directory_remote(root: Path) -> Path | None:
+    """The default DVC remote when it is a plain local directory (an absolute path, no options)."""
+    config = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        config.read([root / ".dvc" / "config", root / ".dvc" / "config.local"])
+    except configparser.Error:
+        return None
+    name = config.get("core", "remote", fallback=None)
+    section = f"'remote \"{name}\"'"
+    if not name or not config.has_section(section) or set(config[section]) != {"url"}:
+        return None
+    url = config[section]["url"]
+    return Path(url) if os.path.isabs(url) and Path(url).is_dir() else None

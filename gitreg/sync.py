@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from gitreg import refs, storage_lazy
+from gitreg import cache, refs, storage_lazy
 from gitreg.errors import ConflictError, InvalidInputError, RemoteMovedError
 from gitreg.git import Git
 from gitreg.index import ModelVersion
@@ -127,7 +127,9 @@ def push(registry: Registry) -> SyncReport:
 
 def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
     md5s = sorted({v.card.artifact.md5 for v in versions})
-    if md5s and storage_lazy.load().push(registry.root, md5s):
+    if not md5s:
+        return 0
+    if cache.push_to_directory_remote(registry.root, md5s) or storage_lazy.load().push(registry.root, md5s):
         return len(md5s)
     return 0
 
@@ -143,7 +145,8 @@ def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
     """
     git = registry.git
     require_remote(git)
-    storage_lazy.preload()  # needed for the push; imported while the artifact is hashed and copied
+    if cache.directory_remote(registry.root) is None:
+        storage_lazy.preload()  # DVC will push; import it while the artifact is hashed and copied
     fetch_registry(git)
     planned = plan()
     if follow_current_branch(git):
