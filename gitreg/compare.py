@@ -7,25 +7,12 @@ The first version is the baseline that deltas and signature compatibility refer 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from gitreg import versioning
+from gitreg.config import lower_is_better
 from gitreg.index import ModelVersion
-
-LOWER_WORDS = ("lower", "min", "minimize")
-LOWER_NAMES = ("loss", "error", "err", "mae", "mse", "rmse", "mape", "latency")
-
-
-def lower_is_better(metric: str, directions: dict[str, Any]) -> bool:
-    """A metric's direction: as ``.gitreg.yaml`` says (``metrics: {loss: lower}``); otherwise lower for
-    names that say loss or error (``val_loss``, ``logloss``, ``mae``, ``error_rate``), else higher."""
-    if metric in directions:
-        return str(directions[metric]).lower() in LOWER_WORDS
-    words = re.split(r"[^a-z0-9]+", metric.lower())
-    return any(word in LOWER_NAMES or word.endswith(("loss", "error")) for word in words)
-
 
 @dataclass(frozen=True)
 class MetricRow:

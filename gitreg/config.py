@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,8 @@ from gitreg.errors import InvalidInputError
 from gitreg.refs import check_stage
 
 CONFIG_FILE = ".gitreg.yaml"
+LOWER_WORDS = ("lower", "min", "minimize")
+LOWER_NAMES = ("loss", "error", "err", "mae", "mse", "rmse", "mape", "latency")
 BRANCH_PREFIX = "stage/"
 
 DEFAULT_CONFIG = """\
@@ -31,7 +34,8 @@ stages:
     #     accuracy: ">= 0.90"
     #     loss: "< 0.3"
     #   no_regression: [accuracy]  # not worse than the version it replaces
-# Direction of each metric for no_regression (default: higher is better).
+# Direction of each metric for no_regression and compare (default: lower for names that say
+# loss or error, such as val_loss, mae, error_rate; higher for the rest).
 # metrics:
 #   loss: lower
 """
@@ -72,6 +76,15 @@ class Config:
             raise InvalidInputError(
                 f"{CONFIG_FILE} is not valid ({exc}): fix it, or delete it to use the defaults"
             ) from exc
+
+
+def lower_is_better(metric: str, directions: dict[str, Any]) -> bool:
+    """A metric's direction: as ``.gitreg.yaml`` says (``metrics: {loss: lower}``); otherwise lower for
+    names that say loss or error (``val_loss``, ``logloss``, ``mae``, ``error_rate``), else higher."""
+    if metric in directions:
+        return str(directions[metric]).lower() in LOWER_WORDS
+    words = re.split(r"[^a-z0-9]+", metric.lower())
+    return any(word in LOWER_NAMES or word.endswith(("loss", "error")) for word in words)
 
 
 def _stage(item: Any) -> Stage:

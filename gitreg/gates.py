@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitreg.card import Card
-from gitreg.config import Config, Stage
+from gitreg.config import Config, Stage, lower_is_better
 from gitreg.errors import InvalidInputError
 
 OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
@@ -89,11 +89,11 @@ def _no_regression(card: Card, replaced: Card | None, metric: str, config: Confi
     if replaced is None:
         return GateCheck(name, True, _fmt(new), "nothing to compare with")
     old = replaced.metrics.get(metric)
-    lower_is_better = str(config.metric_directions.get(metric, "higher")).lower() in ("lower", "min", "minimize")
+    lower = lower_is_better(metric, config.metric_directions)
     if not isinstance(new, (int, float)) or not isinstance(old, (int, float)):
         return GateCheck(name, False, _fmt(new), f"comparable with v{replaced.version}'s {_fmt(old)}")
-    passed = new <= old if lower_is_better else new >= old
-    bound = "<=" if lower_is_better else ">="
+    passed = new <= old if lower else new >= old
+    bound = "<=" if lower else ">="
     return GateCheck(name, passed, _fmt(new), f"{bound} {_fmt(old)} (v{replaced.version})")
 
 

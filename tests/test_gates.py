@@ -93,3 +93,15 @@ def test_malformed_requirement_and_unknown_required_stage(registry, artifact, ru
     (registry.root / ".gitreg.yaml").write_text("stages:\n  - name: dev\n    gates:\n      requires: qa\n")
     with pytest.raises(InvalidInputError, match="unknown stage 'qa'"):
         registry.promote("m", "0.1.0", "dev")
+
+
+def test_no_regression_infers_that_a_loss_should_go_down(registry, artifact, clock):
+    (registry.root / ".gitreg.yaml").write_text(
+        "stages:\n  - name: production\n    gates:\n      no_regression: [val_loss]\n")
+    for loss in (0.2, 0.3):
+        artifact.write_bytes(f"{loss}".encode() * 100)
+        registry.register("m", artifact, metrics={"val_loss": loss})
+        clock.tick()
+    registry.promote("m", "0.1.0", "production")
+    with pytest.raises(GateError, match=r"no regression in val_loss: FAIL \(actual 0.3, required <= 0.2"):
+        registry.promote("m", "0.2.0", "production")
