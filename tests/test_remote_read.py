@@ -59,3 +59,14 @@ def test_an_unreachable_url_says_what_to_check(tmp_path, run=None):
 
     with pytest.raises(GitError, match="check the URL and your access"):
         Registry.open(str(tmp_path / "nowhere.git"))
+
+
+def test_search_compare_and_stats_read_a_remote_registry(published, tmp_path):
+    _, url = published
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = Invoker(elsewhere)
+    rows = json.loads(run("search", "metrics.accuracy >= 0.9", "--repo", url, "--json").output)
+    assert [(r["name"], r["version"]) for r in rows] == [("cancer", "0.1.0")]
+    assert "cancer@v0.2.0" in run("compare", "cancer#production", "cancer@0.2.0", "--repo", url).output
+    assert json.loads(run("stats", "--repo", url, "--json").output)["versions"] == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitreg.cli import render
-from gitreg.cli.commands import _registry, json_option
+from gitreg.cli.commands import _registry, json_option, repo_option
 
 
 @click.command()
@@ -13,6 +13,7 @@ from gitreg.cli.commands import _registry, json_option
 @click.option("--sort", "sort_field", metavar="FIELD", help="Order by this field (default: name, then version).")
 @click.option("--desc", is_flag=True, help="Sort in descending order (versions without the field stay last).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Show at most N versions.")
+@repo_option
 @json_option
 @click.pass_context
 def search(ctx, expression, sort_field, desc, limit, as_json) -> None:
@@ -62,6 +63,7 @@ def search(ctx, expression, sort_field, desc, limit, as_json) -> None:
 @click.option("--confidence", type=click.FloatRange(0.5, 1, min_open=True, max_open=True),
               help="Confidence level for naming a winner (default 0.95).")
 @click.option("--markdown", is_flag=True, help="Print Markdown, e.g. for a pull-request comment.")
+@repo_option
 @json_option
 @click.pass_context
 def compare(ctx, references, data, target, resamples, seed, confidence, markdown, as_json) -> None:
@@ -94,6 +96,7 @@ def compare(ctx, references, data, target, resamples, seed, confidence, markdown
 
 
 @click.command()
+@repo_option
 @json_option
 @click.pass_context
 def stats(ctx, as_json) -> None:
