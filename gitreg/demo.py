@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shlex
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable
 
 from gitreg.errors import InvalidInputError
+from gitreg.git import Git
 
 GATES = """\
 schema: 1
@@ -68,7 +68,7 @@ class _Stepper:
         self.echo("\n$ cat > .gitreg.yaml   # production: requires staging, accuracy >= 0.93, no regression")
         (self.root / ".gitreg.yaml").write_text(GATES)
         self.echo("$ git commit -am 'Gate production'")
-        subprocess.run(["git", "commit", "-qam", "Gate production"], cwd=self.root, check=True)
+        Git(self.root).run("commit", "-qam", "Gate production")
 
     def train_and_register(self):
         import joblib

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 from gitreg.errors import GitError
+from gitreg.git import Git
 
 REFSPECS = ["+refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"]
 
@@ -40,15 +40,15 @@ def sync(url: str) -> Path:
     """The mirror of ``url``, made or brought up to date; one clone or fetch."""
     path = mirror_path(url)
     if (path / "HEAD").is_file():
-        _git(path.parent, "-C", str(path), "fetch", "--quiet", "--prune", "origin", *REFSPECS)
+        _git(Git(path), "fetch", "--quiet", "--prune", "origin", *REFSPECS)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _git(path.parent, "clone", "--quiet", "--bare", "--filter=blob:none", url, str(path))
+        _git(Git(path.parent), "clone", "--quiet", "--bare", "--filter=blob:none", url, str(path))
     return path
 
 
-def _git(cwd: Path, *args: str) -> None:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+def _git(git: Git, *args: str) -> None:
+    proc = git.run(*args, check=False)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
         detail = lines[-1] if lines else "no message"
