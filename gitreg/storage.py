@@ -102,10 +102,27 @@ def fetch(root: Path, md5s: list[str]) -> None:
                 f"artifact {md5s[0]} is not in the local DVC cache and no DVC remote is configured: "
                 "run `gitreg init --remote DIR_OR_URL`, or `dvc pull` where the bytes are"
             )
+        cache = Path(repo.cache.local.path)
         try:
-            repo.cloud.pull([HashInfo("md5", md5) for md5 in md5s])
+            repo.cloud.pull(_hashes(md5s))
+            # A folder's manifest arrives first; its files are objects of their own.
+            repo.cloud.pull(_hashes(_files_of(cache, md5s)))
         except DvcException as exc:
             raise StorageError(f"fetching artifacts from the DVC remote failed: {exc}") from exc
+
+
+def _hashes(md5s: list[str]) -> list[HashInfo]:
+    return [HashInfo("md5", md5) for md5 in md5s]
+
+
+def _files_of(cache: Path, md5s: list[str]) -> list[str]:
+    """The file objects listed by the folder manifests among ``md5s`` that are in the cache."""
+    files = []
+    for md5 in md5s:
+        manifest = object_path(cache, md5)
+        if md5.endswith(".dir") and manifest.is_file():
+            files += [entry["md5"] for entry in _manifest(manifest)]
+    return files
 
 
 def cache_dir(root: Path) -> Path:
@@ -189,7 +206,7 @@ def push(root: Path, md5s: list[str] | None = None) -> bool:
             if md5s is None:
                 repo.push()
             else:
-                repo.cloud.push([HashInfo("md5", md5) for md5 in md5s])
+                repo.cloud.push(_hashes(md5s + _files_of(Path(repo.cache.local.path), md5s)))
         except DvcException as exc:
             raise StorageError(f"pushing artifacts to the DVC remote failed: {exc}") from exc
     return True

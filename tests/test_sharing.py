@@ -122,3 +122,17 @@ def test_eight_writers_register_forty_versions_without_losing_any(shared, tmp_pa
         out = fresh.get(f"shared@{version.version}", tmp_path / f"check-{version.version}.bin")
         assert out.read_bytes() == f"{who} {n} ".encode() * 64
     assert fresh.verify() == []
+
+
+def test_a_folder_artifact_travels_through_the_remote(shared, tmp_path):
+    bare, store, alice = shared
+    folder = tmp_path / "bert"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text('{"layers": 2}')
+    (folder / "sub" / "weights.bin").write_bytes(b"\x01\x02" * 300)
+    alice.register("bert", folder, push=True)
+    fresh = clone(bare, tmp_path / "fresh")
+    out = fresh.get("bert", tmp_path / "out")
+    assert (out / "config.json").read_text() == '{"layers": 2}'
+    assert (out / "sub" / "weights.bin").read_bytes() == b"\x01\x02" * 300
+    assert fresh.pull(artifacts=False).artifacts == 0
