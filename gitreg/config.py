@@ -78,6 +78,23 @@ class Config:
             ) from exc
 
 
+# Where the registry's configuration is read from: the main branch as committed, never the working
+# tree, so gates cannot be relaxed by an uncommitted edit, and a checkout of a promotion branch (whose
+# tree descends from the registry's first commit) applies the same gates as the main branch.
+CONFIG_REVS = ("refs/heads/main", "refs/heads/master", "{origin_head}", "refs/remotes/origin/main",
+               "refs/remotes/origin/master", "HEAD")
+
+
+def load(git) -> Config:
+    """The committed configuration of the registry ``git`` reads (defaults when there is none)."""
+    origin_head = git.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).stdout.strip()
+    revs = [rev.format(origin_head=origin_head) for rev in CONFIG_REVS]
+    specs = [f"{rev}:{CONFIG_FILE}" for rev in revs if rev]
+    blobs = git.read_blobs(specs)
+    found = next((blobs[spec] for spec in specs if blobs[spec] is not None), None)
+    return Config.parse(found)
+
+
 def lower_is_better(metric: str, directions: dict[str, Any]) -> bool:
     """A metric's direction: as ``.gitreg.yaml`` says (``metrics: {loss: lower}``); otherwise lower for
     names that say loss or error (``val_loss``, ``logloss``, ``mae``, ``error_rate``), else higher."""

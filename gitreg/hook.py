@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitreg import checks, index, refs
-from gitreg.config import CONFIG_FILE, Config
+from gitreg.config import Config
+from gitreg.config import load as load_config
 from gitreg.errors import InvalidInputError, NotARegistryError
 from gitreg.git import Git
 from gitreg.index import ModelVersion
@@ -50,7 +51,7 @@ def install(repo: Path, force: bool = False) -> Path:
 
 def check(git: Git, updates: list[Update]) -> list[str]:
     """Why each update breaks a rule; empty when the push may land."""
-    config = Config.parse(git.read_blob("HEAD", CONFIG_FILE))
+    config = load_config(git)
     versions, _ = index.read_versions(git)
     problems, pushed = _check_tags(git, [u for u in updates if u.ref.startswith(refs.TAGS_PREFIX)])
     versions += pushed

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from gitreg import audit, index, metadata, refs, registration, storage_lazy, sync, workflow
 from gitreg.card import CARD_FILE, Card
 from gitreg.config import CONFIG_FILE, Config
+from gitreg.config import load as load_config
 from gitreg.errors import (
     ArtifactError,
     CardError,
@@ -89,8 +90,8 @@ class Registry:
 
     @property
     def config(self) -> Config:
-        path = self.root / CONFIG_FILE
-        return Config.parse(path.read_bytes() if path.is_file() else self.git.read_blob("HEAD", CONFIG_FILE))
+        """Stages and gates, from the ``.gitreg.yaml`` committed on the main branch."""
+        return load_config(self.git)
 
     def _require_writable(self) -> None:
         if self.remote_url:

@@ -26,10 +26,14 @@ metrics:
 """
 
 
+def commit_config(registry, text: str) -> None:
+    (registry.root / ".gitreg.yaml").write_text(text)
+    git(registry.root, "commit", "-qam", "Configure gates")
+
+
 @pytest.fixture
 def gated(registry, artifact, clock):
-    (registry.root / ".gitreg.yaml").write_text(GATES)
-    git(registry.root, "commit", "-qam", "Configure gates")
+    commit_config(registry, GATES)
     for accuracy, loss in ((0.9, 0.2), (0.8, 0.1), (0.95, 0.25)):
         artifact.write_bytes(f"{accuracy}".encode() * 100)
         registry.register("m", artifact, metrics={"accuracy": accuracy, "loss": loss})
@@ -90,14 +94,13 @@ def test_malformed_requirement_and_unknown_required_stage(registry, artifact, ru
     registry.register("m", artifact, metrics={"accuracy": 0.7})
     assert "invalid gate 'accuracy=>0.6'" in run("promote", "m", "0.1.0", "dev", "--require", "accuracy=>0.6",
                                                   expect=4).stderr
-    (registry.root / ".gitreg.yaml").write_text("stages:\n  - name: dev\n    gates:\n      requires: qa\n")
+    commit_config(registry, "stages:\n  - name: dev\n    gates:\n      requires: qa\n")
     with pytest.raises(InvalidInputError, match="unknown stage 'qa'"):
         registry.promote("m", "0.1.0", "dev")
 
 
 def test_no_regression_infers_that_a_loss_should_go_down(registry, artifact, clock):
-    (registry.root / ".gitreg.yaml").write_text(
-        "stages:\n  - name: production\n    gates:\n      no_regression: [val_loss]\n")
+    commit_config(registry, "stages:\n  - name: production\n    gates:\n      no_regression: [val_loss]\n")
     for loss in (0.2, 0.3):
         artifact.write_bytes(f"{loss}".encode() * 100)
         registry.register("m", artifact, metrics={"val_loss": loss})
@@ -105,3 +108,15 @@ def test_no_regression_infers_that_a_loss_should_go_down(registry, artifact, clo
     registry.promote("m", "0.1.0", "production")
     with pytest.raises(GateError, match=r"no regression in val_loss: FAIL \(actual 0.3, required <= 0.2"):
         registry.promote("m", "0.2.0", "production")
+
+
+def test_gates_come_from_the_committed_config_not_an_uncommitted_edit(gated):
+    (gated.root / ".gitreg.yaml").write_text(GATES.replace(">= 0.85", ">= 0.1").replace("requires: staging", ""))
+    with pytest.raises(GateError, match="accuracy >= 0.85: FAIL"):
+        gated.promote("m", "0.2.0", "production")
+
+
+def test_gates_apply_from_the_main_branch_when_another_branch_is_checked_out(gated):
+    git(gated.root, "checkout", "-q", "--detach", "HEAD~4")  # before the gates were committed
+    with pytest.raises(GateError, match="requires staging: FAIL"):
+        gated.promote("m", "0.2.0", "production")

@@ -22,10 +22,11 @@ stages:
 """
 
 
-@pytest.fixture
-def guarded(tmp_path, clock, artifact, run):
+@pytest.fixture(params=["main", "trunk"], ids=["bare-HEAD-main", "bare-HEAD-elsewhere"])
+def guarded(tmp_path, clock, artifact, run, request):
+    """A hooked bare remote; its HEAD names the registry's branch, or (a usual mismatch) another one."""
     bare = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", request.param, str(bare)], check=True)
     assert "Installed" in run("hook", "install", str(bare), cwd=tmp_path).output
     registry, _ = Registry.init(tmp_path / "alice", remote=str(tmp_path / "store"))
     (registry.root / ".gitreg.yaml").write_text(GATES)

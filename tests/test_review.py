@@ -70,6 +70,7 @@ def test_check_promotion_applies_the_stage_gates(shared, run):
     registry.promote("m", "0.2.0", "production", pr=True)  # gates tightened after the PR was opened
     (registry.root / ".gitreg.yaml").write_text(
         "stages:\n  - name: production\n    gates:\n      metrics:\n        accuracy: '>= 0.99'\n")
+    git(registry.root, "commit", "-qam", "Tighten production")
     result = run("check-promotion", "origin/stage/production", "promote/production/m-v0.2.0", expect=13)
     assert "| accuracy >= 0.99 | 0.95 | >= 0.99 | **FAIL** |" in result.output
     assert "not a stage branch" in run("check-promotion", "main", "HEAD", expect=4).stderr
@@ -90,3 +91,15 @@ def test_init_installs_the_workflows(registry):
     assert "gitreg check-promotion" in workflow and "stage/**" in workflow
     assert "gitreg verify" in (registry.root / ".github/workflows/gitreg-verify.yml").read_text()
     assert Registry(registry.root).verify() == []
+
+
+def test_check_promotion_in_a_checkout_of_the_promotion_branch_applies_the_main_branch_gates(shared, run):
+    """What the bundled workflow does: check out the PR head, then run check-promotion there."""
+    registry, _ = shared
+    registry.promote("m", "0.2.0", "production", pr=True)
+    (registry.root / ".gitreg.yaml").write_text(
+        "stages:\n  - name: production\n    gates:\n      metrics:\n        accuracy: '>= 0.99'\n")
+    git(registry.root, "commit", "-qam", "Tighten production")
+    git(registry.root, "checkout", "-q", "--detach", "promote/production/m-v0.2.0")
+    result = run("check-promotion", "stage/production", "HEAD", expect=13)
+    assert "| accuracy >= 0.99 | 0.95 | >= 0.99 | **FAIL** |" in result.output
