@@ -12,6 +12,9 @@ from gitreg.refs import check_stage
 
 CONFIG_FILE = ".gitreg.yaml"
 LOWER_WORDS = ("lower", "min", "minimize")
+DIRECTIONS = (*LOWER_WORDS, "higher", "max", "maximize")
+GATE_KEYS = {"requires", "metrics", "no_regression"}
+RESERVED_BRANCHES = ("main", "master", "HEAD")
 LOWER_NAMES = ("loss", "error", "err", "mae", "mse", "rmse", "mape", "latency")
 BRANCH_PREFIX = "stage/"
 
@@ -68,14 +71,40 @@ class Config:
     def parse(cls, text: str | bytes | None) -> Config:
         try:
             data = yamlio.load(text or DEFAULT_CONFIG) or {}
-            return cls(
-                stages=tuple(_stage(item) for item in data.get("stages") or []),
-                metric_directions=dict(data.get("metrics") or {}),
-            )
-        except (yamlio.YAMLError, AttributeError, TypeError, KeyError) as exc:
-            raise InvalidInputError(
-                f"{CONFIG_FILE} is not valid ({exc}): fix it, or delete it to use the defaults"
-            ) from exc
+        except yamlio.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark else ""
+            raise _invalid(f"it is not valid YAML ({where}{getattr(exc, 'problem', None) or exc})") from exc
+        return _validated(data)
+
+
+def _invalid(reason: str) -> InvalidInputError:
+    return InvalidInputError(f"{CONFIG_FILE} on the main branch is invalid: {reason}; fix it and commit")
+
+
+def _validated(data: Any) -> Config:
+    if not isinstance(data, dict):
+        raise _invalid("it must be a mapping with a 'stages' list")
+    if data.get("schema", 1) != 1:
+        raise _invalid(f"schema {data['schema']!r} is not supported (this gitreg reads schema 1)")
+    items = data.get("stages")
+    if not isinstance(items, list) or not items:
+        raise _invalid("'stages' must be a non-empty list of stages")
+    stages = tuple(_stage(item) for item in items)
+    for attribute in ("name", "branch"):
+        values = [getattr(stage, attribute) for stage in stages]
+        duplicates = sorted({value for value in values if values.count(value) > 1})
+        if duplicates:
+            raise _invalid(f"two stages share the {attribute} {duplicates[0]!r}")
+    names = {stage.name for stage in stages}
+    for stage in stages:
+        unknown = [r for r in _as_list(stage.gates.get("requires")) if r not in names]
+        if unknown:
+            raise _invalid(f"the gates of {stage.name} require the unknown stage {unknown[0]!r}")
+    directions = data.get("metrics") or {}
+    if not isinstance(directions, dict) or any(str(v).lower() not in DIRECTIONS for v in directions.values()):
+        raise _invalid("'metrics' must map metric names to 'higher' or 'lower'")
+    return Config(stages=stages, metric_directions=dict(directions))
 
 
 # Where the registry's configuration is read from: the main branch as committed, never the working
@@ -107,6 +136,24 @@ def lower_is_better(metric: str, directions: dict[str, Any]) -> bool:
 def _stage(item: Any) -> Stage:
     if isinstance(item, str):
         item = {"name": item}
-    name = check_stage(str(item["name"]))
-    return Stage(name=name, branch=str(item.get("branch") or f"{BRANCH_PREFIX}{name}"),
-                 gates=dict(item.get("gates") or {}))
+    if not isinstance(item, dict) or "name" not in item:
+        raise _invalid(f"each stage needs a name, e.g. '- name: staging' (found {item!r})")
+    try:
+        name = check_stage(str(item["name"]))
+    except InvalidInputError as exc:
+        raise _invalid(str(exc)) from exc
+    branch = str(item.get("branch") or f"{BRANCH_PREFIX}{name}")
+    if branch in RESERVED_BRANCHES or branch.startswith("refs/"):
+        raise _invalid(f"stage {name} cannot use the branch {branch!r}: give it its own, e.g. stage/{name}")
+    gates = item.get("gates") or {}
+    if not isinstance(gates, dict) or set(gates) - GATE_KEYS:
+        raise _invalid(f"the gates of {name} may only set {', '.join(sorted(GATE_KEYS))}")
+    if not isinstance(gates.get("metrics") or {}, dict):
+        raise _invalid(f"the metric gates of {name} must map metrics to conditions, e.g. accuracy: '>= 0.9'")
+    return Stage(name=name, branch=branch, gates=dict(gates))
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -59,10 +61,14 @@ class _Stepper:
 
         self.echo(f"\n$ gitreg {shlex.join(args)}")
         argv = list(args) if args[0] == "init" else ["-C", str(self.root), *args]
+        cwd = os.getcwd()
         try:
             cli.main(argv, prog_name="gitreg", standalone_mode=False)
         except SystemExit:  # the CLI already printed the error, as it would in a shell
             pass
+        finally:
+            os.chdir(cwd)  # -C changed it
+            sys.stdout.flush()  # keep our lines and the CLI's errors in order when piped
 
     def configure_gates(self) -> None:
         self.echo("\n$ cat > .gitreg.yaml   # production: requires staging, accuracy >= 0.93, no regression")

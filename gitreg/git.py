@@ -122,8 +122,9 @@ class Git:
             ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True
         )
         if proc.returncode != 0:
+            where = path.resolve()
             raise NotARegistryError(
-                f"{path} is not inside a Git repository: run `gitreg init {path}` to make it a registry"
+                f"{where} is not inside a Git repository: run `gitreg init {where}` to make it a registry"
             )
         return Path(proc.stdout.strip())
 

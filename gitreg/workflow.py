@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from gitreg import gates, promotion, sync
 from gitreg.config import Stage
-from gitreg.errors import ConflictError, IntegrityError
+from gitreg.errors import ConflictError, IntegrityError, InvalidInputError
 from gitreg.index import ModelVersion
 from gitreg.promotion import StagePlan, StageResult
 from gitreg.stages import StageView
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 def promote(registry: Registry, version: ModelVersion, stage: Stage, *, force: bool,
             require: tuple[str, ...], pr: bool, dry_run: bool) -> StageResult:
+    _refuse_checked_out(registry, stage)
     extra = gates.parse_requirements(require)
     identity = registry.git.identity()
 
@@ -48,6 +49,7 @@ def promote(registry: Registry, version: ModelVersion, stage: Stage, *, force: b
 
 
 def rollback(registry: Registry, name: str, stage: Stage, *, to: str | None, dry_run: bool) -> StageResult:
+    _refuse_checked_out(registry, stage)
     def build(views: dict[str, StageView]) -> StagePlan:
         view = views[stage.name]
         _refuse_breaches(view, name)
@@ -58,6 +60,7 @@ def rollback(registry: Registry, name: str, stage: Stage, *, to: str | None, dry
 
 
 def retire(registry: Registry, name: str, stage: Stage, *, dry_run: bool) -> StageResult:
+    _refuse_checked_out(registry, stage)
     def build(views: dict[str, StageView]) -> StagePlan:
         return promotion.plan_retire(registry.git, views[stage.name], name)
 
@@ -75,6 +78,15 @@ def _run(registry: Registry, build: Callable, dry_run: bool) -> StageResult:
         except ConflictError:
             continue  # the stage branch moved under us: plan again on its new tip
     raise ConflictError("the stage branch kept moving while gitreg worked: run the command again")
+
+
+def _refuse_checked_out(registry: Registry, stage: Stage) -> None:
+    """Stage changes never touch the working tree, so they cannot move the branch it has checked out."""
+    if registry.git.head()[0] == stage.ref:
+        raise InvalidInputError(
+            f"stage {stage.name} uses {stage.branch}, which is checked out here: switch to your main branch "
+            f"(`git switch main`), and give stages branches of their own in .gitreg.yaml (default stage/<name>)"
+        )
 
 
 def _refuse_breaches(view: StageView, name: str) -> None:

@@ -188,7 +188,7 @@ def test_commands_outside_a_registry_are_refused(not_registries, artifact, tmp_p
     for command in COMMANDS:
         args = [str(artifact) if a == "ART" else str(tmp_path / "out.bin") if a == "OUT" else a for a in command]
         fails(Invoker(plain), *args,
-              code=3, match=r"^error: \. is not inside a Git repository: run `gitreg init \.` to make it a registry$")
+              code=3, match=r"^error: /.*/plain is not inside a Git repository: run `gitreg init /.*/plain` to make it a registry$")
         fails(Invoker(repo), "-C", str(plain), *args, code=3, match=r"plain is not inside a Git repository")
         fails(Invoker(repo), *args,
               code=3, match=r"repo is a Git repository but not a gitreg registry: run `gitreg init .*repo`")
@@ -494,3 +494,30 @@ def test_register_refuses_to_discard_uncommitted_edits_in_the_model_folder(regis
     notes.unlink()
     inside.write_bytes(b"saved straight into the model folder" * 10)
     assert registry.register("m", inside).version == "0.2.0"  # the source itself is no local edit
+
+
+def test_broken_or_unsafe_configuration_is_one_clear_line(registry, artifact, run):
+    registry.register("m", artifact)
+    for text, reason in (
+        ("stages:\n  - name: dev\n   - x\n", "it is not valid YAML (line 3: expected <block end>"),
+        ("stages: []\n", "'stages' must be a non-empty list"),
+        ("stages: [dev, dev]\n", "two stages share the name 'dev'"),
+        ("stages: [{name: dev, branch: main}]\n", "stage dev cannot use the branch 'main'"),
+        ("stages: [{name: prod, gates: {requires: qa}}]\n", "the gates of prod require the unknown stage 'qa'"),
+        ("stages: [{name: prod, gates: {thresholds: 1}}]\n", "the gates of prod may only set"),
+        ("stages: [dev]\nmetrics: {accuracy: sideways}\n", "'metrics' must map metric names to 'higher' or 'lower'"),
+    ):
+        (registry.root / ".gitreg.yaml").write_text(text)
+        git(registry.root, "commit", "-qam", "edit config")
+        error = run("promote", "m", "0.1.0", "dev", expect=4).stderr
+        assert error.count("\n") == 1 and reason in error and error.rstrip().endswith("fix it and commit"), error
+
+
+def test_a_stage_on_the_checked_out_branch_is_refused(registry, artifact, run):
+    registry.register("m", artifact)
+    (registry.root / ".gitreg.yaml").write_text("stages: [{name: dev, branch: stage/dev}]\n")
+    git(registry.root, "commit", "-qam", "config")
+    git(registry.root, "checkout", "-q", "-b", "stage/dev")
+    before = snapshot(registry.root)
+    assert "uses stage/dev, which is checked out here" in run("promote", "m", "0.1.0", "dev", expect=4).stderr
+    assert snapshot(registry.root) == before

@@ -95,7 +95,7 @@ def test_malformed_requirement_and_unknown_required_stage(registry, artifact, ru
     assert "invalid gate 'accuracy=>0.6'" in run("promote", "m", "0.1.0", "dev", "--require", "accuracy=>0.6",
                                                   expect=4).stderr
     commit_config(registry, "stages:\n  - name: dev\n    gates:\n      requires: qa\n")
-    with pytest.raises(InvalidInputError, match="unknown stage 'qa'"):
+    with pytest.raises(InvalidInputError, match="the gates of dev require the unknown stage 'qa'; fix it and commit"):
         registry.promote("m", "0.1.0", "dev")
 
 

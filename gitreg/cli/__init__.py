@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -10,7 +11,7 @@ from gitreg.cli.commands import COMMANDS
 from gitreg.cli.remote_commands import REMOTE_COMMANDS
 from gitreg.cli.query_commands import QUERY_COMMANDS
 from gitreg.cli.stage_commands import STAGE_COMMANDS
-from gitreg.errors import GitregError
+from gitreg.errors import GitregError, NotARegistryError
 
 
 class _Group(click.Group):
@@ -45,6 +46,10 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
       gitreg show churn@0.1.0
     """
     ctx.meta["gitreg.traceback"] = traceback
+    if directory:  # like `git -C`: relative paths given to any command are then relative to DIR
+        if not os.path.isdir(directory):
+            raise NotARegistryError(f"{directory} is not a directory: give the path of a gitreg registry")
+        os.chdir(directory)
 
 
 for _command in COMMANDS + STAGE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS:

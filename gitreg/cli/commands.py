@@ -15,7 +15,7 @@ def _registry(ctx: click.Context):
     remote = ctx.meta.get("gitreg.repo")
     if remote:
         return Registry.open(remote)
-    return Registry(ctx.find_root().params.get("directory") or ".")
+    return Registry(".")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
