@@ -127,7 +127,8 @@ def _version_at(git: Git, commit: str, name: str, versions: dict[str, ModelVersi
 
 
 def _in_effect(git: Git, view: StageView, name: str) -> list[tuple[str, StageChange]]:
-    """Promotions and retirements of ``name`` not yet reverted, newest first."""
+    """Promotions of ``name`` still in effect, newest first: not reverted, and not before a retirement
+    (retiring ends every earlier promotion; bringing a model back takes a new, gated promotion)."""
     if not view.tip:
         return []
     reverted: set[str] = set()
@@ -135,6 +136,8 @@ def _in_effect(git: Git, view: StageView, name: str) -> list[tuple[str, StageCha
     for record, change in stage_changes(git, view.tip, name):
         if change.action == "rollback":
             reverted.update(change.reverts)
+        elif change.action == "retire":
+            break
         elif record.oid not in reverted:
             found.append((record.oid, change))
     return found

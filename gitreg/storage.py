@@ -111,6 +111,21 @@ def fetch(root: Path, md5s: list[str]) -> None:
             raise StorageError(f"fetching artifacts from the DVC remote failed: {exc}") from exc
 
 
+def _refuse_missing(repo: Repo, md5s: list[str]) -> None:
+    """Bytes before refs: every object must end up in the remote, or nothing is published."""
+    cache = Path(repo.cache.local.path)
+    absent_here = [md5 for md5 in md5s if not object_path(cache, md5).is_file()]
+    if not absent_here:
+        return
+    remote = repo.cloud.get_remote_odb(None, "push")
+    lost = [md5 for md5 in absent_here if not remote.exists(md5)]
+    if lost:
+        raise ArtifactError(
+            f"the bytes of artifact {lost[0]} are neither in the local DVC cache nor in the remote, so refs "
+            "naming it cannot be pushed: fetch them (`gitreg pull --artifacts`) from where they are, then push"
+        )
+
+
 def _hashes(md5s: list[str]) -> list[HashInfo]:
     return [HashInfo("md5", md5) for md5 in md5s]
 
@@ -206,7 +221,9 @@ def push(root: Path, md5s: list[str] | None = None) -> bool:
             if md5s is None:
                 repo.push()
             else:
-                repo.cloud.push(_hashes(md5s + _files_of(Path(repo.cache.local.path), md5s)))
+                objects = md5s + _files_of(Path(repo.cache.local.path), md5s)
+                _refuse_missing(repo, objects)
+                repo.cloud.push(_hashes(objects))
         except DvcException as exc:
             raise StorageError(f"pushing artifacts to the DVC remote failed: {exc}") from exc
     return True

@@ -136,3 +136,20 @@ def test_a_folder_artifact_travels_through_the_remote(shared, tmp_path):
     assert (out / "config.json").read_text() == '{"layers": 2}'
     assert (out / "sub" / "weights.bin").read_bytes() == b"\x01\x02" * 300
     assert fresh.pull(artifacts=False).artifacts == 0
+
+
+def test_push_refuses_to_publish_refs_whose_bytes_are_nowhere(shared, tmp_path, artifact):
+    bare, store, alice = shared
+    found = alice.register("m", artifact)  # not pushed
+    md5 = found.card.artifact.md5
+    cached = alice.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    from gitreg.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="neither in the local DVC cache nor in the remote"):
+        alice.push()
+    assert "m@v0.1.0" not in git(bare, "tag")
+    (store / "files").mkdir(parents=True, exist_ok=True)  # a directory remote that exists takes the fast path
+    with pytest.raises(ArtifactError, match="neither in the local DVC cache nor in the remote"):
+        alice.push()

@@ -219,3 +219,15 @@ def test_hand_edited_stage_is_reported_and_blocks_promotion_until_repaired(three
     registry.retire("a", "production")
     registry.promote("a", "0.2.0", "production")
     assert registry.verify() == []
+
+
+def test_a_retired_model_does_not_come_back_by_rollback(three_versions):
+    registry = three_versions
+    registry.promote("a", "0.1.0", "production")
+    registry.promote("a", "0.2.0", "production")
+    registry.retire("a", "production")
+    with pytest.raises(NotFoundError, match="no promotion in production to roll back"):
+        registry.rollback("a", "production")
+    registry.promote("a", "0.3.0", "production")
+    assert registry.rollback("a", "production").plan.change.version is None  # back to retired, not to 0.2.0
+    assert stage_content(registry, "production") == {}

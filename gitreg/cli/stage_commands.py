@@ -73,7 +73,8 @@ def rollback(ctx, name, stage, to, dry_run, push, as_json) -> None:
     """Revert the newest promotion of NAME in STAGE that is still in effect.
 
     Each further rollback steps one version further back; rolling back the
-    first promotion removes the model from the stage.
+    first promotion removes the model from the stage. A retirement ends the
+    promotions before it: bring a retired model back with a new promotion.
 
     \b
     Examples:
