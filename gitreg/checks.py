@@ -111,7 +111,8 @@ def markdown(report: PromotionReport) -> str:
         lines.append("No model changes.")
     for model in report.models:
         mark = "✅" if model.passed else "❌"
-        change = f"v{model.from_version or '—'} → v{model.to_version}" if model.to_version else "retired"
+        was = f"v{model.from_version}" if model.from_version else "—"
+        change = f"{was} → v{model.to_version}" if model.to_version else "retired"
         lines += [f"### {mark} `{model.model}`: {change}", ""]
         lines += [f"- ❌ {problem}" for problem in model.problems]
         if model.deltas:

@@ -20,7 +20,8 @@ def parse_pairs(pairs: list[str] | tuple[str, ...], what: str) -> dict[str, Any]
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InvalidInputError(f"invalid {what} {pair!r}: write it as KEY=VALUE, e.g. accuracy=0.93")
+            example = "accuracy=0.93" if what == "metric" else "learning_rate=0.01"
+            raise InvalidInputError(f"invalid {what} {pair!r}: write it as KEY=VALUE, e.g. {example}")
         result[key.strip()] = parse_scalar(value.strip())
     return result
 

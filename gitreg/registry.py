@@ -19,6 +19,7 @@ from gitreg.config import load as load_config
 from gitreg.errors import (
     ArtifactError,
     CardError,
+    ConflictError,
     IntegrityError,
     InvalidInputError,
     NotARegistryError,
@@ -258,9 +259,13 @@ class Registry:
 
     def log(self, name: str | None = None, stage: str | None = None) -> list[audit.Event]:
         """Every registration and stage change (of ``name``, in ``stage``), newest first."""
+        config = self.config
         if stage:
-            self.config.stage(stage)
-        return audit.events(self.git, self.config, self.versions(), refs.check_name(name) if name else None, stage)
+            config.stage(stage)
+        versions = self.versions()
+        if name and not any(version.name == refs.check_name(name) for version in versions):
+            raise NotFoundError(f"no model named {name!r}: `gitreg list` shows the registered models")
+        return audit.events(self.git, config, versions, name, stage)
 
     def _in_stage(self, name: str, stage: str) -> ModelVersion:
         self.config.stage(stage)
@@ -320,7 +325,7 @@ class Registry:
         if output.is_dir():
             output = output / found.card.artifact.path
         if output.exists():
-            raise ArtifactError(f"{output} already exists: remove it or choose another -o path")
+            raise ConflictError(f"{output} already exists: remove it or choose another -o path")
         self._verified_bytes(found)
         storage = storage_lazy.load()
         storage.copy_out(storage.cache_dir(self._dvc_root()), self._pointer(found), output)

@@ -324,7 +324,7 @@ def test_malformed_pairs_are_refused(registry, run, artifact):
     for option, value in [("--metric", "accuracy"), ("--metric", "=0.9"), ("--param", "C"), ("--param", " =1")]:
         what = option.lstrip("-")
         fails(run, "register", "m", str(artifact), option, value,
-              code=4, match=rf"invalid {what} '{re.escape(value)}': write it as KEY=VALUE, e\.g\. accuracy=0\.93")
+              code=4, match=rf"invalid {what} '{re.escape(value)}': write it as KEY=VALUE, e\.g\. \w+=0\.\d+")
     assert snapshot(registry.root) == before
 
 
@@ -409,9 +409,8 @@ def test_unknown_model_or_version(registered, run, tmp_path):
                 registered.load, "m")
 
     before = snapshot(root)
-    result = run("history", "ghost")
-    assert result.stdout == "No versions of ghost: register one with `gitreg register ghost PATH`.\n"
-    assert json.loads(run("history", "ghost", "--json").stdout) == []
+    for args in (("history", "ghost"), ("history", "ghost", "--json"), ("log", "ghost")):
+        assert "no model named 'ghost'" in run(*args, expect=5).stderr
     assert registered.history("ghost") == []
     assert snapshot(root) == before
 
@@ -419,12 +418,12 @@ def test_unknown_model_or_version(registered, run, tmp_path):
 def test_get_onto_an_existing_file_is_refused(registered, run, tmp_path):
     out = tmp_path / "out.bin"
     out.write_text("precious\n")
-    refused(run, "get", "m", "-o", str(out), code=9, match=r"out\.bin already exists: remove it or choose another -o")
+    refused(run, "get", "m", "-o", str(out), code=6, match=r"out\.bin already exists: remove it or choose another -o")
     assert out.read_text() == "precious\n"
     folder = tmp_path / "into"
     folder.mkdir()
     (folder / "model.bin").write_text("precious\n")
-    refused(run, "get", "m", "-o", str(folder), code=9, match=r"into/model\.bin already exists")
+    refused(run, "get", "m", "-o", str(folder), code=6, match=r"into/model\.bin already exists")
     assert (folder / "model.bin").read_text() == "precious\n"
 
 

@@ -180,11 +180,10 @@ def history(ctx, name: str, as_json: bool) -> None:
     registry = _registry(ctx)
     versions = registry.history(name)
     render.warn_broken(registry.broken)
+    if not versions:
+        registry.resolve(name)  # says there is no such model, and how to see the ones there are
     if as_json:
         render.emit_json([v.to_dict() for v in versions])
-        return
-    if not versions:
-        click.echo(f"No versions of {name}: register one with `gitreg register {name} PATH`.")
         return
     rows = [[v.version, v.card.created, v.card.author.get("name", ""), render.short(v.commit),
              render.metrics_text(v.card.metrics)] for v in versions]
