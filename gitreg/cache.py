@@ -86,28 +86,33 @@ def _ignore(target: Path) -> None:
         gitignore.write_text("\n".join([*lines, entry]) + "\n")
 
 
-def push_to_directory_remote(root: Path, md5s: list[str]) -> bool:
-    """Copy file objects to the default remote when it is a plain local directory; False (nothing
-    done) for any other remote, folder objects, or a configuration this does not fully understand."""
+def push_to_directory_remote(root: Path, md5s: list[str]) -> int | None:
+    """Copy file objects to the default remote when it is a plain local directory; how many were
+    copied, or None (nothing done) for any other remote, folder objects, bytes missing here, or a
+    configuration this does not fully understand."""
     store = directory_remote(root)
     cache = default_layout(root)
     if store is None or cache is None or any(md5.endswith(".dir") for md5 in md5s):
-        return False
-    for md5 in md5s:
-        target = store / "files" / "md5" / md5[:2] / md5[2:]
-        if not target.exists():
-            if not (cache / md5[:2] / md5[2:]).is_file():
-                return False  # DVC's path reports the missing bytes
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".gitreg-", dir=target.parent)
-            os.close(fd)
-            try:
-                shutil.copyfile(cache / md5[:2] / md5[2:], tmp)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-    return True
+        return None
+    targets = {md5: store / "files" / "md5" / md5[:2] / md5[2:] for md5 in md5s}
+    needed = [md5 for md5, target in targets.items() if not target.exists()]
+    if any(not (cache / md5[:2] / md5[2:]).is_file() for md5 in needed):
+        return None  # DVC's path reports the missing bytes
+    for md5 in needed:
+        _copy_into(cache / md5[:2] / md5[2:], targets[md5])
+    return len(needed)
+
+
+def _copy_into(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".gitreg-", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def directory_remote(root: Path) -> Path | None:

@@ -313,15 +313,19 @@ class Git:
     def remotes(self) -> list[str]:
         return self.out("remote").split()
 
-    def push(self, remote: str, refspecs: list[str]) -> None:
-        """One atomic push; never forced. RemoteMovedError when someone else pushed first."""
+    def push(self, remote: str, refspecs: list[str]) -> list[str]:
+        """One atomic push, never forced; returns the remote refs it changed.
+        RemoteMovedError when someone else pushed first."""
         proc = self.run("push", "--atomic", "--porcelain", remote, *refspecs, check=False)
         if proc.returncode == 0:
-            return
+            # porcelain: "<flag>\t<src>:<dst>\t<summary>"; "=" is a ref already up to date
+            rows = [line.split("\t") for line in proc.stdout.splitlines() if line.count("\t") >= 2]
+            return [row[1].split(":")[-1] for row in rows if row[0] != "="]
         report = proc.stdout + proc.stderr
         if any(sign in report for sign in REMOTE_MOVED_SIGNS):
             raise RemoteMovedError(f"{remote} moved while gitreg was pushing: fetch, then run the command again")
-        hook_says = [line[len("remote: "):] for line in proc.stderr.splitlines() if line.startswith("remote: ")]
+        hook_says = [line[len("remote: "):].strip() for line in proc.stderr.splitlines()
+                     if line.startswith("remote: ") and line[len("remote: "):].strip()]
         reason = "; ".join(hook_says) or _describe_failure(("push",), proc.stderr)
         raise PushRejectedError(f"{remote} rejected the push: {reason}")
 

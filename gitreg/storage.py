@@ -211,22 +211,20 @@ def copy_out(cache: Path, pointer: Pointer, destination: Path) -> None:
         shutil.copyfile(object_path(cache, entry["md5"]), target)
 
 
-def push(root: Path, md5s: list[str] | None = None) -> bool:
+def push(root: Path, md5s: list[str] | None = None) -> int:
     """Upload objects (all of the workspace's when ``md5s`` is None) to the default DVC remote;
-    False when no remote is configured."""
+    how many were uploaded (0 when no remote is configured)."""
     with _repo(root) as repo:
         if not repo.config.get("core", {}).get("remote"):
-            return False
+            return 0
         try:
             if md5s is None:
-                repo.push()
-            else:
-                objects = md5s + _files_of(Path(repo.cache.local.path), md5s)
-                _refuse_missing(repo, objects)
-                repo.cloud.push(_hashes(objects))
+                return repo.push()
+            objects = md5s + _files_of(Path(repo.cache.local.path), md5s)
+            _refuse_missing(repo, objects)
+            return len(repo.cloud.push(_hashes(objects)).transferred)
         except DvcException as exc:
             raise StorageError(f"pushing artifacts to the DVC remote failed: {exc}") from exc
-    return True
 
 
 def prepare_workspace(path: Path, config: bytes | None) -> Path:

@@ -120,18 +120,18 @@ def push(registry: Registry) -> SyncReport:
     ref, _ = git.head()
     if ref:
         refspecs.append(f"{ref}:{ref}")
-    git.push(REMOTE, refspecs)
-    report.refs = [spec.split(":")[0].removeprefix("refs/tags/").removeprefix("refs/heads/") for spec in refspecs]
+    changed = git.push(REMOTE, refspecs)
+    report.refs = [ref.removeprefix("refs/tags/").removeprefix("refs/heads/") for ref in changed]
     return report
 
 
 def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
+    """Upload the versions' bytes to the DVC remote; how many objects were uploaded."""
     md5s = sorted({v.card.artifact.md5 for v in versions})
     if not md5s:
         return 0
-    if cache.push_to_directory_remote(registry.root, md5s) or storage_lazy.load().push(registry.root, md5s):
-        return len(md5s)
-    return 0
+    copied = cache.push_to_directory_remote(registry.root, md5s)
+    return copied if copied is not None else storage_lazy.load().push(registry.root, md5s)
 
 
 # ------------------------------------------------------------------------ publishing one change

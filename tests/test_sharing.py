@@ -10,7 +10,7 @@ import pytest
 
 from gitreg import Registry
 from gitreg.errors import ConflictError
-from tests.conftest import git, snapshot
+from tests.conftest import Invoker, git, snapshot
 
 
 @pytest.fixture
@@ -153,3 +153,11 @@ def test_push_refuses_to_publish_refs_whose_bytes_are_nowhere(shared, tmp_path, 
     (store / "files").mkdir(parents=True, exist_ok=True)  # a directory remote that exists takes the fast path
     with pytest.raises(ArtifactError, match="neither in the local DVC cache nor in the remote"):
         alice.push()
+
+
+def test_push_says_what_it_sent_and_when_there_was_nothing(shared, artifact, tmp_path):
+    bare, store, alice = shared
+    run = Invoker(alice.root)
+    alice.register("m", artifact)
+    assert run("push").output == "Pushed to origin: 1 artifact, main, m@v0.1.0\n"
+    assert run("push").output == "Everything up to date with origin\n"

@@ -24,8 +24,11 @@ def push(ctx, as_json: bool) -> None:
     report = _registry(ctx).push()
     if as_json:
         render.emit_json(report.to_dict())
+    elif not report.refs and not report.artifacts:
+        click.echo("Everything up to date with origin")
     else:
-        click.echo(f"Pushed {len(report.refs)} refs and {report.artifacts} artifacts to origin")
+        click.echo(f"Pushed to origin: {render.plural(report.artifacts, 'artifact')}, "
+                   f"{', '.join(report.refs) or 'no refs'}")
 
 
 @click.command()
@@ -45,7 +48,7 @@ def pull(ctx, artifacts: bool, as_json: bool) -> None:
         render.emit_json(report.to_dict())
     else:
         updated = ", ".join(report.refs) or "nothing to update"
-        click.echo(f"Pulled from origin: {updated}; {report.artifacts} artifacts fetched")
+        click.echo(f"Pulled from origin: {updated}; {render.plural(report.artifacts, 'artifact')} fetched")
 
 
 @click.group()

@@ -41,3 +41,7 @@ def warn_broken(broken) -> None:
 
 def stages_text(stages: dict[str, str]) -> str:
     return " ".join(f"{stage}=v{version}" for stage, version in stages.items())
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
