@@ -98,6 +98,9 @@ def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, 
     for model in report.models:
         problems += [f"{branch}: {problem}" for problem in model.problems]
         problems += [f"{branch}: {model.model} v{model.to_version} fails gate {c}" for c in model.checks if not c.passed]
+    if any(not model.passed and model.checks for model in report.models):
+        problems.append(f"{branch}: the server applies the gates of {stage.name} to every promotion, "
+                        "--force included: promote a version that passes, or change the gates on the main branch")
     return problems
 
 

@@ -45,6 +45,15 @@ class Source:
         return "model" + "".join(suffixes)
 
     @property
+    def size(self) -> int:
+        """Bytes of a file or folder (0 for an object, known once it is saved)."""
+        if self.path is None:
+            return 0
+        if self.path.is_file():
+            return self.path.stat().st_size
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+    @property
     def kind(self) -> str:
         if self.path is None:
             return "joblib"
@@ -131,7 +140,7 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         version=version,
         created=_iso(identity),
         author={"name": identity.name, "email": identity.email},
-        artifact=Artifact(path=request.source.filename, md5="", size=0, kind=request.source.kind),
+        artifact=Artifact(path=request.source.filename, md5="", size=request.source.size, kind=request.source.kind),
         description=request.description,
         labels=list(dict.fromkeys(request.labels)),
         metrics=dict(request.metrics),

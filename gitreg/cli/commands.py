@@ -106,7 +106,8 @@ def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_p
     if as_json:
         render.emit_json({"dry_run": dry_run, **result.to_dict()})
     elif dry_run:
-        click.echo(f"Would register {result.tag} on {render.short(result.parent)} (nothing changed):")
+        click.echo(f"Would register {result.tag} on {render.short(result.parent)} (nothing changed);"
+                   " the md5 is computed when the bytes are stored:")
         click.echo(result.card.to_yaml().rstrip())
     else:
         click.echo(f"Registered {result.tag} (commit {render.short(result.commit)})")
@@ -218,7 +219,13 @@ def demo(directory: Path | None) -> None:
     """Run the guided tour in DIRECTORY (default: a new temporary folder).
 
     Trains scikit-learn's breast-cancer classifier twice, registers both
-    versions, lists, shows and loads them. Needs scikit-learn.
+    versions, lists, shows and loads them, promotes them through staging to
+    production behind a gate (which fails, then passes), rolls production
+    back and prints the audit log. Needs scikit-learn.
+
+    \b
+    Example:
+      gitreg demo /tmp/tour
     """
     from gitreg.demo import run
 

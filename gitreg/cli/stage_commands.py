@@ -13,7 +13,7 @@ from gitreg.errors import IntegrityError
 dry_run_option = click.option("--dry-run", is_flag=True, help="Print the change and make none.")
 
 
-def _report(result, as_json: bool, dry_run: bool) -> None:
+def _report(result, as_json: bool, dry_run: bool, pr: bool = False) -> None:
     if as_json:
         render.emit_json({"dry_run": dry_run, **result.to_dict()})
         return
@@ -27,7 +27,10 @@ def _report(result, as_json: bool, dry_run: bool) -> None:
         return
     change = result.plan.change
     was = f"was v{change.from_version}" if change.from_version else "was not in the stage"
-    if dry_run:
+    if dry_run and pr:
+        click.echo(f"Would create branch {result.plan.promotion_branch} for review into "
+                   f"{result.plan.stage.branch} ({change.subject()}; {was}); nothing changed")
+    elif dry_run:
         click.echo(f"Would: {change.subject()} ({was}); nothing changed")
     else:
         click.echo(f"{change.subject()} ({was}); {result.plan.stage.branch} at {render.short(result.commit)}")
@@ -58,7 +61,7 @@ def promote(ctx, name, version, stage, require, force, pr, dry_run, push, as_jso
     """
     result = _registry(ctx).promote(name, version, stage, force=force, require=require, pr=pr,
                                     dry_run=dry_run, push=push)
-    _report(result, as_json, dry_run)
+    _report(result, as_json, dry_run, pr)
 
 
 @click.command()
@@ -165,7 +168,12 @@ def verify(ctx, as_json) -> None:
     """Check the whole registry against its invariants and report every breach.
 
     Each version tag's card must match its tag; each stage's content must
-    equal a registered version.
+    equal a registered version. Exits 13 when anything is wrong.
+
+    \b
+    Examples:
+      gitreg verify
+      gitreg verify --json
     """
     registry = _registry(ctx)
     problems = registry.verify()
