@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from gitreg import cache, dvcyaml, metadata, refs, storage_lazy, versioning
+from gitreg import cache, dvcyaml, metadata, progress, refs, storage_lazy, versioning
 from gitreg.card import CARD_FILE, Artifact, Card
 from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, NotFoundError
 from gitreg.git import Git, Identity, TreeEdit
@@ -246,13 +246,14 @@ def _store_bytes(root: Path, source: Source, target: Path) -> Pointer:
         joblib.dump(source.obj, target)
         source = Source(path=target)
     default_cache = cache.default_layout(root)
-    if source.path.is_file() and default_cache:
-        return cache.add_file(default_cache, source.path, target)
-    if source.path.is_dir():
-        shutil.copytree(source.path, target)
-    elif source.path != target:
-        shutil.copyfile(source.path, target)
-    return storage_lazy.load().add(root, target)
+    with progress.step(f"Storing {source.path.name} in the DVC cache", source.size):
+        if source.path.is_file() and default_cache:
+            return cache.add_file(default_cache, source.path, target)
+        if source.path.is_dir():
+            shutil.copytree(source.path, target)
+        elif source.path != target:
+            shutil.copyfile(source.path, target)
+        return storage_lazy.load().add(root, target)
 
 
 def _commit(git: Git, plan: RegisterPlan, card: Card) -> str:

@@ -22,14 +22,14 @@ from dvc.repo import Repo  # noqa: E402
 
 from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
 
+from gitreg import progress  # noqa: E402
 from gitreg.errors import ArtifactError, StorageError  # noqa: E402
 from gitreg.pointer import Pointer, read_pointer  # noqa: E402
 
 
-# DVC's messages would interleave with ours (its failures still reach us as exceptions), but its
-# progress bars stay: on a terminal, pushes and fetches show files and bytes as they move.
+# DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
+# transfers are announced by gitreg.progress.
 logging.getLogger("dvc").setLevel(logging.ERROR)
-logging.getLogger("dvc.progress").setLevel(logging.INFO)
 
 DEFAULT_REMOTE = "storage"
 CHUNK = 1 << 20
@@ -154,7 +154,8 @@ def materialize(root: Path, pointer: Pointer) -> Path:
     """The verified path of the artifact in the cache (a file, or a directory's manifest)."""
     cache = cache_dir(root)
     if not _complete(cache, pointer):
-        fetch(root, [pointer.md5])
+        with progress.step("Downloading the artifact from the DVC remote", pointer.size):
+            fetch(root, [pointer.md5])
     if not _complete(cache, pointer):
         raise ArtifactError(
             f"artifact {pointer.md5} is in neither the local DVC cache nor the remote: "

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from gitreg import cache, refs, storage_lazy
+from gitreg import cache, progress, refs, storage_lazy
 from gitreg.errors import ConflictError, InvalidInputError, RemoteMovedError
 from gitreg.git import Git
 from gitreg.index import ModelVersion
@@ -127,11 +127,13 @@ def push(registry: Registry) -> SyncReport:
 
 def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
     """Upload the versions' bytes to the DVC remote; how many objects were uploaded."""
-    md5s = sorted({v.card.artifact.md5 for v in versions})
+    unique = {v.card.artifact.md5: v.card.artifact.size for v in versions}
+    md5s = sorted(unique)
     if not md5s:
         return 0
-    copied = cache.push_to_directory_remote(registry.root, md5s)
-    return copied if copied is not None else storage_lazy.load().push(registry.root, md5s)
+    with progress.step(f"Uploading {len(md5s)} artifact(s) to the DVC remote", sum(unique.values())):
+        copied = cache.push_to_directory_remote(registry.root, md5s)
+        return copied if copied is not None else storage_lazy.load().push(registry.root, md5s)
 
 
 # ------------------------------------------------------------------------ publishing one change

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -161,3 +162,18 @@ def test_push_says_what_it_sent_and_when_there_was_nothing(shared, artifact, tmp
     alice.register("m", artifact)
     assert run("push").output == "Pushed to origin: 1 artifact, main, m@v0.1.0\n"
     assert run("push").output == "Everything up to date with origin\n"
+
+
+def test_long_transfers_say_what_is_happening(shared, artifact, tmp_path, monkeypatch):
+    from gitreg import progress
+
+    monkeypatch.setattr(progress, "LARGE", 1)  # every transfer counts as long here
+    _, _, alice = shared
+    run = Invoker(alice.root)
+    pushed = run("register", "m", str(artifact), "--push")
+    assert "Storing weights.bin in the DVC cache (1000 B)…" in pushed.stderr
+    assert "Uploading 1 artifact(s) to the DVC remote (1000 B)…" in pushed.stderr
+    shutil.rmtree(alice.root / ".dvc" / "cache")
+    fetched = run("get", "m", "-o", str(tmp_path / "m.bin"))
+    assert "Downloading the artifact from the DVC remote (1000 B)…" in fetched.stderr
+    assert "done in" in fetched.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -46,6 +47,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
       gitreg show churn@0.1.0
     """
     ctx.meta["gitreg.traceback"] = traceback
+    _show_progress_on_stderr()
     if directory:  # like `git -C`: relative paths given to any command are then relative to DIR
         if not os.path.isdir(directory):
             raise NotARegistryError(f"{directory} is not a directory: give the path of a gitreg registry")
@@ -54,6 +56,21 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
 
 for _command in COMMANDS + STAGE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS:
     cli.add_command(_command)
+
+
+class _Stderr(logging.Handler):
+    """The library's progress lines, on whatever stderr is when they are emitted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(record.getMessage(), err=True)
+
+
+def _show_progress_on_stderr() -> None:
+    logger = logging.getLogger("gitreg")
+    if not any(isinstance(handler, _Stderr) for handler in logger.handlers):
+        logger.addHandler(_Stderr())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def main() -> None:
