@@ -79,7 +79,7 @@ def test_read_commands_keep_dvc_and_sklearn_off_their_path(registry, artifact, c
         "from gitreg.cli import cli\n"
         "for args in (['search', 'metrics.accuracy > 0.5 and stage == production', '--sort', 'created'],\n"
         "             ['compare', 'a@0.1.0', 'a#production', 'a', '--markdown'], ['stats'], ['list'],\n"
-        "             ['show', 'a#production'], ['history', 'a'], ['log']):\n"
+        "             ['show', 'a#production'], ['history', 'a'], ['log'], ['verify']):\n"
         "    result = CliRunner().invoke(cli, args, catch_exceptions=False)\n"
         "    assert result.exit_code == 0, (args, result.output)\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'dvc', 'sklearn', 'numpy', 'dvc_data'})\n"
