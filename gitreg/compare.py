@@ -14,6 +14,7 @@ from gitreg import versioning
 from gitreg.config import lower_is_better
 from gitreg.index import ModelVersion
 
+
 @dataclass(frozen=True)
 class MetricRow:
     metric: str

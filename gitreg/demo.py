@@ -7,8 +7,8 @@ import shlex
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from gitreg.errors import InvalidInputError
 from gitreg.git import Git

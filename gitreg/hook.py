@@ -111,7 +111,7 @@ def _ungated(changes) -> bool:
 def _ungated_models(git: Git, base: str, head: str) -> frozenset[str]:
     """Models whose changes in ``base..head`` are only rollbacks and retirements (gates are for promotions)."""
     by_model: dict[str, list] = {}
-    for record, change in stage_changes(git, f"{base}..{head}"):
+    for _, change in stage_changes(git, f"{base}..{head}"):
         by_model.setdefault(change.model, []).append(change)
     return frozenset(model for model, changes in by_model.items() if _ungated(changes))
 

@@ -25,7 +25,7 @@ SEMVER_RE = re.compile(rf"^{SEMVER_PATTERN}\Z")
 STAGE_RE = re.compile(rf"^{STAGE_PATTERN}\Z")
 VERSION_TAG_RE = re.compile(rf"^(?P<name>{NAME_PATTERN})@v(?P<version>{SEMVER_PATTERN})\Z")
 MODEL_REF_RE = re.compile(  # the optional "v" of NAME@vX.Y.Z is stripped by check_version, once
-    rf"^(?P<name>[^@#]*)(?:@(?P<version>[^@#]*)|#(?P<stage>[^@#]*))?\Z"
+    r"^(?P<name>[^@#]*)(?:@(?P<version>[^@#]*)|#(?P<stage>[^@#]*))?\Z"
 )
 
 TAGS_PREFIX = "refs/tags/"

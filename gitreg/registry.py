@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from gitreg import audit, index, metadata, refs, registration, storage_lazy, sync, workflow
 from gitreg.card import CARD_FILE, Card
@@ -60,7 +61,7 @@ class Registry:
         self.root = Path(path).resolve() if remote_url else Git.toplevel(path)
         self.git = Git(self.root)
         if not (self.root / CONFIG_FILE).is_file() and not self.git.read_blob("HEAD", CONFIG_FILE):
-            fix = f"`gitreg init` in a clone of it" if remote_url else f"`gitreg init {self.root}`"
+            fix = "`gitreg init` in a clone of it" if remote_url else f"`gitreg init {self.root}`"
             raise NotARegistryError(f"{remote_url or self.root} is a Git repository but not a gitreg registry: run {fix}")
         self.broken: list[BrokenTag] = []
 

@@ -7,9 +7,10 @@ Reads nothing itself: the versions come from the tag index and, only when the qu
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from gitreg import versioning
 from gitreg.index import ModelVersion

@@ -11,21 +11,19 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from dvc.exceptions import DvcException  # noqa: E402
 from dvc.repo import Repo  # noqa: E402
-
 from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
 
 from gitreg import progress  # noqa: E402
 from gitreg.errors import ArtifactError, StorageError  # noqa: E402
 from gitreg.pointer import Pointer, read_pointer  # noqa: E402
-
 
 # DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
 # transfers are announced by gitreg.progress.

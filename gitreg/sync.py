@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from gitreg import cache, progress, refs, storage_lazy
+from gitreg import cache, progress, storage_lazy
 from gitreg.errors import ConflictError, InvalidInputError, RemoteMovedError
 from gitreg.git import Git
 from gitreg.index import ModelVersion

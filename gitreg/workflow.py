@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gitreg import gates, promotion, sync
 from gitreg.config import Stage

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from gitreg import Registry
-from gitreg.errors import (ArtifactError, CardError, ConflictError, IdentityError, InvalidInputError,
-                           NotARegistryError, NotFoundError)
+from gitreg.errors import (
+    ArtifactError,
+    CardError,
+    ConflictError,
+    IdentityError,
+    InvalidInputError,
+    NotARegistryError,
+    NotFoundError,
+)
 from tests.conftest import Invoker, git, snapshot
 
 BAD_NAMES = ["../x", "a/b", "-a", "a-", "a b", "a@b", "a#b", "", "a" * 101, "a..b", "a\n", "_a", "a.b"]

@@ -4,6 +4,7 @@ import is checked in test_stats.py)."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import gitreg
@@ -29,3 +30,14 @@ def test_only_storage_imports_dvc_and_only_git_py_runs_git():
         assert "git" not in modules, f"{path} imports GitPython"
         if path.name != "git.py":
             assert '["git"' not in path.read_text(), f"{path} runs git itself"
+
+
+def test_lint_holds_the_layers_and_finds_no_errors():
+    """ruff with the project's rules: undefined names, unused imports, and the banned imports above."""
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    root = PACKAGE.parent
+    proc = subprocess.run([ruff, "check", "gitreg", "tests", "benchmarks"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]

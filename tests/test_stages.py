@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gitreg import Registry
-from gitreg.errors import ConflictError, GateError, IntegrityError, NotFoundError
+from gitreg.errors import ConflictError, NotFoundError
 from tests.conftest import git, snapshot
 
 

@@ -9,8 +9,8 @@ import sys
 import click
 
 from gitreg.cli.commands import COMMANDS
-from gitreg.cli.remote_commands import REMOTE_COMMANDS
 from gitreg.cli.query_commands import QUERY_COMMANDS
+from gitreg.cli.remote_commands import REMOTE_COMMANDS
 from gitreg.cli.stage_commands import STAGE_COMMANDS
 from gitreg.errors import GitregError, NotARegistryError
 

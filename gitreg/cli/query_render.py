@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from gitreg.cli import render
-from gitreg.compare import (Comparison, evaluation_header, fmt, fmt_delta, identical_params, signature_text,
-                            verdict)
+from gitreg.compare import Comparison, evaluation_header, fmt, fmt_delta, identical_params, signature_text, verdict
 from gitreg.compare import markdown as as_markdown
 
 BAR_WIDTH = 40
