@@ -143,7 +143,7 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         artifact=Artifact(path=request.source.filename, md5="", size=request.source.size, kind=request.source.kind),
         description=request.description,
         labels=list(dict.fromkeys(request.labels)),
-        metrics=dict(request.metrics),
+        metrics=_numeric(request.metrics),
         params=dict(request.params),
         lineage=_lineage(git, request, parent),
         environment=metadata.environment(),
@@ -151,6 +151,16 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
     )
     return RegisterPlan(name, version, refs.format_version_tag(name, version), card,
                         request.source, head_ref or "HEAD", parent, identity)
+
+
+def _numeric(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics are numbers (gates, search and compare compare them); text belongs in params."""
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidInputError(
+                f"metric {key} must be a number, not {value!r}: record text with --param {key}=..."
+            )
+    return dict(metrics)
 
 
 def _refuse_local_edits(git: Git, model_dir: str, source: Source) -> None:

@@ -525,3 +525,14 @@ def test_a_stage_on_the_checked_out_branch_is_refused(registry, artifact, run):
     before = snapshot(registry.root)
     assert "uses stage/dev, which is checked out here" in run("promote", "m", "0.1.0", "dev", expect=4).stderr
     assert snapshot(registry.root) == before
+
+
+def test_a_metric_must_be_a_number(registry, artifact, run, tmp_path):
+    before = snapshot(registry.root)
+    error = run("register", "m", str(artifact), "--metric", "accuracy=high", expect=4).stderr
+    assert "metric accuracy must be a number, not 'high': record text with --param accuracy=..." in error
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"accuracy": 0.9, "notes": "fine"}')
+    assert "metric notes must be a number" in run("register", "m", str(artifact), "--metrics", str(metrics),
+                                                  expect=4).stderr
+    assert snapshot(registry.root) == before

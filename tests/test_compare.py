@@ -46,7 +46,7 @@ def two_classifiers(registry, dataset, clock):
 
 
 def test_metrics_params_signature_side_by_side(registry, make_model, run, clock):
-    registry.register("m", make_model(c=1.0), metrics={"accuracy": 0.90, "val_loss": 0.30, "note": "first"},
+    registry.register("m", make_model(c=1.0), metrics={"accuracy": 0.90, "val_loss": 0.30, "f1": 0.88},
                       params={"C": 1.0, "solver": "lbfgs"})
     clock.tick()
     registry.register("m", make_model(c=0.5), metrics={"accuracy": 0.93, "val_loss": 0.25},
@@ -62,7 +62,7 @@ def test_metrics_params_signature_side_by_side(registry, make_model, run, clock)
     assert rows["accuracy"].deltas[1:] == (pytest.approx(0.03), pytest.approx(-0.10))
     assert rows["accuracy"].best == 1
     assert rows["val_loss"].better == "lower" and rows["val_loss"].best == 1  # a loss: lower is better
-    assert rows["note"].values == ("first", None, None) and rows["note"].deltas == (None, None, None)
+    assert rows["f1"].values == (0.88, None, None) and rows["f1"].deltas == (None, None, None)
     assert [(p.key, p.values) for p in report.params] == [("C", (1.0, 0.5, 1.0)), ("tol", (None, 1e-4, None))]
     assert report.same_params == ("solver",)
     assert [s.compatible for s in report.signatures] == [True, True, False]
