@@ -38,13 +38,11 @@ def init(path: Path, remote: str | None, remote_options: dict[str, str] | None =
     storage.init(path)
     changed = storage.set_default_remote(path, remote, remote_options) if remote else False
     _write_missing(path)
-    candidates = list(skeleton_files()) + _dvc_files(path)
-    paths = [p for p in candidates if _differs_from_head(git, path, p)]
+    paths = _changed_since_head(git, path, list(skeleton_files()) + _dvc_files(path))
     if not paths:
         return changed
-    root = path
     _, head = git.head()
-    edit = TreeEdit(put={p: (root / p).read_bytes() for p in paths})
+    edit = TreeEdit(put={p: (path / p).read_bytes() for p in paths})
     commit = git.commit(head, edit, INIT_MESSAGE, identity)
     git.update_ref("HEAD", commit, head, "gitreg: init")
     git.reset_paths(paths)
@@ -83,5 +81,6 @@ def _dvc_files(root: Path) -> list[str]:
     return [p for p in (".dvc/config", ".dvc/.gitignore", ".dvcignore") if (root / p).exists()]
 
 
-def _differs_from_head(git: Git, root: Path, rel: str) -> bool:
-    return git.read_blob("HEAD", rel) != (root / rel).read_bytes()
+def _changed_since_head(git: Git, root: Path, paths: list[str]) -> list[str]:
+    committed = git.read_blobs([f"HEAD:{p}" for p in paths])
+    return [p for p in paths if committed[f"HEAD:{p}"] != (root / p).read_bytes()]
