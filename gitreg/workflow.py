@@ -51,6 +51,7 @@ def promote(registry: Registry, version: ModelVersion, stage: Stage, *, force: b
 
 def rollback(registry: Registry, name: str, stage: Stage, *, to: str | None, dry_run: bool) -> StageResult:
     _refuse_checked_out(registry, stage)
+
     def build(views: dict[str, StageView]) -> StagePlan:
         view = views[stage.name]
         _refuse_breaches(view, name)
@@ -62,6 +63,7 @@ def rollback(registry: Registry, name: str, stage: Stage, *, to: str | None, dry
 
 def retire(registry: Registry, name: str, stage: Stage, *, dry_run: bool) -> StageResult:
     _refuse_checked_out(registry, stage)
+
     def build(views: dict[str, StageView]) -> StagePlan:
         return promotion.plan_retire(registry.git, views[stage.name], name)
 
