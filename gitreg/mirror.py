@@ -26,11 +26,6 @@ def cache_root() -> Path:
     return Path(base) / "gitreg"
 
 
-def is_url(location: str) -> bool:
-    """True for what ``--repo`` accepts: a URL, ``user@host:path``, or a path to another repository."""
-    return "://" in location or (":" in location and "@" in location.split(":")[0]) or Path(location).exists()
-
-
 def mirror_path(url: str) -> Path:
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     return cache_root() / "repos" / key

@@ -327,9 +327,9 @@ class Registry:
             output = output / found.card.artifact.path
         if output.exists():
             raise ConflictError(f"{output} already exists: remove it or choose another -o path")
-        self._verified_bytes(found)
+        pointer = self._pointer(found)
         storage = storage_lazy.load()
-        storage.copy_out(storage.cache_dir(self._dvc_root()), self._pointer(found), output)
+        storage.copy_out(storage.materialize(self._dvc_root(), pointer), pointer, output)
         return output
 
     def _pointer(self, found: ModelVersion) -> Pointer:

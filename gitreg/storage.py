@@ -197,9 +197,10 @@ def _manifest(path: Path) -> list[dict]:
     return json.loads(path.read_text())
 
 
-def copy_out(cache: Path, pointer: Pointer, destination: Path) -> None:
-    """Write a verified artifact (file or directory) to ``destination``."""
-    source = object_path(cache, pointer.md5)
+def copy_out(source: Path, pointer: Pointer, destination: Path) -> None:
+    """Write a verified artifact (file or directory) to ``destination``; ``source`` is what
+    :func:`materialize` returned."""
+    cache = source.parent.parent  # objects live at <cache>/<2 hex>/<rest>
     if not pointer.is_dir:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)

@@ -33,10 +33,9 @@ TRACKING = "refs/remotes/origin/"
 class SyncReport:
     refs: list[str] = field(default_factory=list)
     artifacts: int = 0
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"refs": self.refs, "artifacts": self.artifacts, "notes": self.notes}
+        return {"refs": self.refs, "artifacts": self.artifacts}
 
 
 def require_remote(git: Git) -> None:
