@@ -78,3 +78,21 @@ class IntegrityError(GitregError):
     """The registry breaks its invariants (``verify``) or a change would (``check-promotion``)."""
 
     exit_code = 13
+
+
+class TransferError(StorageError):
+    """Artifact bytes did not (all) reach the DVC remote, or the remote cannot serve them: no ref moved."""
+
+    exit_code = 15
+
+
+class StageMovedError(ConflictError):
+    """The stage changed under a rollback or retire planned against its earlier state."""
+
+    exit_code = 16
+
+
+class UnsafeContentError(InvalidInputError):
+    """Repository content (a path, hash, YAML document or expression) that is hostile or over a limit."""
+
+    exit_code = 17
