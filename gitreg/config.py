@@ -59,6 +59,8 @@ class Stage:
 class Config:
     stages: tuple[Stage, ...]
     metric_directions: dict[str, str] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()  # identities ("Name <email>" or "email") the server lets force gates
+    ci_install: str | None = None  # the pip requirement the generated workflows install
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -104,7 +106,14 @@ def _validated(data: Any) -> Config:
     directions = data.get("metrics") or {}
     if not isinstance(directions, dict) or any(str(v).lower() not in DIRECTIONS for v in directions.values()):
         raise _invalid("'metrics' must map metric names to 'higher' or 'lower'")
-    return Config(stages=stages, metric_directions=dict(directions))
+    overrides = data.get("overrides") or []
+    if not isinstance(overrides, list) or not all(isinstance(o, str) and o.strip() for o in overrides):
+        raise _invalid("'overrides' must list identities allowed to force gates, e.g. - Ada <ada@example.com>")
+    ci = data.get("ci") or {}
+    if not isinstance(ci, dict) or not isinstance(ci.get("install", ""), str):
+        raise _invalid("'ci' must be a mapping like {install: \"gitreg==0.1.0\"}")
+    return Config(stages=stages, metric_directions=dict(directions),
+                  overrides=tuple(o.strip() for o in overrides), ci_install=ci.get("install") or None)
 
 
 # Where the registry's configuration is read from: the main branch as committed, never the working
