@@ -1,32 +1,128 @@
-"""YAML reading and writing (ruamel.yaml, round-trip so users' comments and order survive)."""
+"""YAML and JSON reading, and YAML writing (ruamel.yaml, YAML 1.2; round-trip so users' comments and
+order survive).
+
+Everything gitreg reads comes from a repository someone else may have written, so it is data with
+limits: no anchors or aliases (an alias bomb of a few hundred bytes expands to gigabytes), at most
+``MAX_BYTES`` and ``MAX_DEPTH`` levels of nesting. The checks live in the composer, which sees every
+node once before anything is built, so they cost nothing measurable.
+"""
 
 from __future__ import annotations
 
 import io
+import json
+import math
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent
 
-__all__ = ["YAMLError", "dump", "load", "load_roundtrip"]
+from gitreg.errors import UnsafeContentError
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "YAMLError", "dump", "load", "load_json", "load_roundtrip"]
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, line: int | None = None):
+        super().__init__(reason)
+        self.reason, self.line = reason, line
+
+
+class _LimitedComposer(Composer):
+    """ruamel's composer, refusing anchors and aliases before any node is built from them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+            line = event.start_mark.line + 1 if event.start_mark else None
+            raise _Refused("YAML anchors and aliases (& and *) are not allowed; write the values out", line)
+        return super().compose_node(parent, index)
 
 
 def _yaml(typ: str) -> YAML:
     yaml = YAML(typ=typ)
+    yaml.Composer = _LimitedComposer
+    yaml.max_depth = MAX_DEPTH
     yaml.default_flow_style = False
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     return yaml
 
 
-def load(text: str | bytes) -> Any:
-    """Plain Python data (dicts, lists, scalars)."""
-    return _yaml("safe").load(text)
+def _unsafe(where: str, reason: str, line: int | None = None) -> UnsafeContentError:
+    at = f" (line {line})" if line else ""
+    return UnsafeContentError(f"{where} is refused{at}: {reason}; fix the file (or restore it from Git) and try again")
 
 
-def load_roundtrip(text: str | bytes) -> Any:
+def _checked_size(text: str | bytes, where: str) -> None:
+    if len(text) > MAX_BYTES:
+        raise _unsafe(where, f"it is {len(text):,} bytes, more than the limit of {MAX_BYTES:,}")
+
+
+def _load(typ: str, text: str | bytes, where: str) -> Any:
+    _checked_size(text, where)
+    try:
+        return _yaml(typ).load(text)
+    except _Refused as exc:
+        raise _unsafe(where, exc.reason, exc.line) from None
+    except MaxDepthExceededError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise _unsafe(where, f"it nests deeper than {MAX_DEPTH} levels", line) from None
+
+
+def load(text: str | bytes, where: str = "the YAML document") -> Any:
+    """Plain Python data (dicts, lists, scalars); ``where`` names the file in errors."""
+    return _load("safe", text, where)
+
+
+def load_roundtrip(text: str | bytes, where: str = "the YAML document") -> Any:
     """Data that remembers comments and key order, for files users edit by hand."""
-    return _yaml("rt").load(text)
+    return _load("rt", text, where)
+
+
+def load_json(text: str | bytes, where: str = "the JSON document") -> Any:
+    """JSON with the same limits, and no NaN or Infinity (not JSON, and no metric can be compared with them).
+
+    Invalid JSON raises ``ValueError`` as :func:`json.loads` does.
+    """
+    _checked_size(text, where)
+
+    def refuse_constant(name: str) -> Any:
+        raise _Refused(f"{name} is not a number gitreg can store or compare")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise _Refused(f"{number} is too large to be a finite number")
+        return value
+
+    try:
+        data = json.loads(text, parse_constant=refuse_constant, parse_float=finite)
+    except _Refused as exc:
+        raise _unsafe(where, exc.reason) from None
+    except RecursionError:
+        raise _unsafe(where, f"it nests deeper than {MAX_DEPTH} levels") from None
+    if _depth(data) > MAX_DEPTH:
+        raise _unsafe(where, f"it nests deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _depth(data: Any) -> int:
+    """Levels of nesting of lists and mappings (a scalar is 1), without recursion."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        value, level = todo.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        todo.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def dump(data: Any) -> str:
