@@ -1,7 +1,8 @@
 """``log``: every registration, promotion, rollback and retirement, newest first.
 
-Registrations come from the version tags; stage changes from the trailers on each stage branch's
-first-parent chain, whose order is exact even when many changes share one second.
+Registrations come from the version tags; stage changes from the trees of each stage branch's
+first-parent chain (:mod:`gitreg.history`), whose order is exact even when many changes share one
+second; trailers add gates and overrides where present.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
+from gitreg import history
 from gitreg.config import Config
 from gitreg.git import Git
 from gitreg.index import ModelVersion
-from gitreg.promotion import stage_changes
+from gitreg.stages import group_by_model
 
 REGISTER, STAGE_CHANGE = 0, 1
 
@@ -44,19 +46,28 @@ def events(git: Git, config: Config, versions: list[ModelVersion], model: str | 
             if model is None or version.name == model:
                 keyed.append(((_timestamp(version.card.created), REGISTER, 0, position), _registration(version)))
     tips = git.branch_tips()
+    registered = group_by_model(versions)
     for stage_config in config.stages:
         tip = tips.get(stage_config.branch, (None,))[0]
         if tip is None or (stage is not None and stage_config.name != stage):
             continue
+        found, _ = history.stage_events(git, tip, stage_config.name, registered, model)
         clock = 0
-        for position, (record, change) in enumerate(reversed(stage_changes(git, tip, model))):
-            clock = max(clock, change.clock)  # the branch's own order always wins over clocks
-            event = Event(change.action, change.model, change.version, change.from_version, change.stage,
-                          f"{record.author_name} <{record.author_email}>", _iso(record.timestamp),
-                          record.oid, change.gates, change.override)
-            keyed.append(((record.timestamp, STAGE_CHANGE, clock, position), event))
+        for position, stage_event in enumerate(found):
+            clock = max(clock, stage_event.trailers.clock if stage_event.trailers else 0)
+            keyed.append(((stage_event.step.record.timestamp, STAGE_CHANGE, clock, position), _event(stage_event)))
     keyed.sort(key=lambda item: item[0], reverse=True)
     return [event for _, event in keyed]
+
+
+def _event(found: history.StageEvent) -> Event:
+    """A stage event as the log shows it; versions come from the trees, the rest from trailers if any."""
+    record, trailers = found.step.record, found.trailers
+    version = found.version.version if found.version else (trailers.version if trailers and found.breach else None)
+    return Event(found.action, found.model, version,
+                 found.from_version.version if found.from_version else None, found.stage,
+                 f"{record.author_name} <{record.author_email}>", _iso(record.timestamp), record.oid,
+                 found.gates, found.override)
 
 
 def _registration(version: ModelVersion) -> Event:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gitreg import dvcyaml, gates, refs, yamlio
+from gitreg import gates, history, refs
 from gitreg.card import CARD_FILE, Card
 from gitreg.config import Config, Stage
 from gitreg.errors import CardError, InvalidInputError, NotFoundError
 from gitreg.git import CatFile, Git
 from gitreg.index import BrokenTag, ModelVersion
-from gitreg.stages import group_by_model, match_model, resolve_stages
+from gitreg.stages import group_by_model, resolve_stages
 
 
 @dataclass
@@ -18,13 +18,17 @@ class ModelCheck:
     model: str
     from_version: str | None
     to_version: str | None
+    action: str = "promote"
+    commit: str | None = None  # the stage commit judged (None: the merge a pull request would make)
     problems: list[str] = field(default_factory=list)
     checks: list[gates.GateCheck] = field(default_factory=list)
     deltas: dict[str, tuple] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    allowed_override: bool = False  # gates failed, and a --force by an identity under overrides: accepts it
 
     @property
     def passed(self) -> bool:
-        return not self.problems and all(check.passed for check in self.checks)
+        return not self.problems and (all(check.passed for check in self.checks) or self.allowed_override)
 
 
 @dataclass
@@ -33,15 +37,18 @@ class PromotionReport:
     base: str
     head: str
     models: list[ModelCheck]
+    problems: list[str] = field(default_factory=list)  # not about one model: files outside models/
 
     @property
     def passed(self) -> bool:
-        return all(model.passed for model in self.models)
+        return not self.problems and all(model.passed for model in self.models)
 
     def to_dict(self) -> dict:
         return {"stage": self.stage, "base": self.base, "head": self.head, "passed": self.passed,
-                "models": [{"model": m.model, "from_version": m.from_version, "to_version": m.to_version,
-                            "passed": m.passed, "problems": m.problems,
+                "problems": self.problems,
+                "models": [{"model": m.model, "action": m.action, "commit": m.commit,
+                            "from_version": m.from_version, "to_version": m.to_version,
+                            "passed": m.passed, "problems": m.problems, "notes": m.notes,
                             "gates": [vars(c) for c in m.checks],
                             "deltas": {k: list(v) for k, v in m.deltas.items()}} for m in self.models]}
 
@@ -55,44 +62,92 @@ def infer_stage(config: Config, base: str) -> Stage:
 
 
 def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base: str, head: str,
-                    stage: Stage, ungated: frozenset[str] = frozenset()) -> PromotionReport:
-    """Every model that differs between ``base`` and ``head`` must equal a registered version, and
-    pass the stage's gates unless it is in ``ungated`` (rollbacks and retirements)."""
+                    stage: Stage, moved: dict[str, str] | None = None) -> PromotionReport:
+    """The one judge of stage changes (pull-request CI, the server hook): every first-parent commit
+    from ``base`` to ``head``, in order, may change only ``models/<name>/`` folders; each change is
+    classified from the trees (:mod:`gitreg.history`); a new state must be a registered version; a
+    promotion must pass the stage's gates (``--force`` counts only from identities under
+    ``overrides:``); a rollback is one exactly when it restores the state before the promotion it
+    undoes. When ``head`` does not contain ``base`` (a pull request opened from an older tip), the
+    merge a forge would make is judged instead. ``moved`` gives stage branches' tips after a push."""
     base_commit, head_commit = _commit(git, base), _commit(git, head)
     registered = group_by_model(versions)
-    views = resolve_stages(git, config, versions)
+    views = resolve_stages(git, config, versions, moved=moved)
     report = PromotionReport(stage.name, base_commit, head_commit, [])
     with git.cat_file() as cat:
-        before = cat.subtrees(f"{base_commit}:{refs.MODELS_DIR}")
-        after = cat.subtrees(f"{head_commit}:{refs.MODELS_DIR}")
-        for name in sorted(set(before) | set(after)):
-            if before.get(name) == after.get(name):
-                continue
-            old = match_model(cat, base_commit, name, before[name], registered.get(name, {})) if name in before else None
-            new = match_model(cat, head_commit, name, after[name], registered.get(name, {})) if name in after else None
-            report.models.append(_check_model(cat, config, stage, views, head_commit, name, old, new,
-                                              gated=name not in ungated))
+        ledger = history.Ledger()
+        history.replay(cat, history.steps(git, cat, base_commit), stage.name, registered, ledger)
+        for step, outside in _steps_between(git, cat, base_commit, head_commit):
+            if outside:
+                where = f"commit {step.oid[:8]}" if step.oid else "the pull request"
+                report.problems.append(f"{where} changes files outside the models it promotes: "
+                                       f"{', '.join(outside[:5])}; a stage change touches only models/<name>/")
+            for event in history.replay(cat, [step], stage.name, registered, ledger):
+                report.models.append(_judge(event, config, stage, views))
     return report
 
 
-def _check_model(cat: CatFile, config, stage, views, head, name, old, new, gated: bool = True) -> ModelCheck:
-    old_version = old if isinstance(old, ModelVersion) else None
-    result = ModelCheck(name, old_version.version if old_version else None,
-                        new.version if isinstance(new, ModelVersion) else None)
-    if isinstance(new, str):
-        result.problems.append(f"models/{name}/ {new}")
+def _steps_between(git: Git, cat, base: str, head: str) -> list[tuple[history.Step, list[str]]]:
+    if git.is_ancestor(base, head):
+        records = git.first_parent_log(f"{base}..{head}")[::-1]
+        return [(history.step_of(cat, r), _outside(git.changed_paths(r.parents[0], r.oid) if r.parents else []))
+                for r in records]
+    fork = git.merge_base(base, head)
+    proposed = cat.subtrees(f"{head}:{refs.MODELS_DIR}")
+    forked = cat.subtrees(f"{fork}:{refs.MODELS_DIR}") if fork else {}
+    before = cat.subtrees(f"{base}:{refs.MODELS_DIR}")
+    after = dict(before)
+    for name in set(proposed) | set(forked):
+        if proposed.get(name) != forked.get(name):
+            if name in proposed:
+                after[name] = proposed[name]
+            else:
+                after.pop(name, None)
+    record = git.commit_record(head)
+    step = history.Step(None, before, after, history.trailers_of(cat, record),
+                        history.trailer_author(cat, record))
+    return [(step, _outside(git.changed_paths(fork, head) if fork else []))]
+
+
+def _outside(paths: list[str]) -> list[str]:
+    """Changed paths that are not inside a ``models/<name>/`` folder."""
+    return [p for p in paths if not (p.startswith(f"{refs.MODELS_DIR}/") and p.count("/") >= 2)]
+
+
+def _judge(event: history.StageEvent, config: Config, stage: Stage, views) -> ModelCheck:
+    result = ModelCheck(event.model, _version(event.from_version), _version(event.version), event.action,
+                        event.step.oid)
+    if event.breach:
+        result.problems.append(f"models/{event.model}/ {event.breach}")
         return result
-    if new is None:
-        return result  # a retirement: no gates
-    entry = (yamlio.load(cat.blob(f"{head}:{dvcyaml.DVC_YAML}") or b"") or {}).get("artifacts", {}).get(name)
-    if entry != dvcyaml.entry(new.card):
-        result.problems.append(f"the dvc.yaml entry of {name} does not match {new.tag}")
-    in_stage = {s: (v.version_of(name).version if v.version_of(name) else None) for s, v in views.items()}
-    if gated:
-        result.checks = gates.evaluate(new.card, stage, config, in_stage, old_version.card if old_version else None)
-    if old_version:
-        result.deltas = _deltas(old_version.card, new.card)
+    if event.claimed and event.claimed != event.action:
+        result.notes.append(f"its trailers say {event.claimed}, but its tree makes it a {event.action}")
+    if event.action != history.PROMOTE:
+        return result  # rollbacks restore a state that was gated; retirements need no gates
+    in_stage = {s: (v.version_of(event.model).version if v.version_of(event.model) else None)
+                for s, v in views.items()}
+    replaced = event.from_version.card if event.from_version else None
+    result.checks = gates.evaluate(event.version.card, stage, config, in_stage, replaced)
+    if event.from_version:
+        result.deltas = _deltas(event.from_version.card, event.version.card)
+    if not all(check.passed for check in result.checks) and event.override:
+        who = event.step.trailer_author or ""
+        result.allowed_override = _may_override(who, config.overrides)
+        result.notes.append(f"--force by {who or 'an unknown author'}: "
+                            + ("allowed by overrides in .gitreg.yaml" if result.allowed_override
+                               else "not listed under overrides: in .gitreg.yaml"))
     return result
+
+
+def _may_override(author: str, allowed: tuple[str, ...]) -> bool:
+    """``author`` ("Name <email>") is listed whole, or by its email alone."""
+    email = author.rpartition("<")[2].rstrip(">").strip().lower()
+    return bool(author) and any(entry.lower() == author.lower() or ("<" not in entry and entry.lower() == email)
+                                for entry in allowed)
+
+
+def _version(found: ModelVersion | None) -> str | None:
+    return found.version if found else None
 
 
 def _deltas(old: Card, new: Card) -> dict[str, tuple]:
@@ -107,14 +162,16 @@ def _deltas(old: Card, new: Card) -> dict[str, tuple]:
 def markdown(report: PromotionReport) -> str:
     verdict = "passed" if report.passed else "FAILED"
     lines = [f"## gitreg promotion check into `{report.stage}`: {verdict}", ""]
+    lines += [f"- ❌ {problem}" for problem in report.problems]
     if not report.models:
         lines.append("No model changes.")
     for model in report.models:
         mark = "✅" if model.passed else "❌"
         was = f"v{model.from_version}" if model.from_version else "—"
-        change = f"{was} → v{model.to_version}" if model.to_version else "retired"
-        lines += [f"### {mark} `{model.model}`: {change}", ""]
+        change = f"{was} → v{model.to_version}" if model.to_version else "—"
+        lines += [f"### {mark} `{model.model}`: {model.action} {change}", ""]
         lines += [f"- ❌ {problem}" for problem in model.problems]
+        lines += [f"- {note}" for note in model.notes]
         if model.deltas:
             lines += ["", "| metric | before | after | delta |", "|---|---|---|---|"]
             lines += [f"| {k} | {_cell(a)} | {_cell(b)} | {_cell(d, signed=True)} |" for k, (a, b, d) in model.deltas.items()]

@@ -238,6 +238,17 @@ class Git:
             return []
         return [_commit_record(chunk) for chunk in proc.stdout.split(RECORD_END) if chunk.strip()]
 
+    def commit_record(self, rev: str) -> CommitRecord:
+        chunk = self.out("log", "-1", f"--format={COMMIT_FORMAT}", rev)
+        return _commit_record(chunk.removesuffix("\x00"))
+
+    def changed_paths(self, old: str, new: str) -> list[str]:
+        """Paths whose content differs between two commits."""
+        return self.out("diff-tree", "-r", "--name-only", "--no-commit-id", old, new).splitlines()
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        return self.run("merge-base", a, b, check=False).stdout.strip() or None
+
     def read_blob(self, rev: str, path: str) -> bytes | None:
         return self.read_blobs([f"{rev}:{path}"])[f"{rev}:{path}"]
 

@@ -1,9 +1,9 @@
 """Server-side protection: a ``pre-receive`` hook that applies the registry's rules to every push.
 
-It uses the same resolver and checks as the client (:mod:`gitreg.stages`, :mod:`gitreg.checks`):
-version tags are never deleted or moved and must match their card; a stage branch only moves
-forward, and only to content equal to registered versions, with the stage's gates passing for
-promotions. Valid pushes pass untouched.
+It uses the same judge as the client (:func:`gitreg.checks.check_promotion`): version tags are never
+deleted or moved and must match their card; a stage branch only moves forward, and every commit a push
+adds to it is judged in order, from its trees, with the gates committed on the main branch before the
+push. Valid pushes pass untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from gitreg.config import load as load_config
 from gitreg.errors import InvalidInputError, NotARegistryError
 from gitreg.git import Git
 from gitreg.index import ModelVersion
-from gitreg.promotion import stage_changes
 from gitreg.stages import birth_commit
 
 ZERO = "0" * 40
@@ -56,9 +55,10 @@ def check(git: Git, updates: list[Update]) -> list[str]:
     problems, pushed = _check_tags(git, [u for u in updates if u.ref.startswith(refs.TAGS_PREFIX)])
     versions += pushed
     stages = {stage.ref: stage for stage in config.stages}
+    moved = {u.ref.removeprefix("refs/heads/"): u.new for u in updates if u.ref in stages and u.new != ZERO}
     for update in updates:
         if update.ref in stages:
-            problems += _check_stage(git, config, versions, stages[update.ref], update)
+            problems += _check_stage(git, config, versions, stages[update.ref], update, moved)
     return problems
 
 
@@ -85,35 +85,26 @@ def _check_tags(git: Git, updates: list[Update]) -> tuple[list[str], list[ModelV
     return problems, pushed
 
 
-def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, update: Update) -> list[str]:
+def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, update: Update,
+                 moved: dict[str, str]) -> list[str]:
     branch = stage.branch
     if update.new == ZERO:
         return [f"{branch}: a stage branch cannot be deleted; retire its models instead"]
     if update.old != ZERO and not git.is_ancestor(update.old, update.new):
         return [f"{branch}: stage history is never rewritten (non-fast-forward); roll back instead"]
     base = update.old if update.old != ZERO else birth_commit(git, update.new)
-    report = checks.check_promotion(git, config, versions, base, update.new, stage,
-                                    ungated=_ungated_models(git, base, update.new))
-    problems = []
+    report = checks.check_promotion(git, config, versions, base, update.new, stage, moved=moved)
+    problems = [f"{branch}: {problem}" for problem in report.problems]
     for model in report.models:
-        problems += [f"{branch}: {problem}" for problem in model.problems]
-        problems += [f"{branch}: {model.model} v{model.to_version} fails gate {c}" for c in model.checks if not c.passed]
-    if any(not model.passed and model.checks for model in report.models):
-        problems.append(f"{branch}: the server applies the gates of {stage.name} to every promotion, "
-                        "--force included: promote a version that passes, or change the gates on the main branch")
+        where = f"{branch}: commit {model.commit[:8]}: {model.model}"
+        problems += [f"{where}: {problem}" for problem in model.problems]
+        if model.checks and not model.passed:
+            failing = "; ".join(str(c) for c in model.checks if not c.passed)
+            notes = f" ({'; '.join(model.notes)})" if model.notes else ""
+            problems.append(f"{where} v{model.to_version} fails the gates of {stage.name}: {failing}{notes}; "
+                            "promote a version that passes, or list who may force under overrides: "
+                            "in .gitreg.yaml on the main branch")
     return problems
-
-
-def _ungated(changes) -> bool:
-    return all(change.action in ("rollback", "retire") for change in changes)
-
-
-def _ungated_models(git: Git, base: str, head: str) -> frozenset[str]:
-    """Models whose changes in ``base..head`` are only rollbacks and retirements (gates are for promotions)."""
-    by_model: dict[str, list] = {}
-    for _, change in stage_changes(git, f"{base}..{head}"):
-        by_model.setdefault(change.model, []).append(change)
-    return frozenset(model for model, changes in by_model.items() if _ungated(changes))
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """Stage changes: promote (a promotion commit merged with --no-ff), roll back (a revert), retire.
 
-Trees are built directly: ``models/<name>/`` is swapped for the tagged subtree (or removed) and only
-that model's ``dvc.yaml`` entry is regenerated, so two models' changes never conflict. The commits
+Trees are built directly: ``models/<name>/`` is swapped for the tagged subtree (or removed) and nothing
+else changes, so two models' changes never conflict. The commits
 have the parents and messages a clean merge or revert would have. The stage branch moves by
 compare-and-swap; when someone else moved it meanwhile, the change is planned again on the new tip.
 """
@@ -11,15 +11,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from gitreg import dvcyaml, refs
-from gitreg.card import CARD_FILE, Card
+from gitreg import history, refs
+from gitreg.card import Card
 from gitreg.config import Stage
 from gitreg.errors import ConflictError, GateError, NotFoundError
 from gitreg.gates import GateCheck
-from gitreg.git import CommitRecord, Git, Identity, TreeEdit
+from gitreg.git import Git, Identity, TreeEdit
 from gitreg.index import ModelVersion
-from gitreg.stages import StageView, birth_commit
-from gitreg.trailers import StageChange, parse
+from gitreg.stages import StageView, birth_commit, match_tree
+from gitreg.trailers import StageChange
 
 RETRIES = 5
 
@@ -63,12 +63,12 @@ class StageResult:
 
 
 # ------------------------------------------------------------------------------------ planning
-def swap_edit(git: Git, parent: str, name: str, version: ModelVersion | None, subtree: str | None) -> TreeEdit:
-    """``models/<name>/`` := ``subtree`` (None: removed); ``name``'s dvc.yaml entry to match."""
+def swap_edit(name: str, subtree: str | None) -> TreeEdit:
+    """``models/<name>/`` := ``subtree`` (None: removed). Nothing else changes on a stage branch (not even
+    dvc.yaml, whose adjacent entries would make two promotions from one tip conflict on a forge): DVC
+    and GTO read a version's dvc.yaml entry at its tag."""
     model_dir = refs.model_dir(name)
-    current = git.read_blob(parent, dvcyaml.DVC_YAML)
-    entry = dvcyaml.entry(version.card) if version else None
-    edit = TreeEdit(remove=[model_dir], put={dvcyaml.DVC_YAML: dvcyaml.with_entry(current, name, entry).encode()})
+    edit = TreeEdit(remove=[model_dir])
     if subtree:
         edit.graft[model_dir] = subtree
     return edit
@@ -84,98 +84,60 @@ def plan_promote(git: Git, view: StageView, version: ModelVersion, checks: list[
     )
     parent = view.tip or birth_commit(git, version.commit)
     subtree = git.tree_id(version.commit, refs.model_dir(version.name))
-    return StagePlan(change, view.stage, view.tip, view.expected, parent,
-                     swap_edit(git, parent, version.name, version, subtree), tuple(checks))
+    return StagePlan(change, view.stage, view.tip, view.expected, parent, swap_edit(version.name, subtree),
+                     tuple(checks))
 
 
-def plan_retire(git: Git, view: StageView, name: str) -> StagePlan:
+def plan_retire(view: StageView, name: str) -> StagePlan:
     current = view.version_of(name)
     if current is None and name not in view.breaches:
         raise NotFoundError(f"{name} is not in {view.stage.name}: nothing to retire")
     change = StageChange(action="retire", model=name, stage=view.stage.name, version=None,
                          from_version=current.version if current else None)
-    return StagePlan(change, view.stage, view.tip, view.expected, view.tip,
-                     swap_edit(git, view.tip, name, None, None))
+    return StagePlan(change, view.stage, view.tip, view.expected, view.tip, swap_edit(name, None))
 
 
 def plan_rollback(git: Git, view: StageView, name: str, versions: dict[str, ModelVersion],
                   to: str | None) -> StagePlan:
-    """Revert the newest change of ``name`` still in effect (or every one back to version ``to``)."""
-    events = _in_effect(git, view, name)
-    if not events:
+    """Undo the newest promotion of ``name`` still in effect (or every one back to version ``to``),
+    restoring exactly the subtree it replaced."""
+    _, ledger = history.stage_events(git, view.tip, view.stage.name, {name: versions}, name)
+    in_effect = ledger.in_effect(name)
+    if not in_effect:
         raise NotFoundError(f"{name} has no promotion in {view.stage.name} to roll back")
-    reverted = _events_to_revert(events, to, view.stage.name, name)
-    oldest_oid, _ = reverted[-1]
-    target_parent = git.rev_parse(f"{oldest_oid}^1")
-    subtree = git.tree_id(target_parent, refs.model_dir(name)) if target_parent else None
-    target = _version_at(git, target_parent, name, versions) if subtree else None
+    undone = _to_undo(git, in_effect, to, versions, view.stage.name, name)
+    restored = undone[-1].before
+    target = _version_of_tree(git, name, restored, versions) if restored else None
     current = view.version_of(name)
     change = StageChange(
         action="rollback", model=name, stage=view.stage.name,
         version=target.version if target else None, from_version=current.version if current else None,
-        reverts=tuple(oid for oid, _ in reverted),
+        reverts=tuple(entry.oid for entry in undone if entry.oid),
     )
-    body = "\n".join(f"This reverts commit {oid}." for oid, _ in reverted)
-    return StagePlan(change, view.stage, view.tip, view.expected, view.tip,
-                     swap_edit(git, view.tip, name, target, subtree), body=body)
+    body = "\n".join(f"This reverts commit {entry.oid}." for entry in undone if entry.oid)
+    return StagePlan(change, view.stage, view.tip, view.expected, view.tip, swap_edit(name, restored), body=body)
 
 
-def _version_at(git: Git, commit: str, name: str, versions: dict[str, ModelVersion]) -> ModelVersion | None:
-    blob = git.read_blob(commit, f"{refs.model_dir(name)}/{CARD_FILE}")
-    card = Card.from_yaml(blob, f"{refs.model_dir(name)}/{CARD_FILE} at {commit[:8]}") if blob else None
-    return versions.get(card.version) if card else None
-
-
-def _in_effect(git: Git, view: StageView, name: str) -> list[tuple[str, StageChange]]:
-    """Promotions of ``name`` still in effect, newest first: not reverted, and not before a retirement
-    (retiring ends every earlier promotion; bringing a model back takes a new, gated promotion)."""
-    if not view.tip:
-        return []
-    reverted: set[str] = set()
-    found = []
-    for record, change in stage_changes(git, view.tip, name):
-        if change.action == "rollback":
-            reverted.update(change.reverts)
-        elif change.action == "retire":
-            break
-        elif record.oid not in reverted:
-            found.append((record.oid, change))
-    return found
-
-
-def _events_to_revert(events, to: str | None, stage: str, name: str):
+def _to_undo(git: Git, in_effect: list, to: str | None, versions, stage: str, name: str) -> list:
     if to is None:
-        return events[:1]
-    for position, (_, change) in enumerate(events):
-        if change.from_version == to:
-            return events[: position + 1]
-    held = sorted({c.from_version for _, c in events if c.from_version})
+        return in_effect[:1]
+    held = []
+    for depth, entry in enumerate(in_effect):
+        version = _version_of_tree(git, name, entry.before, versions) if entry.before else None
+        if version and version.version == to:
+            return in_effect[: depth + 1]
+        if version:
+            held.append(version.version)
     raise NotFoundError(
         f"{name} v{to} was not in {stage} before the changes still in effect; "
-        f"--to accepts: {', '.join(held) or 'nothing (use rollback without --to)'}"
+        f"--to accepts: {', '.join(sorted(set(held))) or 'nothing (use rollback without --to)'}"
     )
 
 
-def stage_changes(git: Git, tip: str, name: str | None = None) -> list[tuple[CommitRecord, StageChange]]:
-    """(commit record, change) for each first-parent commit from ``tip`` that changed a stage, newest first.
-
-    A merge made by a forge carries no trailers: its second parent, the promotion commit, does.
-    """
-    path = refs.model_dir(name) if name else refs.MODELS_DIR
-    changes: list[tuple[CommitRecord, StageChange]] = []
-    records = git.first_parent_log(tip, path)
-    untagged = [r for r in records if parse(r.message) is None and len(r.parents) > 1]
-    second_parents = {}
-    if untagged:
-        with git.cat_file() as cat:
-            for record in untagged:
-                found = cat.get(record.parents[1])
-                second_parents[record.oid] = found[2].decode(errors="replace").split("\n\n", 1)[-1] if found else ""
-    for record in records:
-        change = parse(record.message) or parse(second_parents.get(record.oid, ""))
-        if change and (name is None or change.model == name):
-            changes.append((record, change))
-    return changes
+def _version_of_tree(git: Git, name: str, tree: str, versions: dict[str, ModelVersion]) -> ModelVersion | None:
+    with git.cat_file() as cat:
+        found = match_tree(cat, name, tree, versions)
+    return found if isinstance(found, ModelVersion) else None
 
 
 # ------------------------------------------------------------------------------------- applying

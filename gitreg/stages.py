@@ -48,10 +48,12 @@ class StageView:
 
 
 def resolve_stages(
-    git: Git, config: Config, versions: list[ModelVersion], model: str | None = None
+    git: Git, config: Config, versions: list[ModelVersion], model: str | None = None,
+    moved: dict[str, str] | None = None,
 ) -> dict[str, StageView]:
-    """Every configured stage's content (only ``model``'s when given), in one cat-file process."""
-    tips = git.branch_tips()
+    """Every configured stage's content (only ``model``'s when given), in one cat-file process;
+    ``moved`` gives branch tips to use instead of the refs (a push being received)."""
+    tips = {**git.branch_tips(), **{branch: (oid, True) for branch, oid in (moved or {}).items()}}
     by_model = group_by_model(versions)
     views = {}
     with git.cat_file() as cat:
@@ -68,28 +70,29 @@ def _fill(cat: CatFile, view: StageView, by_model, only: str | None) -> None:
     for name, tree in cat.subtrees(f"{view.tip}:{refs.MODELS_DIR}").items():
         if only and name != only:
             continue
-        found = match_model(cat, view.tip, name, tree, by_model.get(name, {}))
+        found = match_tree(cat, name, tree, by_model.get(name, {}))
         if isinstance(found, ModelVersion):
             view.entries[name] = found
         else:
             view.breaches[name] = Breach(view.stage.name, name, found)
 
 
-def match_model(cat: CatFile, tip: str, name: str, tree: str, registered: dict[str, ModelVersion]):
-    """The registered version whose subtree is ``tree``, or the reason there is none.
+def match_tree(cat: CatFile, name: str, tree: str, registered: dict[str, ModelVersion]):
+    """The registered version whose ``models/<name>/`` subtree is ``tree``, or the reason there is none.
 
     The card's own top-level ``name:``/``version:`` lines name the candidate and tree identity confirms
     it (an identical tree holds an identical card), so the usual case parses no YAML; anything else
     gets the full diagnosis below.
     """
-    blob = cat.blob(f"{tip}:{refs.model_dir(name)}/{CARD_FILE}")
+    where = f"{refs.model_dir(name)}/{CARD_FILE}"
+    blob = cat.blob(f"{tree}:{CARD_FILE}")
     if blob is None:
         return f"has no {CARD_FILE}"
     claimed = registered.get(_claimed_version(blob, name))
     if claimed is not None and _tree_of(cat, claimed, name) == tree:
         return claimed
     try:
-        card = Card.from_yaml(blob, f"{refs.model_dir(name)}/{CARD_FILE}")
+        card = Card.from_yaml(blob, where)
     except CardError as exc:
         return f"holds a broken card ({exc})"
     candidate = registered.get(card.version)

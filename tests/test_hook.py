@@ -83,7 +83,7 @@ def test_a_version_tag_that_does_not_match_its_card_is_rejected(guarded):
 def test_a_failing_gate_is_rejected_even_when_forced_locally(guarded):
     registry, bare = guarded
     registry.promote("m", "0.1.0", "production", push=True)
-    with pytest.raises(PushRejectedError, match=r"m v0\.3\.0 fails gate accuracy >= 0\.9: FAIL"):
+    with pytest.raises(PushRejectedError, match=r"m v0\.3\.0 fails the gates of production: accuracy >= 0\.9: FAIL.*not listed under overrides"):
         registry.promote("m", "0.3.0", "production", force=True, push=True)
     assert registry.stage_versions("m") == {"production": "0.1.0"}, "the local change was taken back"
     assert git(bare, "rev-parse", "stage/production") == git(registry.root, "rev-parse", "stage/production")
@@ -99,7 +99,7 @@ def test_hand_edited_stage_content_and_rewritten_stage_history_are_rejected(guar
     card = worktree / "models" / "m" / "card.yaml"
     card.write_text(card.read_text().replace("accuracy: 0.97", "accuracy: 0.99"))
     git(worktree, "commit", "-qam", "better numbers")
-    assert "stage/production: models/m/ differs from m@v0.2.0" in rejected(root, "stage/production")
+    assert "m: models/m/ differs from m@v0.2.0" in rejected(root, "stage/production")
     git(worktree, "reset", "-q", "--hard", "stage/production~2")
     assert "never rewritten (non-fast-forward)" in rejected(root, "--force", "stage/production")
     assert "a stage branch cannot be deleted" in rejected(root, ":stage/production")
