@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +15,11 @@ from gitreg.refs import check_stage
 CONFIG_FILE = ".gitreg.yaml"
 LOWER_WORDS = ("lower", "min", "minimize")
 DIRECTIONS = (*LOWER_WORDS, "higher", "max", "maximize")
-GATE_KEYS = {"requires", "metrics", "no_regression"}
+GATE_KEYS = ("requires", "metrics", "no_regression")
+TOP_KEYS = ("schema", "stages", "metrics", "overrides", "ci")
+STAGE_KEYS = ("name", "branch", "gates")
+CI_KEYS = ("install",)
+TOP_LEVEL = "the top level"
 RESERVED_BRANCHES = ("main", "master", "HEAD")
 LOWER_NAMES = ("loss", "error", "err", "mae", "mse", "rmse", "mape", "latency")
 BRANCH_PREFIX = "stage/"
@@ -72,7 +78,8 @@ class Config:
     @classmethod
     def parse(cls, text: str | bytes | None) -> Config:
         try:
-            data = yamlio.load(text or DEFAULT_CONFIG) or {}
+            data = yamlio.load(text or DEFAULT_CONFIG, f"{CONFIG_FILE} on the main branch")
+            data = {} if data is None else data
         except yamlio.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}: " if mark else ""
@@ -87,6 +94,7 @@ def _invalid(reason: str) -> InvalidInputError:
 def _validated(data: Any) -> Config:
     if not isinstance(data, dict):
         raise _invalid("it must be a mapping with a 'stages' list")
+    _known_keys(data, TOP_KEYS, TOP_LEVEL)
     if data.get("schema", 1) != 1:
         raise _invalid(f"schema {data['schema']!r} is not supported (this gitreg reads schema 1)")
     items = data.get("stages")
@@ -103,17 +111,28 @@ def _validated(data: Any) -> Config:
         unknown = [r for r in _as_list(stage.gates.get("requires")) if r not in names]
         if unknown:
             raise _invalid(f"the gates of {stage.name} require the unknown stage {unknown[0]!r}")
-    directions = data.get("metrics") or {}
-    if not isinstance(directions, dict) or any(str(v).lower() not in DIRECTIONS for v in directions.values()):
+    return Config(stages=stages, metric_directions=_directions(data.get("metrics") or {}),
+                  overrides=_overrides(data.get("overrides") or []), ci_install=_ci_install(data.get("ci") or {}))
+
+
+def _directions(directions: Any) -> dict[str, str]:
+    if not isinstance(directions, dict) or not all(
+            isinstance(metric, str) and str(value).lower() in DIRECTIONS for metric, value in directions.items()):
         raise _invalid("'metrics' must map metric names to 'higher' or 'lower'")
-    overrides = data.get("overrides") or []
+    return dict(directions)
+
+
+def _overrides(overrides: Any) -> tuple[str, ...]:
     if not isinstance(overrides, list) or not all(isinstance(o, str) and o.strip() for o in overrides):
         raise _invalid("'overrides' must list identities allowed to force gates, e.g. - Ada <ada@example.com>")
-    ci = data.get("ci") or {}
+    return tuple(o.strip() for o in overrides)
+
+
+def _ci_install(ci: Any) -> str | None:
     if not isinstance(ci, dict) or not isinstance(ci.get("install", ""), str):
         raise _invalid("'ci' must be a mapping like {install: \"gitreg==0.1.0\"}")
-    return Config(stages=stages, metric_directions=dict(directions),
-                  overrides=tuple(o.strip() for o in overrides), ci_install=ci.get("install") or None)
+    _known_keys(ci, CI_KEYS, "ci")
+    return ci.get("install") or None
 
 
 # Where the registry's configuration is read from: the main branch as committed, never the working
@@ -154,12 +173,52 @@ def _stage(item: Any) -> Stage:
     branch = str(item.get("branch") or f"{BRANCH_PREFIX}{name}")
     if branch in RESERVED_BRANCHES or branch.startswith("refs/"):
         raise _invalid(f"stage {name} cannot use the branch {branch!r}: give it its own, e.g. stage/{name}")
+    _known_keys(item, STAGE_KEYS, f"stage {name}")
     gates = item.get("gates") or {}
-    if not isinstance(gates, dict) or set(gates) - GATE_KEYS:
-        raise _invalid(f"the gates of {name} may only set {', '.join(sorted(GATE_KEYS))}")
-    if not isinstance(gates.get("metrics") or {}, dict):
-        raise _invalid(f"the metric gates of {name} must map metrics to conditions, e.g. accuracy: '>= 0.9'")
+    if not isinstance(gates, dict):
+        raise _invalid(f"the gates of {name} must be a mapping of {', '.join(GATE_KEYS)}")
+    _known_keys(gates, GATE_KEYS, f"the gates of {name}")
+    for key in ("requires", "no_regression"):
+        value = gates.get(key)
+        if value is not None and not _names(value):
+            raise _invalid(f"the gates of {name}: {key} must name one or more "
+                           f"{'stages' if key == 'requires' else 'metrics'}, e.g. {key}: [{'dev' if key == 'requires' else 'accuracy'}]")
+    _check_conditions(name, gates.get("metrics") or {})
     return Stage(name=name, branch=branch, gates=dict(gates))
+
+
+def _known_keys(mapping: dict, valid: tuple[str, ...], place: str) -> None:
+    """A key gitreg does not know is a typo until proven otherwise: ignoring it could drop a gate."""
+    for key in mapping:
+        if key in valid:
+            continue
+        close = difflib.get_close_matches(str(key), valid, n=1)
+        if close:
+            where = "at the top level" if place == TOP_LEVEL else f"in {place}"
+            raise _invalid(f"unknown key {key!r} {where}: did you mean {close[0]!r}?")
+        raise _invalid(f"{place} may only set {', '.join(valid)} (found the unknown key {key!r})")
+
+
+def _names(value: Any) -> bool:
+    items = value if isinstance(value, list) else [value]
+    return bool(items) and all(isinstance(item, str) and item.strip() for item in items)
+
+
+def _check_conditions(stage: str, conditions: Any) -> None:
+    """Metric gates parse now: a condition that cannot be read must never become a silent pass."""
+    from gitreg.gates import Threshold  # gates builds on this module
+
+    if not isinstance(conditions, dict):
+        raise _invalid(f"the metric gates of {stage} must map metrics to conditions, e.g. accuracy: '>= 0.9'")
+    for metric, condition in conditions.items():
+        if not isinstance(metric, str) or not isinstance(condition, str):
+            raise _invalid(f"the metric gate {metric!r} of {stage} must be a quoted condition, e.g. '>= 0.9'")
+        try:
+            threshold = Threshold.parse(metric, condition)
+        except InvalidInputError as exc:
+            raise _invalid(f"the metric gate {metric} of {stage}: {exc}") from exc
+        if not math.isfinite(threshold.value):
+            raise _invalid(f"the metric gate {metric} of {stage} compares with {threshold.value}: use a finite number")
 
 
 def _as_list(value: Any) -> list[str]:
