@@ -20,8 +20,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from gitreg import yamlio
-from gitreg.pointer import Pointer
+from gitreg import faults, journal, yamlio
+from gitreg.pointer import Pointer, check_md5
 
 CUSTOM_CACHE = re.compile(r"^\s*\[\s*'?\s*cache\s*'?\s*\]", re.MULTILINE)
 
@@ -54,10 +54,11 @@ def _store(cache: Path, source: Path) -> tuple[str, int]:
     obj = cache / md5[:2] / md5[2:]
     if not obj.exists():
         obj.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".gitreg-", dir=obj.parent)
+        fd, tmp = tempfile.mkstemp(prefix=journal.temp_prefix(), dir=obj.parent)
         os.close(fd)
         try:
             shutil.copyfile(source, tmp)
+            faults.point("cache:copy")
             os.chmod(tmp, 0o444)
             os.replace(tmp, obj)
         finally:
@@ -90,6 +91,7 @@ def push_to_directory_remote(root: Path, md5s: list[str]) -> int | None:
     """Copy file objects to the default remote when it is a plain local directory; how many were
     copied, or None (nothing done) for any other remote, folder objects, bytes missing here, or a
     configuration this does not fully understand."""
+    md5s = [check_md5(md5) for md5 in md5s]  # paths in the cache and the remote are built from them
     store = directory_remote(root)
     cache = default_layout(root)
     if store is None or cache is None or any(md5.endswith(".dir") for md5 in md5s):
@@ -105,10 +107,11 @@ def push_to_directory_remote(root: Path, md5s: list[str]) -> int | None:
 
 def _copy_into(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".gitreg-", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=journal.temp_prefix(), dir=target.parent)
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
+        faults.point("remote:copy")
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

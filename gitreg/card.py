@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitreg import yamlio
-from gitreg.errors import CardError
+from gitreg.errors import CardError, UnsafeCardError, UnsafeContentError
+from gitreg.pointer import is_md5
 from gitreg.refs import NAME_RE, SEMVER_RE
 
 SCHEMA_VERSION = 1
 CARD_FILE = "card.yaml"
+CARD_KEYS = ("schema", "name", "version", "created", "author", "artifact", "description", "labels", "metrics",
+             "params", "lineage", "environment", "signature")
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,9 @@ class Card:
     @classmethod
     def from_yaml(cls, text: str | bytes, where: str) -> Card:
         try:
-            data = yamlio.load(text)
+            data = yamlio.load(text, where)
+        except UnsafeContentError as exc:
+            raise UnsafeCardError(str(exc)) from exc
         except yamlio.YAMLError as exc:
             first_line = str(exc).strip().splitlines()[0]
             raise CardError(
@@ -77,7 +83,9 @@ class Card:
     @classmethod
     def from_json(cls, text: str, where: str) -> Card:
         try:
-            data = json.loads(text)
+            data = yamlio.load_json(text, where)
+        except UnsafeContentError as exc:
+            raise UnsafeCardError(str(exc)) from exc
         except ValueError as exc:
             raise CardError(f"{where} holds no valid card index ({exc})") from exc
         return cls.from_dict(data, where)
@@ -93,12 +101,18 @@ def _build(data: Any) -> Card:
     if hasattr(data.get("created"), "isoformat"):  # an unquoted timestamp typed by hand
         data = {**data, "created": data["created"].isoformat()}
     _require(data, "created", str)
+    unknown = [key for key in data if key not in CARD_KEYS]
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r} (schema {SCHEMA_VERSION} has {', '.join(CARD_KEYS)})")
     artifact = data["artifact"]
     if not isinstance(artifact, dict):
         raise TypeError("artifact must be a mapping")
+    _check_artifact(artifact)
     for key in ("metrics", "params", "lineage", "environment"):
         if not isinstance(data.get(key, {}), dict):
             raise TypeError(f"{key} must be a mapping")
+    for key in ("metrics", "params"):
+        check_finite(data.get(key) or {}, key)
     if not isinstance(data.get("labels", []), list):
         raise TypeError("labels must be a list")
     return Card(
@@ -122,6 +136,38 @@ def _build(data: Any) -> Card:
         environment=dict(data.get("environment") or {}),
         signature=data.get("signature"),
     )
+
+
+def _check_artifact(artifact: dict) -> None:
+    """The hash and the file name become paths: only a DVC hash and a plain name in the model folder."""
+    if not is_md5(artifact.get("md5")):
+        raise ValueError(f"artifact.md5 {str(artifact.get('md5'))[:80]!r} is not a DVC hash "
+                         "(32 hex digits, '.dir' for a folder)")
+    if not is_plain_name(artifact.get("path")):
+        raise ValueError(f"artifact.path {str(artifact.get('path'))[:80]!r} is not a file name inside the model folder")
+    for key in ("size", "nfiles"):
+        value = artifact.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"artifact.{key} {value!r} is not a non-negative whole number")
+
+
+def is_plain_name(value: object) -> bool:
+    """One path component: no separator, not ``.`` or ``..``, nothing that could leave a folder."""
+    return (isinstance(value, str) and value not in ("", ".", "..")
+            and not any(char in value for char in "/\\\0"))
+
+
+def check_finite(values: dict[str, Any], what: str) -> None:
+    """NaN and infinities are no JSON and compare with nothing: refused wherever they hide."""
+    todo = [(key, value) for key, value in values.items()]
+    while todo:
+        key, value = todo.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{what} {key} is {value}: record a finite number")
+        if isinstance(value, dict):
+            todo += [(f"{key}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, list):
+            todo += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
 
 
 def _require(data: dict, key: str, typ: type, valid=lambda v: True) -> None:

@@ -96,3 +96,9 @@ class UnsafeContentError(InvalidInputError):
     """Repository content (a path, hash, YAML document or expression) that is hostile or over a limit."""
 
     exit_code = 17
+
+
+class UnsafeCardError(CardError, UnsafeContentError):
+    """A card refused as hostile or over a limit: still a card error, so listings skip that one tag."""
+
+    exit_code = 17

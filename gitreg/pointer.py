@@ -1,11 +1,29 @@
-"""DVC pointer files (``<artifact>.dvc``), read without importing DVC."""
+"""DVC pointer files (``<artifact>.dvc``), read without importing DVC, and the one check of a DVC hash."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gitreg import yamlio
-from gitreg.errors import ArtifactError
+from gitreg.errors import ArtifactError, UnsafeContentError
+
+MD5_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+
+
+def is_md5(value: object) -> bool:
+    return isinstance(value, str) and MD5_RE.match(value) is not None
+
+
+def check_md5(md5: object, where: str = "an artifact") -> str:
+    """``md5`` when it is a DVC hash (32 hex digits, ``.dir`` for a folder): paths in the cache and the
+    remote are built from it, so anything else (``cd../../victim``) is refused first."""
+    if not is_md5(md5):
+        raise UnsafeContentError(
+            f"the md5 {str(md5)[:80]!r} of {where} is not a DVC hash (32 hex digits, '.dir' for a folder): "
+            "the repository content was tampered with; restore it from a trusted version"
+        )
+    return md5
 
 
 @dataclass(frozen=True)
@@ -21,9 +39,13 @@ class Pointer:
 
 def read_pointer(text: str | bytes, where: str = "pointer") -> Pointer:
     try:
-        out = (yamlio.load(text) or {})["outs"][0]
-        return Pointer(md5=str(out["md5"]), size=int(out.get("size", 0)), nfiles=int(out.get("nfiles", 1)))
-    except (KeyError, IndexError, TypeError, ValueError, yamlio.YAMLError) as exc:
+        out = (yamlio.load(text, where) or {})["outs"][0]
+        size, nfiles = out.get("size", 0), out.get("nfiles", 1)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (size, nfiles)):
+            raise ValueError("size and nfiles must be non-negative whole numbers")
+        md5 = out["md5"]
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, yamlio.YAMLError) as exc:
         raise ArtifactError(
             f"{where} is not a valid DVC pointer: restore it with `git checkout` from the version tag"
         ) from exc
+    return Pointer(md5=check_md5(md5, where), size=size, nfiles=nfiles)

@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
@@ -22,8 +22,8 @@ from dvc.repo import Repo  # noqa: E402
 from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
 
 from gitreg import progress  # noqa: E402
-from gitreg.errors import ArtifactError, StorageError  # noqa: E402
-from gitreg.pointer import Pointer, read_pointer  # noqa: E402
+from gitreg.errors import ArtifactError, StorageError, UnsafeContentError  # noqa: E402
+from gitreg.pointer import Pointer, check_md5, read_pointer  # noqa: E402
 
 # DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
 # transfers are announced by gitreg.progress.
@@ -125,7 +125,7 @@ def _refuse_missing(repo: Repo, md5s: list[str]) -> None:
 
 
 def _hashes(md5s: list[str]) -> list[HashInfo]:
-    return [HashInfo("md5", md5) for md5 in md5s]
+    return [HashInfo("md5", check_md5(md5)) for md5 in md5s]
 
 
 def _files_of(cache: Path, md5s: list[str]) -> list[str]:
@@ -145,6 +145,7 @@ def cache_dir(root: Path) -> Path:
 
 
 def object_path(cache: Path, md5: str) -> Path:
+    check_md5(md5)
     return cache / md5[:2] / md5[2:]
 
 
@@ -194,7 +195,34 @@ def _check_md5(path: Path, expected: str, label: str) -> None:
 
 
 def _manifest(path: Path) -> list[dict]:
-    return json.loads(path.read_text())
+    """A folder's manifest, every entry checked before any path is built from it: a plain relative
+    ``relpath`` (no absolute path, no ``..``) and a file's md5."""
+    try:
+        entries = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"the folder manifest {path} is not valid JSON: delete it and run the command "
+                            "again to fetch it anew") from exc
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise UnsafeContentError(f"the folder manifest {path} is not a list of files: {_TAMPERED}")
+    for entry in entries:
+        relpath = entry.get("relpath")
+        if not _inside(relpath):
+            raise UnsafeContentError(f"the folder manifest {path} names the path {str(relpath)[:80]!r}, which "
+                                     f"leaves the folder: {_TAMPERED}")
+        if not isinstance(entry.get("md5"), str) or entry["md5"].endswith(".dir"):
+            raise UnsafeContentError(f"the folder manifest {path} gives {relpath} no file md5: {_TAMPERED}")
+        check_md5(entry["md5"], f"{relpath} in the folder manifest {path}")
+    return entries
+
+
+_TAMPERED = "the artifact was tampered with; nothing was written, restore it from a trusted version"
+
+
+def _inside(relpath: object) -> bool:
+    if not isinstance(relpath, str) or not relpath or "\0" in relpath or "\\" in relpath:
+        return False
+    parts = PurePosixPath(relpath).parts
+    return not PurePosixPath(relpath).is_absolute() and ".." not in parts and parts not in ((), (".",))
 
 
 def copy_out(source: Path, pointer: Pointer, destination: Path) -> None:
@@ -205,10 +233,21 @@ def copy_out(source: Path, pointer: Pointer, destination: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
         return
-    for entry in _manifest(source):
-        target = destination / entry["relpath"]
+    copies = [(object_path(cache, entry["md5"]), _target(destination, entry["relpath"]))
+              for entry in _manifest(source)]
+    for obj, target in copies:
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(object_path(cache, entry["md5"]), target)
+        shutil.copyfile(obj, target)
+
+
+def _target(destination: Path, relpath: str) -> Path:
+    """Where a folder's file goes; refused when it would land outside ``destination`` (e.g. through a
+    symbolic link already there)."""
+    target = destination / relpath
+    if not target.resolve().is_relative_to(destination.resolve()):
+        raise UnsafeContentError(f"{relpath} of the folder artifact would be written outside {destination}: "
+                                 "remove the symbolic link there, or write the artifact elsewhere")
+    return target
 
 
 def push(root: Path, md5s: list[str] | None = None) -> int:
