@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitreg import cache, dvcyaml, metadata, progress, refs, storage_lazy, versioning
-from gitreg.card import CARD_FILE, Artifact, Card
+from gitreg.card import CARD_FILE, Artifact, Card, check_finite
 from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, NotFoundError
 from gitreg.git import Git, Identity, TreeEdit
 from gitreg.index import ModelVersion, tag_message
@@ -107,12 +107,31 @@ def source_from(model_or_path: Any) -> Source:
 def _check_artifact_path(path: Path) -> None:
     if not path.exists():
         raise ArtifactError(f"artifact {path} does not exist: give the path of the model file or folder")
+    if not path.is_file() and not path.is_dir():
+        raise ArtifactError(f"artifact {path} is not a regular file or folder (a FIFO, socket or device): "
+                            "give the path of the saved model")
     if path.is_file() and path.stat().st_size == 0:
         raise ArtifactError(f"artifact {path} is empty: save the model to it first")
-    if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
-        raise ArtifactError(f"artifact folder {path} holds no files: save the model into it first")
+    if path.is_dir():
+        _check_folder(path)
     if path.name.endswith(".dvc"):
         raise InvalidInputError(f"{path} is a DVC pointer, not an artifact: give the path of the model itself")
+
+
+def _check_folder(folder: Path) -> None:
+    """What a folder artifact stores: regular files inside it (a link out of it would publish whatever
+    it points at; a FIFO would block the copy forever)."""
+    top, has_files = folder.resolve(), False
+    for path in folder.rglob("*"):
+        if path.is_symlink() and not path.resolve().is_relative_to(top):
+            raise ArtifactError(f"{path} in the artifact folder links outside it (to {path.resolve()}): "
+                                "copy the file into the folder instead")
+        if not path.is_file() and not path.is_dir():
+            raise ArtifactError(f"{path} in the artifact folder is not a regular file (a FIFO, socket or device): "
+                                "remove it from the folder")
+        has_files = has_files or path.is_file()
+    if not has_files:
+        raise ArtifactError(f"artifact folder {folder} holds no files: save the model into it first")
 
 
 # ---------------------------------------------------------------------------------------- plan
@@ -144,7 +163,7 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         description=request.description,
         labels=list(dict.fromkeys(request.labels)),
         metrics=_numeric(request.metrics),
-        params=dict(request.params),
+        params=_finite(request.params, "param"),
         lineage=_lineage(git, request, parent),
         environment=metadata.environment(),
         signature=signature,
@@ -160,7 +179,16 @@ def _numeric(metrics: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInputError(
                 f"metric {key} must be a number, not {value!r}: record text with --param {key}=..."
             )
-    return dict(metrics)
+    return _finite(metrics, "metric")
+
+
+def _finite(values: dict[str, Any], what: str) -> dict[str, Any]:
+    """NaN and infinities are no JSON and compare with nothing (a gate would silently fail or pass)."""
+    try:
+        check_finite(values, what)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    return dict(values)
 
 
 def _refuse_local_edits(git: Git, model_dir: str, source: Source) -> None:
