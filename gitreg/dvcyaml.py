@@ -28,12 +28,16 @@ def with_entry(text: str | bytes | None, name: str, new: dict[str, Any] | None) 
     that two models' entries never depend on the order they were registered in.
     """
     try:
-        data = yamlio.load_roundtrip(text or "") or {}
+        data = yamlio.load_roundtrip(text or "", DVC_YAML) or {}
     except yamlio.YAMLError as exc:
         raise InvalidInputError(f"{DVC_YAML} is not valid YAML ({exc}): fix it by hand first") from exc
     if not isinstance(data, dict):
         raise InvalidInputError(f"{DVC_YAML} must be a mapping: fix it by hand first")
-    artifacts = dict(data.get("artifacts") or {})
+    artifacts = data.get("artifacts") or {}
+    if not isinstance(artifacts, dict):
+        raise InvalidInputError(f"the artifacts section of {DVC_YAML} must map model names to entries, not "
+                                f"{str(artifacts)[:40]!r}: fix it by hand first")
+    artifacts = dict(artifacts)
     if new is None:
         artifacts.pop(name, None)
     else:

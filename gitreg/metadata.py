@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import platform
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -52,7 +52,8 @@ def read_metrics_file(path: str | Path) -> dict[str, Any]:
             f"cannot read metrics file {path}: it is not UTF-8 text; give a JSON or YAML file"
         ) from exc
     try:
-        data = json.loads(text) if path.suffix == ".json" else yamlio.load(text)
+        data = yamlio.load_json(text, f"metrics file {path}") if path.suffix == ".json" else \
+            yamlio.load(text, f"metrics file {path}")
     except (ValueError, yamlio.YAMLError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInputError(
@@ -60,7 +61,11 @@ def read_metrics_file(path: str | Path) -> dict[str, Any]:
         ) from exc
     if not isinstance(data, dict):
         raise InvalidInputError(f"metrics file {path} must hold a mapping of metric names to values")
-    return _flatten(data)
+    flat = _flatten(data)
+    odd = next((key for key, value in flat.items() if isinstance(value, float) and not math.isfinite(value)), None)
+    if odd is not None:
+        raise InvalidInputError(f"metrics file {path}: metric {odd} is {flat[odd]}: record a finite number")
+    return flat
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
@@ -137,7 +142,7 @@ def _from_dvc_file(root: Path, rel: str) -> dict[str, Any] | None:
     pointer = root / f"{rel}.dvc"
     if not pointer.is_file():
         return None
-    outs = (yamlio.load(pointer.read_text()) or {}).get("outs") or []
+    outs = (yamlio.load(pointer.read_text(), str(pointer)) or {}).get("outs") or []
     return _hash_of(outs[0]) if outs else None
 
 
@@ -145,7 +150,7 @@ def _from_dvc_lock(root: Path, rel: str) -> dict[str, Any] | None:
     lock = root / "dvc.lock"
     if not lock.is_file():
         return None
-    stages = (yamlio.load(lock.read_text()) or {}).get("stages") or {}
+    stages = (yamlio.load(lock.read_text(), str(lock)) or {}).get("stages") or {}
     for stage in stages.values():
         for out in stage.get("outs") or []:
             if out.get("path") == rel:
