@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from gitreg import versioning
-from gitreg.errors import InvalidInputError
+from gitreg.errors import InvalidInputError, UnsafeContentError
 from gitreg.refs import SEMVER_RE
 
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
@@ -34,6 +34,8 @@ SIMPLE_FIELDS = ("version", "created", "author", "name", "description", "labels"
 FIELDS_HELP = ("metrics.NAME, params.NAME, version, created, author, name, description, labels, stage "
                "or size")
 HELP_HINT = "see `gitreg search --help` for the language"
+MAX_LENGTH = 10_000  # characters of one expression
+MAX_DEPTH = 64  # nested parentheses and nots: the parser recurses, and Python's stack is not endless
 
 _QUOTED = r'"(?:[^"\\]|\\.)*"|' r"'(?:[^'\\]|\\.)*'"
 _END = r"(?![\w.])"
@@ -193,9 +195,13 @@ class Query:
 
 class _Parser:
     def __init__(self, text: str):
+        if len(text) > MAX_LENGTH:
+            raise UnsafeContentError(f"the search expression is {len(text):,} characters long, more than the "
+                                     f"limit of {MAX_LENGTH:,}: shorten it")
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
         self.conditions: list[Condition] = []
 
     @property
@@ -236,19 +242,29 @@ class _Parser:
         return children[0] if len(children) == 1 else BoolOp("and", tuple(children))
 
     def parse_not(self):
-        if self.keyword("not"):
-            self.take()
-            return Not(self.parse_not())
-        if self.token.text == "(":
-            opening = self.take()
-            inner = self.parse_or()
-            if self.token.text != ")":
-                self.fail(f"expected ')' to close the '(' at column {opening.pos + 1}, found {self.token.describe()}")
-            self.take()
-            return inner
+        if self.keyword("not") or self.token.text == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise UnsafeContentError(f"the search expression nests parentheses and 'not' deeper than {MAX_DEPTH} "
+                                         f"levels (at column {self.token.pos + 1}): flatten it")
+            try:
+                return self.parse_nested()
+            finally:
+                self.depth -= 1
         if self.token.kind == "end":
             self.fail("the expression ends too early: expected a condition such as metrics.accuracy >= 0.9")
         return self.parse_condition()
+
+    def parse_nested(self):
+        if self.keyword("not"):
+            self.take()
+            return Not(self.parse_not())
+        opening = self.take()
+        inner = self.parse_or()
+        if self.token.text != ")":
+            self.fail(f"expected ')' to close the '(' at column {opening.pos + 1}, found {self.token.describe()}")
+        self.take()
+        return inner
 
     def parse_condition(self) -> Condition:
         subject = parse_field(self.take(), self.text)
