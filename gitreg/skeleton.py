@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gitreg import storage_lazy
 from gitreg.config import CONFIG_FILE, DEFAULT_CONFIG
@@ -30,6 +31,7 @@ def skeleton_files() -> dict[str, bytes]:
 
 def init(path: Path, remote: str | None, remote_options: dict[str, str] | None = None) -> bool:
     """Make ``path`` a registry; True when anything changed."""
+    refuse_credentials(remote, remote_options or {})
     path = path.resolve()
     identity = Git(_existing_parent(path)).identity()
     _ensure_repository(path)
@@ -47,6 +49,29 @@ def init(path: Path, remote: str | None, remote_options: dict[str, str] | None =
     git.update_ref("HEAD", commit, head, "gitreg: init")
     git.reset_paths(paths)
     return True
+
+
+def refuse_credentials(remote: str | None, options: dict[str, str | None]) -> None:
+    """A secret inside a URL would be committed to .dvc/config for every clone to read: refuse it
+    before anything is written. (A user name alone, as in ssh://deploy@host/store, is no secret.)"""
+    urls = {"--remote": remote, "--endpoint-url": options.get("endpointurl")}
+    for option, url in urls.items():
+        if url and "://" in url and _has_secret(url):
+            raise InvalidInputError(
+                f"the {option} URL holds credentials (user:secret@), which would be committed to .dvc/config: "
+                "give the URL without them and pass --access-key-id and --secret-access-key "
+                "(kept in .dvc/config.local, never committed), or use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
+
+
+def _has_secret(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "@" in url
+    userinfo = parts.netloc.rpartition("@")[0]
+    # Object stores take no user in the URL at all, so anything before @ there is a key.
+    return ":" in userinfo or (bool(userinfo) and parts.scheme in ("s3", "gs", "azure", "oss", "http", "https"))
 
 
 def _existing_parent(path: Path) -> Path:
