@@ -327,11 +327,17 @@ class Git:
     def push(self, remote: str, refspecs: list[str]) -> list[str]:
         """One atomic push, never forced; returns the remote refs it changed.
         RemoteMovedError when someone else pushed first."""
+        return [ref for ref, flag in self.push_flags(remote, refspecs).items() if flag != "="]
+
+    def push_flags(self, remote: str, refspecs: list[str]) -> dict[str, str]:
+        """One atomic push, never forced; ``{remote ref: flag}`` as Git reports each ref ("*" created,
+        " " fast-forwarded, "=" already up to date: the push changed nothing there).
+        RemoteMovedError when someone else pushed first."""
         proc = self.run("push", "--atomic", "--porcelain", remote, *refspecs, check=False)
         if proc.returncode == 0:
-            # porcelain: "<flag>\t<src>:<dst>\t<summary>"; "=" is a ref already up to date
+            # porcelain: "<flag>\t<src>:<dst>\t<summary>"
             rows = [line.split("\t") for line in proc.stdout.splitlines() if line.count("\t") >= 2]
-            return [row[1].split(":")[-1] for row in rows if row[0] != "="]
+            return {row[1].split(":")[-1]: row[0] for row in rows}
         report = proc.stdout + proc.stderr
         if any(sign in report for sign in REMOTE_MOVED_SIGNS):
             raise RemoteMovedError(f"{remote} moved while gitreg was pushing: fetch, then run the command again")

@@ -8,14 +8,14 @@ annotated tag. Any failure puts the working tree, the index and the refs back as
 from __future__ import annotations
 
 import shutil
-import tempfile
+import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from gitreg import cache, dvcyaml, metadata, progress, refs, storage_lazy, versioning
+from gitreg import cache, dvcyaml, faults, journal, metadata, progress, refs, storage_lazy, versioning
 from gitreg.card import CARD_FILE, Artifact, Card, check_finite
 from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, NotFoundError
 from gitreg.git import Git, Identity, TreeEdit
@@ -23,6 +23,9 @@ from gitreg.index import ModelVersion, tag_message
 from gitreg.pointer import Pointer
 
 JOBLIB_FILE = "model.joblib"
+# Every registration commit carries a fresh id: two registrations of the same file by the same
+# identity in the same second would otherwise be the same commit and tag objects, and collapse.
+REGISTRATION_TRAILER = "Gitreg-Registration"
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
 
@@ -248,18 +251,29 @@ def _iso(identity: Identity) -> str:
 
 # --------------------------------------------------------------------------------------- apply
 def apply(git: Git, plan: RegisterPlan) -> ModelVersion:
+    """Each step is journaled before it is taken, so that a kill at any point is finished (tag made)
+    or undone (no tag yet) by the next gitreg command: see :mod:`gitreg.recovery`."""
+    entry = journal.Journal.begin(git, "register", head_ref=plan.head_ref, base=plan.parent,
+                                  model_dir=plan.model_dir, tags=[plan.tag])
     with ExitStack() as undo:
-        workspace = _Workspace(git.root, plan.model_dir)
+        undo.callback(entry.close)
+        workspace = _Workspace(git.root, plan.model_dir, entry)
         undo.callback(workspace.restore)
         card = _store_artifact(git.root, plan, workspace.relocated(plan.source))
+        faults.point("register:card-written")
         commit = _commit(git, plan, card)
+        entry.record(commits=[commit])
+        faults.point("register:committed")
         git.update_ref(plan.head_ref, commit, plan.parent, f"gitreg: register {plan.tag}")
         undo.callback(git.update_ref, plan.head_ref, plan.parent, commit, "gitreg: undo register")
+        faults.point("register:branch-moved")
         tag_oid = git.create_tag(plan.tag, commit, tag_message(card), plan.identity)
         undo.callback(git.delete_ref, f"{refs.TAGS_PREFIX}{plan.tag}", tag_oid)
+        faults.point("register:tagged")
         git.reset_paths([plan.model_dir, dvcyaml.DVC_YAML])
         undo.pop_all()
     workspace.discard_backup()
+    entry.close()
     return ModelVersion(plan.name, plan.version, plan.tag, commit, card)
 
 
@@ -267,6 +281,7 @@ def _store_artifact(root: Path, plan: RegisterPlan, source: Source) -> Card:
     target = root / plan.model_dir / source.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     pointer = _store_bytes(root, source, target)
+    faults.point("register:stored")
     artifact = replace(plan.card.artifact, md5=pointer.md5, size=pointer.size, nfiles=pointer.nfiles)
     card = replace(plan.card, artifact=artifact)
     (root / plan.model_dir / CARD_FILE).write_text(card.to_yaml())
@@ -302,24 +317,44 @@ def _commit(git: Git, plan: RegisterPlan, card: Card) -> str:
     head_dvc_yaml = git.read_blob(plan.parent, dvcyaml.DVC_YAML)
     files[dvcyaml.DVC_YAML] = dvcyaml.with_entry(head_dvc_yaml, plan.name, dvcyaml.entry(card)).encode()
     edit = TreeEdit(remove=[plan.model_dir], put=files)
-    return git.commit(plan.parent, edit, tag_message(card).split("\n")[0] + "\n", plan.identity)
+    return git.commit(plan.parent, edit, _commit_message(card), plan.identity)
+
+
+def _commit_message(card: Card) -> str:
+    return f"{tag_message(card).splitlines()[0]}\n\n{REGISTRATION_TRAILER}: {registration_id()}\n"
+
+
+def registration_id() -> str:
+    return str(uuid.uuid4())
 
 
 def _committed(filename: str, card: Card) -> bool:
     return filename in (CARD_FILE, ".gitignore", f"{card.artifact.path}.dvc")
 
 
-class _Workspace:
-    """Moves ``models/<name>/`` and ``dvc.yaml`` aside so a failed registration can put them back."""
+def backup_dir(root: Path, entry_id: str) -> Path:
+    return root / ".dvc" / "tmp" / f"{UNDO_PREFIX}{entry_id}"
 
-    def __init__(self, root: Path, model_dir: str):
+
+UNDO_PREFIX = "gitreg-undo-"
+
+
+class _Workspace:
+    """Moves ``models/<name>/`` and copies ``dvc.yaml`` aside (in a folder the journal names) so that
+    a failed or killed registration can put them back."""
+
+    def __init__(self, root: Path, model_dir: str, entry: journal.Journal):
         self.root = root
         self.model_dir = root / model_dir
         self.dvc_yaml = root / dvcyaml.DVC_YAML
-        self.dvc_yaml_before = self.dvc_yaml.read_bytes() if self.dvc_yaml.exists() else None
-        (root / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
-        self.backup = Path(tempfile.mkdtemp(prefix="gitreg-undo-", dir=root / ".dvc" / "tmp"))
+        self.backup = backup_dir(root, entry.entry.id)
+        self.backup.mkdir(parents=True)
+        self.had_dvc_yaml = self.dvc_yaml.exists()
+        if self.had_dvc_yaml:
+            shutil.copyfile(self.dvc_yaml, self.backup / dvcyaml.DVC_YAML)
         self.had_model_dir = self.model_dir.exists()
+        entry.record(backup=self.backup.relative_to(root).as_posix(), had_model_dir=self.had_model_dir,
+                     had_dvc_yaml=self.had_dvc_yaml)
         if self.had_model_dir:
             self.model_dir.rename(self.backup / "model")
 
@@ -330,23 +365,32 @@ class _Workspace:
         return Source(path=self.backup / "model" / source.path.relative_to(self.model_dir))
 
     def restore(self) -> None:
-        if self.model_dir.exists():
-            shutil.rmtree(self.model_dir)
-        if self.had_model_dir:
-            (self.backup / "model").rename(self.model_dir)
-        if self.dvc_yaml_before is None:
-            self.dvc_yaml.unlink(missing_ok=True)
-        else:
-            self.dvc_yaml.write_bytes(self.dvc_yaml_before)
-        self.discard_backup()
+        restore_workspace(self.model_dir, self.dvc_yaml, self.backup, self.had_model_dir, self.had_dvc_yaml)
 
     def discard_backup(self) -> None:
         shutil.rmtree(self.backup, ignore_errors=True)
 
 
+def restore_workspace(model_dir: Path, dvc_yaml: Path, backup: Path, had_model_dir: bool, had_dvc_yaml: bool) -> None:
+    """``models/<name>/`` and ``dvc.yaml`` as they were before the registration; safe to run again
+    after a kill in the middle of it."""
+    saved = backup / "model"
+    if (saved.exists() or not had_model_dir) and model_dir.exists():
+        shutil.rmtree(model_dir)
+    if saved.exists():
+        saved.rename(model_dir)
+    if not had_dvc_yaml:
+        dvc_yaml.unlink(missing_ok=True)
+    elif (backup / dvcyaml.DVC_YAML).exists():
+        shutil.copyfile(backup / dvcyaml.DVC_YAML, dvc_yaml)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
 def drop_tag(git: Git, version: ModelVersion) -> None:
-    """Delete the tag of a registration that was never published."""
-    git.delete_ref(version.ref, git.out("rev-parse", version.ref))
+    """Delete the tag of a registration that was never published, if it is still this one's (after a
+    fetch, a tag of that name may be another writer's)."""
+    if git.rev_parse(version.ref) == version.commit:
+        git.delete_ref(version.ref, git.out("rev-parse", version.ref))
 
 
 def drop_commit(git: Git, version: ModelVersion, head_ref: str, parent: str) -> None:
@@ -355,18 +399,23 @@ def drop_commit(git: Git, version: ModelVersion, head_ref: str, parent: str) -> 
     git.update_ref(head_ref, parent, version.commit, f"gitreg: undo unpublished {version.tag}")
 
 
-def rebuild(git: Git, version: ModelVersion, new_version: str, head_ref: str, onto: str) -> ModelVersion:
+def rebuild(git: Git, version: ModelVersion, new_version: str, head_ref: str, onto: str,
+            entry: journal.Journal | None = None) -> ModelVersion:
     """The same registration (same bytes, same card but for its version) as a new commit on ``onto``,
-    e.g. the remote's new tip after another writer pushed first. Moves the checked-out branch there."""
+    e.g. the remote's new tip after another writer pushed first. Moves the checked-out branch there.
+    The commit and tag are journaled before the branch moves (``entry``)."""
     card = replace(version.card, version=new_version)
     model_dir = refs.model_dir(version.name)
     dvc_yaml = dvcyaml.with_entry(git.read_blob(onto, dvcyaml.DVC_YAML), version.name, dvcyaml.entry(card))
     edit = TreeEdit(remove=[model_dir], graft={model_dir: git.tree_id(version.commit, model_dir)},
                     put={f"{model_dir}/{CARD_FILE}": card.to_yaml().encode(), dvcyaml.DVC_YAML: dvc_yaml.encode()})
     identity = git.identity()
-    commit = git.commit(onto, edit, tag_message(card).split("\n")[0] + "\n", identity)
+    commit = git.commit(onto, edit, _commit_message(card), identity)
+    tag = refs.format_version_tag(card.name, new_version)
+    if entry is not None:
+        entry.record(commits=[*entry.entry.commits, commit], tags=[*entry.entry.tags, tag])
     git.switch_worktree(version.commit, commit)
     git.update_ref(head_ref, commit, version.commit, f"gitreg: register {card.name} v{new_version}")
-    tag = refs.format_version_tag(card.name, new_version)
+    faults.point("register:rebuilt")
     git.create_tag(tag, commit, tag_message(card), identity)
     return ModelVersion(card.name, new_version, tag, commit, card)

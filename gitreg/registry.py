@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitreg import audit, index, metadata, refs, registration, storage_lazy, sync, workflow
+from gitreg import audit, index, metadata, recovery, refs, registration, storage_lazy, sync, workflow
 from gitreg.card import CARD_FILE, Card
 from gitreg.config import CONFIG_FILE, Config
 from gitreg.config import load as load_config
@@ -64,6 +64,8 @@ class Registry:
             fix = "`gitreg init` in a clone of it" if remote_url else f"`gitreg init {self.root}`"
             raise NotARegistryError(f"{remote_url or self.root} is a Git repository but not a gitreg registry: run {fix}")
         self.broken: list[BrokenTag] = []
+        # a registration killed half-way is finished or undone before anything else reads the clone
+        self.recovered: list[str] = [] if remote_url else recovery.recover(self.git)
 
     @classmethod
     def open(cls, url: str) -> Registry:

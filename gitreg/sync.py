@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gitreg import cache, progress, storage_lazy
+from gitreg import cache, faults, journal, progress, refs, storage_lazy
 from gitreg.errors import ConflictError, InvalidInputError, RemoteMovedError
 from gitreg.git import Git
 from gitreg.index import ModelVersion
@@ -156,32 +156,43 @@ def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
     version = register(planned)
     ref, _ = git.head()
     parent = git.rev_parse(f"{version.commit}^")
+    # Killed from here on, the registration is complete locally: the next command keeps it (reported
+    # as not pushed; `gitreg push` publishes it, bytes first), or undoes a half-made rebuild.
+    entry = journal.Journal.begin(git, "publish", head_ref=ref, base=parent, model_dir=refs.model_dir(version.name),
+                                  commits=[version.commit], tags=[version.tag])
     try:
         push_artifacts(registry, [version])
+        faults.point("register:bytes-pushed")
         for attempt in range(ATTEMPTS):
             try:
-                git.push(REMOTE, [f"{ref}:{ref}", f"{version.ref}:{version.ref}"])
-                return version
+                flags = git.push_flags(REMOTE, [f"{ref}:{ref}", f"{version.ref}:{version.ref}"])
             except RemoteMovedError:
                 _back_off(attempt)
-            version = _rebuild_on_remote(registry, version, ref, parent, plan)
+            else:
+                if flags.get(version.ref) == "*":
+                    faults.point("register:refs-pushed")
+                    return version
+                # "=": the remote already held this very tag (another writer's identical registration),
+                # so this push changed nothing and is not a new version: make it the next one
+            version = _rebuild_on_remote(registry, version, ref, parent, plan, entry)
         raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
     except BaseException:
         _take_back(git, version, ref, parent)  # a registration that was not published is not kept
         raise
+    finally:
+        entry.close()
 
 
 def _take_back(git: Git, version: ModelVersion, ref: str, parent: str) -> None:
     from gitreg import registration
 
-    if git.rev_parse(version.ref):
-        registration.drop_tag(git, version)
+    registration.drop_tag(git, version)
     if git.rev_parse(ref) == version.commit:
         registration.drop_commit(git, version, ref, parent)
 
 
 def _rebuild_on_remote(registry: Registry, version: ModelVersion, ref: str, parent: str,
-                       plan: Callable[[], RegisterPlan]) -> ModelVersion:
+                       plan: Callable[[], RegisterPlan], entry: journal.Journal) -> ModelVersion:
     from gitreg import registration
 
     git = registry.git
@@ -193,7 +204,7 @@ def _rebuild_on_remote(registry: Registry, version: ModelVersion, ref: str, pare
             f"{ref.removeprefix('refs/heads/')} has commits that are not on {REMOTE} and {REMOTE} moved: "
             "run `git pull --rebase`, then register again"
         )
-    return registration.rebuild(git, version, plan().version, ref, remote_tip or parent)
+    return registration.rebuild(git, version, plan().version, ref, remote_tip or parent, entry)
 
 
 def publish_stage_change(registry: Registry, change: Callable[[], StageResult]) -> StageResult:
