@@ -80,16 +80,19 @@ class Registry:
 
     @classmethod
     def init(cls, path: str | os.PathLike = ".", remote: str | None = None,
-             remote_options: dict[str, str] | None = None) -> tuple[Registry, bool]:
+             remote_options: dict[str, str] | None = None,
+             ci_install: str | None = None) -> tuple[Registry, bool]:
         """Prepare ``path`` as a registry (idempotent); returns the registry and whether anything changed.
 
         ``remote`` is the default DVC remote (a directory or a URL such as ``s3://bucket/prefix``);
         ``remote_options`` go to it (``endpointurl``, ``region``; credentials only to the
-        uncommitted ``.dvc/config.local``).
+        uncommitted ``.dvc/config.local``). ``ci_install`` is the pip requirement the CI workflows
+        install (``ci.install``; default for a new registry: this gitreg, ``gitreg-dvc==<version>``);
+        given for an existing registry, it re-pins ``.gitreg.yaml`` and the workflows in one commit.
         """
         from gitreg import skeleton
 
-        changed = skeleton.init(Path(path), remote, remote_options)
+        changed = skeleton.init(Path(path), remote, remote_options, ci_install=ci_install)
         return cls(path), changed
 
     @property

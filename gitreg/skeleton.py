@@ -2,53 +2,65 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gitreg import storage_lazy
-from gitreg.config import CONFIG_FILE, DEFAULT_CONFIG
+from gitreg import ci, storage_lazy
+from gitreg.config import CONFIG_FILE, DEFAULT_CONFIG, Config
 from gitreg.dvcyaml import DVC_YAML
-from gitreg.errors import InvalidInputError, NotARegistryError
+from gitreg.errors import ConflictError, InvalidInputError, NotARegistryError
 from gitreg.git import Git, TreeEdit
 from gitreg.refs import MODELS_DIR
 
 INIT_MESSAGE = "Initialize gitreg registry"
-WORKFLOWS = ("gitreg-promotion.yml", "gitreg-verify.yml")
+PINNED_FILES = (CONFIG_FILE, *(f"{ci.WORKFLOW_DIR}/{name}" for name in ci.WORKFLOWS))
 
 
-def skeleton_files() -> dict[str, bytes]:
+def skeleton_files(ci_install: str) -> dict[str, bytes]:
     files = {
-        CONFIG_FILE: DEFAULT_CONFIG.encode(),
+        CONFIG_FILE: (DEFAULT_CONFIG + ci.config_section(ci_install)).encode(),
         DVC_YAML: b"artifacts: {}\n",
         f"{MODELS_DIR}/.gitkeep": b"",
     }
-    templates = resources.files("gitreg") / "templates"
-    for workflow in WORKFLOWS:
-        files[f".github/workflows/{workflow}"] = (templates / workflow).read_bytes()
+    files.update(ci.workflow_files(ci_install))
     return files
 
 
-def init(path: Path, remote: str | None, remote_options: dict[str, str] | None = None) -> bool:
-    """Make ``path`` a registry; True when anything changed."""
+def init(path: Path, remote: str | None, remote_options: dict[str, str] | None = None,
+         ci_install: str | None = None) -> bool:
+    """Make ``path`` a registry; True when anything changed. ``ci_install`` re-pins what CI installs
+    (``ci.install`` and the workflows, in one commit); by default a new registry pins this gitreg."""
     refuse_credentials(remote, remote_options or {})
+    spec = ci.check_requirement(ci_install) if ci_install is not None else None
     path = path.resolve()
     identity = Git(_existing_parent(path)).identity()
+    pin = spec or _pinned(path) or ci.default_requirement()
     _ensure_repository(path)
     git = Git(path)
+    if spec:
+        _require_committed(git, path)
     storage = storage_lazy.load()
     storage.init(path)
     changed = storage.set_default_remote(path, remote, remote_options) if remote else False
-    _write_missing(path)
-    paths = _changed_since_head(git, path, list(skeleton_files()) + _dvc_files(path))
+    _write_missing(path, pin)
+    if spec:
+        _repin(path, spec)
+    paths = _changed_since_head(git, path, list(skeleton_files(pin)) + _dvc_files(path))
     if not paths:
         return changed
     _, head = git.head()
     edit = TreeEdit(put={p: (path / p).read_bytes() for p in paths})
-    commit = git.commit(head, edit, INIT_MESSAGE, identity)
+    commit = git.commit(head, edit, _message(git, head, spec), identity)
     git.update_ref("HEAD", commit, head, "gitreg: init")
     git.reset_paths(paths)
     return True
+
+
+def _message(git: Git, head: str | None, spec: str | None) -> str:
+    # Only the registry's first commit may say INIT_MESSAGE: new stage branches are born from it.
+    if head is None or git.read_blobs([f"{head}:{CONFIG_FILE}"])[f"{head}:{CONFIG_FILE}"] is None:
+        return INIT_MESSAGE
+    return f"Pin the CI workflows to {spec}" if spec else "Restore the gitreg registry skeleton"
 
 
 def refuse_credentials(remote: str | None, options: dict[str, str | None]) -> None:
@@ -94,8 +106,38 @@ def _ensure_repository(path: Path) -> None:
         )
 
 
-def _write_missing(root: Path) -> None:
-    for rel, content in skeleton_files().items():
+def _pinned(root: Path) -> str | None:
+    config = root / CONFIG_FILE
+    return Config.parse(config.read_bytes()).ci_install if config.is_file() else None
+
+
+def _require_committed(git: Git, root: Path) -> None:
+    """Re-pinning rewrites these files: refuse rather than commit or lose someone's uncommitted edit."""
+    if git.head()[1] is None:
+        return
+    committed = git.read_blobs([f"HEAD:{p}" for p in PINNED_FILES])
+    edited = [p for p in PINNED_FILES if committed[f"HEAD:{p}"] is not None
+              and (not (root / p).is_file() or (root / p).read_bytes() != committed[f"HEAD:{p}"])]
+    if edited:
+        raise ConflictError(f"{edited[0]} has uncommitted changes: commit or discard them, then run init again")
+
+
+def _repin(root: Path, spec: str) -> None:
+    config = root / CONFIG_FILE
+    text = config.read_text()
+    if Config.parse(text).ci_install != spec:
+        pinned = ci.with_pin(text, spec)
+        if Config.parse(pinned).ci_install != spec:
+            raise InvalidInputError(f"could not set ci.install in {CONFIG_FILE}: write `ci: {{install: SPEC}}` "
+                                    "there by hand, commit, and run init again")
+        config.write_text(pinned)
+    for rel, content in ci.workflow_files(spec).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(content)
+
+
+def _write_missing(root: Path, ci_install: str) -> None:
+    for rel, content in skeleton_files(ci_install).items():
         target = root / rel
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from gitreg.ci import DISTRIBUTION
 from gitreg.cli.commands import COMMANDS
 from gitreg.cli.query_commands import QUERY_COMMANDS
 from gitreg.cli.remote_commands import REMOTE_COMMANDS
@@ -32,7 +33,7 @@ class _Group(click.Group):
 @click.option("-C", "directory", metavar="DIR", type=click.Path(file_okay=False),
               help="Run as if gitreg was started in DIR.")
 @click.option("--traceback", is_flag=True, help="Show the full traceback on errors.")
-@click.version_option(package_name="gitreg")
+@click.version_option(package_name=DISTRIBUTION, prog_name="gitreg")
 @click.pass_context
 def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
     """gitreg: a Git-native model registry on DVC.

@@ -41,7 +41,11 @@ push_option = click.option(
 @click.option("--profile", help="AWS profile to use; kept in .dvc/config.local.")
 @click.option("--access-key-id", help="Kept in .dvc/config.local, never committed (or use AWS_ACCESS_KEY_ID).")
 @click.option("--secret-access-key", help="Kept in .dvc/config.local, never committed (or use AWS_SECRET_ACCESS_KEY).")
-def init(path: str, remote: str | None, endpoint_url, region, profile, access_key_id, secret_access_key) -> None:
+@click.option("--ci-install", metavar="SPEC",
+              help="The pip requirement the CI workflows install (ci.install; default: this gitreg, "
+                   "gitreg-dvc==VERSION). On an existing registry it re-pins .gitreg.yaml and the workflows.")
+def init(path: str, remote: str | None, endpoint_url, region, profile, access_key_id, secret_access_key,
+         ci_install: str | None) -> None:
     """Make PATH (default: here) a registry; creates the Git repository when missing.
 
     Running it again changes nothing.
@@ -52,12 +56,13 @@ def init(path: str, remote: str | None, endpoint_url, region, profile, access_ke
       gitreg init models-registry --remote /mnt/shared/dvc-store
       gitreg init --remote s3://ml-models/registry --region eu-west-1
       gitreg init --remote s3://models/reg --endpoint-url https://minio.internal:9000
+      gitreg init --ci-install 'gitreg-dvc @ git+https://github.com/acme/gitreg@<commit>'
     """
     from gitreg.registry import Registry
 
     options = {"endpointurl": endpoint_url, "region": region, "profile": profile,
                "access_key_id": access_key_id, "secret_access_key": secret_access_key}
-    registry, changed = Registry.init(path, remote=remote, remote_options=options)
+    registry, changed = Registry.init(path, remote=remote, remote_options=options, ci_install=ci_install)
     state = "Initialized" if changed else "Already initialized:"
     click.echo(f"{state} gitreg registry in {registry.root}")
 
