@@ -16,7 +16,7 @@ from gitreg.errors import InvalidInputError
 DISTRIBUTION = "gitreg-dvc"
 WORKFLOWS = ("gitreg-promotion.yml", "gitreg-verify.yml")
 WORKFLOW_DIR = ".github/workflows"
-PLACEHOLDER = "@GITREG_CI_INSTALL@"
+PLACEHOLDER = '"@GITREG_CI_INSTALL@"'  # a quoted string, so the templates are valid YAML too
 INSTALL_LINE = re.compile(r"^ +GITREG_INSTALL: (.*)$", re.MULTILINE)
 MAX_LENGTH = 1000
 CI_SECTION = """\
