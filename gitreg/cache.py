@@ -13,11 +13,13 @@ Folders, caches configured elsewhere and any other remote still go through DVC.
 from __future__ import annotations
 
 import configparser
+import errno
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitreg import faults, journal, yamlio
@@ -87,22 +89,51 @@ def _ignore(target: Path) -> None:
         gitignore.write_text("\n".join([*lines, entry]) + "\n")
 
 
-def push_to_directory_remote(root: Path, md5s: list[str]) -> int | None:
-    """Copy file objects to the default remote when it is a plain local directory; how many were
-    copied, or None (nothing done) for any other remote, folder objects, bytes missing here, or a
-    configuration this does not fully understand."""
+@dataclass
+class Transfer:
+    """What an upload did: objects copied, and the requested objects the remote still lacks."""
+
+    uploaded: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # md5 -> why the remote does not hold it
+    lost: list[str] = field(default_factory=list)  # md5s whose bytes are neither here nor in the remote
+
+
+def remote_object(store: Path, md5: str) -> Path:
+    """Where a directory remote keeps an object (DVC 3 layout)."""
+    check_md5(md5)
+    return store / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def push_to_directory_remote(root: Path, md5s: list[str]) -> Transfer | None:
+    """Copy file objects to the default remote when it is a plain local directory, or None (nothing
+    done) for any other remote, folder objects, bytes missing here, or a configuration this does not
+    fully understand. A failed or short copy is reported in ``failed`` and leaves no object behind."""
     md5s = [check_md5(md5) for md5 in md5s]  # paths in the cache and the remote are built from them
     store = directory_remote(root)
     cache = default_layout(root)
     if store is None or cache is None or any(md5.endswith(".dir") for md5 in md5s):
         return None
-    targets = {md5: store / "files" / "md5" / md5[:2] / md5[2:] for md5 in md5s}
-    needed = [md5 for md5, target in targets.items() if not target.exists()]
-    if any(not (cache / md5[:2] / md5[2:]).is_file() for md5 in needed):
+    sources = {md5: cache / md5[:2] / md5[2:] for md5 in md5s}
+    needed = [md5 for md5 in md5s if not _holds(remote_object(store, md5), sources[md5])]
+    if any(not sources[md5].is_file() for md5 in needed):
         return None  # DVC's path reports the missing bytes
+    result = Transfer()
     for md5 in needed:
-        _copy_into(cache / md5[:2] / md5[2:], targets[md5])
-    return len(needed)
+        try:
+            _copy_into(sources[md5], remote_object(store, md5))
+            result.uploaded += 1
+        except OSError as exc:
+            result.failed[md5] = f"{exc.strerror or exc} ({exc.filename or store})"
+    return result
+
+
+def _holds(target: Path, source: Path) -> bool:
+    """The remote already has the object (same size as ours when we have it; a short leftover is not it)."""
+    try:
+        size = target.stat().st_size
+    except OSError:
+        return False
+    return not source.is_file() or size == source.stat().st_size
 
 
 def _copy_into(source: Path, target: Path) -> None:
@@ -112,6 +143,9 @@ def _copy_into(source: Path, target: Path) -> None:
     try:
         shutil.copyfile(source, tmp)
         faults.point("remote:copy")
+        expected, copied = source.stat().st_size, os.stat(tmp).st_size
+        if copied != expected:  # a full disk or a network file system can cut a copy short
+            raise OSError(errno.EIO, f"short copy, {copied} of {expected} bytes written", str(target))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

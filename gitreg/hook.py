@@ -14,16 +14,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitreg import checks, index, refs
+from gitreg import artifact_check, checks, index, refs
 from gitreg.config import Config
 from gitreg.config import load as load_config
-from gitreg.errors import InvalidInputError, NotARegistryError
+from gitreg.errors import GitregError, InvalidInputError, NotARegistryError
 from gitreg.git import Git
 from gitreg.index import ModelVersion
 from gitreg.stages import birth_commit
 
 ZERO = "0" * 40
 MARKER = "# installed by gitreg"
+ARTIFACTS_KEY = "gitreg.artifacts"
 
 
 @dataclass(frozen=True)
@@ -33,19 +34,36 @@ class Update:
     ref: str
 
 
-def install(repo: Path, force: bool = False) -> Path:
-    """Write the pre-receive hook into the (bare) repository at ``repo``."""
+def install(repo: Path, force: bool = False, artifacts: str | None = None) -> Path:
+    """Write the pre-receive hook into the (bare) repository at ``repo``; with ``artifacts`` (a
+    directory remote or a URL such as ``s3://bucket/prefix``) it also refuses version tags whose bytes
+    that store does not hold. The store is recorded in the repository's Git config (``gitreg.artifacts``)."""
     proc = Git(repo).run("rev-parse", "--git-dir", check=False) if repo.is_dir() else None
     if proc is None or proc.returncode != 0:
         raise NotARegistryError(f"{repo} is not a Git repository: give the path of the shared (bare) repository")
+    store = _artifact_store(artifacts) if artifacts else None
     hook = (repo / proc.stdout.strip()).resolve() / "hooks" / "pre-receive"
     if hook.exists() and MARKER not in hook.read_text(errors="replace") and not force:
         raise InvalidInputError(f"{hook} exists and is not gitreg's: merge it by hand, or pass --force to replace it")
+    if store:
+        Git(repo).run("config", ARTIFACTS_KEY, store)
     hook.parent.mkdir(parents=True, exist_ok=True)
     hook.write_text(f"#!/bin/sh\n{MARKER}: rejects pushes that break the registry's rules\n"
                     f"exec {sys.executable} -m gitreg.hook\n")
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return hook
+
+
+def _artifact_store(location: str) -> str:
+    """An existing directory (made absolute) or a URL without credentials in it."""
+    if "://" in location:
+        if "@" in location.split("://", 1)[1].split("/", 1)[0]:
+            raise InvalidInputError(f"{location.split('://')[0]}:// store URLs may not carry credentials: give the "
+                                    "server its credentials in its environment (e.g. AWS_ACCESS_KEY_ID)")
+        return location
+    if not Path(location).is_dir():
+        raise InvalidInputError(f"the artifact store {location} is not a directory: give the DVC remote's path or URL")
+    return str(Path(location).resolve())
 
 
 def check(git: Git, updates: list[Update]) -> list[str]:
@@ -82,7 +100,19 @@ def _check_tags(git: Git, updates: list[Update]) -> tuple[list[str], list[ModelV
     with git.cat_file() as cat:
         for version in pushed:
             problems += checks.verify_version(cat, version)
-    return problems, pushed
+    return problems + _check_bytes(git, pushed), pushed
+
+
+def _check_bytes(git: Git, pushed: list[ModelVersion]) -> list[str]:
+    """Bytes before refs, on the server: a version tag lands only when the artifact store holds its bytes."""
+    store = git.run("config", "--get", ARTIFACTS_KEY, check=False).stdout.strip()
+    if not store or not pushed:
+        return []
+    try:
+        missing = artifact_check.check_store(store, pushed)
+    except GitregError as exc:  # a store that cannot be asked cannot vouch for the bytes
+        missing = [f"{v.tag}: {exc}" for v in pushed]
+    return [f"{line}; push with `gitreg push`, which uploads the bytes before the refs" for line in missing]
 
 
 def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, update: Update,

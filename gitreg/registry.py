@@ -209,12 +209,17 @@ class Registry:
         target = self.config.stage(stage) if stage else checks.infer_stage(self.config, base)
         return checks.check_promotion(self.git, self.config, self.versions(), base, head, target)
 
-    def verify(self) -> list[str]:
-        """Every breach of the registry's invariants (empty when all is well)."""
-        from gitreg import checks
+    def verify(self, artifacts: bool = False, remote: bool = False) -> list[str]:
+        """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
+        every version whose bytes are missing or corrupt in the local DVC cache, with ``remote`` in the
+        DVC remote."""
+        from gitreg import artifact_check, checks
 
         versions = self.versions()
-        return checks.verify(self.git, self.config, versions, self.broken)
+        problems = checks.verify(self.git, self.config, versions, self.broken)
+        if artifacts or remote:
+            problems += artifact_check.check(self._dvc_root(), versions, local=artifacts, remote=remote)
+        return problems
 
     # ------------------------------------------------------------------ reads
     def versions(self, name: str | None = None) -> list[ModelVersion]:

@@ -22,6 +22,7 @@ from dvc.repo import Repo  # noqa: E402
 from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
 
 from gitreg import progress  # noqa: E402
+from gitreg.cache import Transfer  # noqa: E402
 from gitreg.errors import ArtifactError, StorageError, UnsafeContentError  # noqa: E402
 from gitreg.pointer import Pointer, check_md5, read_pointer  # noqa: E402
 
@@ -107,21 +108,6 @@ def fetch(root: Path, md5s: list[str]) -> None:
             repo.cloud.pull(_hashes(_files_of(cache, md5s)))
         except DvcException as exc:
             raise StorageError(f"fetching artifacts from the DVC remote failed: {exc}") from exc
-
-
-def _refuse_missing(repo: Repo, md5s: list[str]) -> None:
-    """Bytes before refs: every object must end up in the remote, or nothing is published."""
-    cache = Path(repo.cache.local.path)
-    absent_here = [md5 for md5 in md5s if not object_path(cache, md5).is_file()]
-    if not absent_here:
-        return
-    remote = repo.cloud.get_remote_odb(None, "push")
-    lost = [md5 for md5 in absent_here if not remote.exists(md5)]
-    if lost:
-        raise ArtifactError(
-            f"the bytes of artifact {lost[0]} are neither in the local DVC cache nor in the remote, so refs "
-            "naming it cannot be pushed: fetch them (`gitreg pull --artifacts`) from where they are, then push"
-        )
 
 
 def _hashes(md5s: list[str]) -> list[HashInfo]:
@@ -250,20 +236,99 @@ def _target(destination: Path, relpath: str) -> Path:
     return target
 
 
-def push(root: Path, md5s: list[str] | None = None) -> int:
-    """Upload objects (all of the workspace's when ``md5s`` is None) to the default DVC remote;
-    how many were uploaded (0 when no remote is configured)."""
+def push(root: Path, md5s: list[str]) -> Transfer:
+    """Upload objects (a folder's manifest and its files) to the default DVC remote, then ask the
+    remote whether it holds every one: what DVC reports as failed, what it only logged, and what
+    the remote does not list afterwards all end up in ``failed``. Nothing to do without a remote."""
     with _repo(root) as repo:
         if not repo.config.get("core", {}).get("remote"):
-            return 0
+            return Transfer()
+        cache = Path(repo.cache.local.path)
+        owners = _owners(cache, md5s)
         try:
-            if md5s is None:
-                return repo.push()
-            objects = md5s + _files_of(Path(repo.cache.local.path), md5s)
-            _refuse_missing(repo, objects)
-            return len(repo.cloud.push(_hashes(objects)).transferred)
-        except DvcException as exc:
-            raise StorageError(f"pushing artifacts to the DVC remote failed: {exc}") from exc
+            odb = repo.cloud.get_remote_odb(None, "push")
+            wanted = _absent(odb, list(owners))
+            result = Transfer(lost=sorted({owners[md5] for md5 in wanted if not object_path(cache, md5).is_file()}))
+            wanted = [md5 for md5 in wanted if owners[md5] not in result.lost]
+            if not wanted:
+                return result
+            with _dvc_errors() as logged:
+                moved = repo.cloud.transfer(repo.cache.local, odb, _hashes(wanted), cache_odb=repo.cache.local)
+            why = logged[0] if logged else "the remote does not list it after the upload"
+            for md5 in {h.value for h in moved.failed} | set(_absent(odb, wanted)):
+                result.failed.setdefault(owners[md5], why)
+            result.uploaded = len(moved.transferred)
+            return result
+        except Exception as exc:  # DVC, fsspec and the cloud client raise their own kinds
+            return Transfer(failed={md5: _one_line(exc) for md5 in md5s})
+
+
+def _owners(cache: Path, md5s: list[str]) -> dict[str, str]:
+    """Every object to upload, mapped to the requested md5 (a folder) it belongs to."""
+    owners = {check_md5(md5): md5 for md5 in md5s}
+    for md5 in md5s:
+        for file_md5 in _files_of(cache, [md5]):
+            owners.setdefault(file_md5, md5)
+    return owners
+
+
+def _absent(odb, md5s: list[str]) -> list[str]:
+    """The objects the remote does not hold, asked of the remote itself (not DVC's index of it)."""
+    present = set(odb.oids_exist(md5s)) if md5s else set()
+    return [md5 for md5 in md5s if md5 not in present]
+
+
+@contextmanager
+def _dvc_errors() -> Iterator[list[str]]:
+    """What DVC logs as errors instead of raising (a failed upload is one), kept off the console."""
+    logged: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            cause = record.exc_info[1] if record.exc_info else None
+            logged.append(_one_line(f"{record.getMessage()}: {cause}" if cause else record.getMessage()))
+
+    saved = {}
+    for name in ("dvc", "dvc_data", "dvc_objects"):
+        logger = logging.getLogger(name)
+        saved[name] = (logger.handlers[:], logger.propagate)
+        logger.handlers, logger.propagate = [Keep(logging.ERROR)], False
+    try:
+        yield logged
+    finally:
+        for name, (handlers, propagate) in saved.items():
+            logging.getLogger(name).handlers, logging.getLogger(name).propagate = handlers, propagate
+
+
+def _one_line(error: object) -> str:
+    text = " ".join(str(error).split())
+    return text[:300] or type(error).__name__
+
+
+def missing_in_remote(root: Path, md5s: list[str]) -> list[str] | None:
+    """The objects among ``md5s`` that the default DVC remote does not hold; None without a remote."""
+    with _repo(root) as repo:
+        if not repo.config.get("core", {}).get("remote"):
+            return None
+        try:
+            return _absent(repo.cloud.get_remote_odb(None, "push"), [check_md5(md5) for md5 in md5s])
+        except Exception as exc:  # DVC, fsspec and the cloud client raise their own kinds
+            raise StorageError(f"cannot ask the DVC remote which objects it holds: {_one_line(exc)}") from exc
+
+
+def missing_at(url: str, md5s: list[str]) -> list[str]:
+    """The objects among ``md5s`` that the store at ``url`` (e.g. ``s3://bucket/prefix``) does not hold,
+    with credentials (and ``AWS_ENDPOINT_URL``) from the environment; for a server without a DVC project."""
+    from dvc.fs import get_cloud_fs
+    from dvc_data.hashfile.db import HashFileDB
+
+    try:
+        cls, config, path = get_cloud_fs({}, url=url)
+        fs = cls(**config)
+        odb = HashFileDB(fs, fs.join(path, "files", "md5"))
+        return _absent(odb, [check_md5(md5) for md5 in md5s])
+    except Exception as exc:
+        raise StorageError(f"cannot ask the artifact store {url} which objects it holds: {_one_line(exc)}") from exc
 
 
 def prepare_workspace(path: Path, config: bytes | None) -> Path:

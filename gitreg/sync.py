@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitreg import cache, faults, journal, progress, refs, storage_lazy
-from gitreg.errors import ConflictError, InvalidInputError, RemoteMovedError
+from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, RemoteMovedError, TransferError
 from gitreg.git import Git
 from gitreg.index import ModelVersion
 
@@ -126,14 +126,35 @@ def push(registry: Registry) -> SyncReport:
 
 
 def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
-    """Upload the versions' bytes to the DVC remote; how many objects were uploaded."""
+    """Make sure the DVC remote holds the versions' bytes, uploading what it lacks; how many objects
+    were uploaded. Bytes before refs: any that the remote still cannot serve raise, naming the versions."""
     unique = {v.card.artifact.md5: v.card.artifact.size for v in versions}
     md5s = sorted(unique)
     if not md5s:
         return 0
     with progress.step(f"Uploading {len(md5s)} artifact(s) to the DVC remote", sum(unique.values())):
-        copied = cache.push_to_directory_remote(registry.root, md5s)
-        return copied if copied is not None else storage_lazy.load().push(registry.root, md5s)
+        result = cache.push_to_directory_remote(registry.root, md5s)
+        if result is None:
+            result = storage_lazy.load().push(registry.root, md5s)
+    _refuse_unserved(versions, result)
+    return result.uploaded
+
+
+def _refuse_unserved(versions: list[ModelVersion], result: cache.Transfer) -> None:
+    def tags(md5s) -> str:
+        return ", ".join(sorted({v.tag for v in versions if v.card.artifact.md5 in md5s}))
+
+    if result.lost:
+        raise ArtifactError(
+            f"the bytes of {tags(result.lost)} are neither in the local DVC cache nor in the remote, so refs "
+            "naming them cannot be pushed: fetch them (`gitreg pull --artifacts`) from where they are, then push"
+        )
+    if result.failed:
+        md5, why = next(iter(sorted(result.failed.items())))
+        raise TransferError(
+            f"the DVC remote does not hold the bytes of {tags(result.failed)} ({md5[:12]}: {why}); no ref was "
+            "pushed: fix the remote (URL, bucket, permissions, credentials; `dvc remote list`) and push again"
+        )
 
 
 # ------------------------------------------------------------------------ publishing one change

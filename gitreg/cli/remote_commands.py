@@ -59,21 +59,27 @@ def hook() -> None:
 @hook.command(name="install")
 @click.argument("repository", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace a pre-receive hook that gitreg did not write.")
-def hook_install(repository: Path, force: bool) -> None:
+@click.option("--artifacts", metavar="DIR_OR_URL",
+              help="Also reject version tags whose bytes this store (the DVC remote) does not hold.")
+def hook_install(repository: Path, force: bool, artifacts: str | None) -> None:
     """Install a pre-receive hook in REPOSITORY that rejects pushes breaking the registry's rules.
 
     It rejects deleting or moving a version tag, a version tag whose card does
     not match it, a stage-branch update that is not a valid promotion,
     rollback or retirement (content equal to registered versions, gates
     passing for promotions), and any non-fast-forward update of a stage branch.
+    With --artifacts it also rejects version tags whose bytes are not in that
+    store (a directory is checked by md5; s3:// and other URLs by existence,
+    with the server's credentials).
 
     \b
-    Example:
+    Examples:
       gitreg hook install /srv/git/models.git
+      gitreg hook install /srv/git/models.git --artifacts /srv/dvc-store
     """
     from gitreg import hook as server_hook
 
-    click.echo(f"Installed {server_hook.install(repository, force=force)}")
+    click.echo(f"Installed {server_hook.install(repository, force=force, artifacts=artifacts)}")
 
 
 REMOTE_COMMANDS = [push, pull, hook]

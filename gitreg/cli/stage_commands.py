@@ -162,21 +162,26 @@ def check_promotion(ctx, base, head, stage, as_json) -> None:
 
 
 @click.command()
+@click.option("--artifacts", is_flag=True, help="Also check every version's bytes by md5 in the local DVC cache.")
+@click.option("--remote", is_flag=True, help="Also check that the DVC remote holds every version's bytes.")
 @json_option
 @click.pass_context
-def verify(ctx, as_json) -> None:
+def verify(ctx, artifacts, remote, as_json) -> None:
     """Check the whole registry against its invariants and report every breach.
 
     Each version tag's card must match its tag; each stage's content must
-    equal a registered version. Exits 13 when anything is wrong.
+    equal a registered version. --artifacts and --remote check the bytes of
+    every version (a folder's manifest and each file). Exits 13 when anything
+    is wrong.
 
     \b
     Examples:
       gitreg verify
+      gitreg verify --artifacts --remote
       gitreg verify --json
     """
     registry = _registry(ctx)
-    problems = registry.verify()
+    problems = registry.verify(artifacts=artifacts, remote=remote)
     if as_json:
         render.emit_json({"ok": not problems, "problems": problems})
     elif problems:

@@ -1,0 +1,143 @@
+"""``verify --artifacts [--remote]``: are every version's bytes where they must be, and intact?
+
+The local DVC cache and a plain directory remote are read directly (md5 of every byte, a folder's
+manifest and each of its files); any other remote is asked through DVC whether it holds each object,
+which is the only time this module imports DVC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from gitreg import cache, storage_lazy
+from gitreg.errors import UnsafeContentError
+from gitreg.index import ModelVersion
+from gitreg.pointer import check_md5
+
+CHUNK = 1 << 20
+
+
+def check(root: Path, versions: list[ModelVersion], *, local: bool, remote: bool) -> list[str]:
+    """One line per version tag whose bytes are missing or corrupt (in the cache and/or the remote)."""
+    problems = []
+    if local:
+        problems += _per_version(versions, ObjectStore(_cache_dir(root), "the local DVC cache").problems)
+    if remote:
+        problems += _check_remote(root, versions)
+    return problems
+
+
+def check_store(location: str, versions: list[ModelVersion]) -> list[str]:
+    """For the server's hook: one line per version whose bytes the store at ``location`` (a directory
+    remote's path, or a URL such as ``s3://bucket/prefix``) does not hold intact."""
+    if "://" not in location:
+        return _per_version(versions, ObjectStore(Path(location) / "files" / "md5", f"the artifact store {location}")
+                            .problems)
+    md5s = sorted({v.card.artifact.md5 for v in versions})
+    absent = set(storage_lazy.load().missing_at(location, md5s)) if md5s else set()
+    return _per_version(versions, lambda md5: [f"artifact {md5} is missing from the artifact store {location}"]
+                        if md5 in absent else [])
+
+
+def _per_version(versions: list[ModelVersion], judge: Callable[[str], list[str]]) -> list[str]:
+    found: dict[str, list[str]] = {}
+    problems = []
+    for version in versions:
+        md5 = version.card.artifact.md5
+        if md5 not in found:
+            found[md5] = judge(md5)
+        problems += [f"{version.tag}: {problem}" for problem in found[md5]]
+    return problems
+
+
+def _cache_dir(root: Path) -> Path:
+    return cache.default_layout(root) or storage_lazy.load().cache_dir(root)
+
+
+class ObjectStore:
+    """Objects in DVC's layout under ``base`` (the cache, or a directory remote's files/md5)."""
+
+    def __init__(self, base: Path, label: str):
+        self.base, self.label = base, label
+
+    def problems(self, md5: str) -> list[str]:
+        try:
+            path = self.base / check_md5(md5)[:2] / md5[2:]
+            problem = self.object_problem(path, md5.removesuffix(".dir"), f"artifact {md5}")
+            if problem or not md5.endswith(".dir"):
+                return [problem] if problem else []
+            return [p for entry in _manifest(path) if (p := self._file(entry))]
+        except UnsafeContentError as exc:
+            return [str(exc)]
+
+    def _file(self, entry: dict) -> str | None:
+        md5 = entry["md5"]
+        return self.object_problem(self.base / md5[:2] / md5[2:], md5, f"file {entry['relpath']!r} ({md5})")
+
+    def object_problem(self, path: Path, expected: str, label: str) -> str | None:
+        try:
+            digest = _md5(path)
+        except FileNotFoundError:
+            return f"{label} is missing from {self.label}"
+        except OSError as exc:
+            return f"{label} cannot be read in {self.label}: {exc.strerror}"
+        if digest != expected:
+            return (f"{label} is corrupt in {self.label} (its bytes hash to {digest}): "
+                    f"delete {path} and upload or fetch it again")
+        return None
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manifest(path: Path) -> list[dict]:
+    """A folder's manifest (its md5 already checked); only the files' md5s are used to build paths."""
+    try:
+        entries = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError):
+        entries = None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "relpath" in e for e in entries):
+        raise UnsafeContentError(f"the folder manifest {path} is not a list of files: restore it from a trusted copy")
+    for entry in entries:
+        check_md5(entry.get("md5"), f"{str(entry['relpath'])[:80]!r} in the folder manifest {path}")
+    return entries
+
+
+def _check_remote(root: Path, versions: list[ModelVersion]) -> list[str]:
+    store = cache.directory_remote(root)
+    if store is not None:
+        return _per_version(versions, ObjectStore(store / "files" / "md5", f"the DVC remote {store}").problems)
+    local = ObjectStore(_cache_dir(root), "")
+    objects = {md5: [md5] + _local_files(local, md5) for md5 in {v.card.artifact.md5 for v in versions}}
+    missing = storage_lazy.load().missing_in_remote(root, sorted({o for group in objects.values() for o in group}))
+    if missing is None:
+        return ["no DVC remote is configured, so no version's bytes can be fetched by anyone else: "
+                "run `gitreg init --remote DIR_OR_URL`"] if versions else []
+    absent = set(missing)
+
+    def judge(md5: str) -> list[str]:
+        return [f"{'artifact' if obj == md5 else 'file'} {obj} is missing from the DVC remote: "
+                "upload it with `gitreg push` from a clone whose cache holds it"
+                for obj in objects[md5] if obj in absent]
+
+    return _per_version(versions, judge)
+
+
+def _local_files(local: ObjectStore, md5: str) -> list[str]:
+    """A folder's files, from its manifest when the local cache holds it intact (the remote is asked
+    for the manifest itself either way)."""
+    path = local.base / md5[:2] / md5[2:]
+    if not md5.endswith(".dir") or local.object_problem(path, md5.removesuffix(".dir"), "manifest"):
+        return []
+    try:
+        return [entry["md5"] for entry in _manifest(path)]
+    except UnsafeContentError:
+        return []  # --artifacts reports the manifest
