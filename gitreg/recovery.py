@@ -39,7 +39,7 @@ def recover(git: Git) -> list[str]:
 def settle(git: Git, entry: Entry) -> str:
     tip = git.rev_parse(entry.head_ref)
     tagged = _own_tags(git, entry)
-    if tip in tagged:
+    if tip in tagged.values():
         return _finish(git, entry, tagged, tip)
     for tag in tagged:
         git.delete_ref(f"{refs.TAGS_PREFIX}{tag}", git.out("rev-parse", f"{refs.TAGS_PREFIX}{tag}"))

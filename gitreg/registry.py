@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitreg import audit, index, metadata, recovery, refs, registration, storage_lazy, sync, workflow
+from gitreg import audit, index, leftovers, metadata, recovery, refs, registration, storage_lazy, sync, workflow
 from gitreg.card import CARD_FILE, Card
 from gitreg.config import CONFIG_FILE, Config
 from gitreg.config import load as load_config
@@ -219,7 +219,14 @@ class Registry:
         problems = checks.verify(self.git, self.config, versions, self.broken)
         if artifacts or remote:
             problems += artifact_check.check(self._dvc_root(), versions, local=artifacts, remote=remote)
+        if not self.remote_url:
+            problems += leftovers.problems(self.git)  # what interrupted writes left in this clone
         return problems
+
+    def repair(self) -> leftovers.Repair:
+        """Fix what interrupted writes left that is safe to fix (see :mod:`gitreg.leftovers`)."""
+        self._require_writable()
+        return leftovers.repair(self.git, self.recovered)
 
     # ------------------------------------------------------------------ reads
     def versions(self, name: str | None = None) -> list[ModelVersion]:

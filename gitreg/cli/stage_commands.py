@@ -164,9 +164,11 @@ def check_promotion(ctx, base, head, stage, as_json) -> None:
 @click.command()
 @click.option("--artifacts", is_flag=True, help="Also check every version's bytes by md5 in the local DVC cache.")
 @click.option("--remote", is_flag=True, help="Also check that the DVC remote holds every version's bytes.")
+@click.option("--repair", is_flag=True,
+              help="First fix what interrupted commands left that is safe to fix, and say what was done.")
 @json_option
 @click.pass_context
-def verify(ctx, artifacts, remote, as_json) -> None:
+def verify(ctx, artifacts, remote, repair, as_json) -> None:
     """Check the whole registry against its invariants and report every breach.
 
     Each version tag's card must match its tag; each stage's content must
@@ -178,12 +180,16 @@ def verify(ctx, artifacts, remote, as_json) -> None:
     Examples:
       gitreg verify
       gitreg verify --artifacts --remote
+      gitreg verify --repair
       gitreg verify --json
     """
     registry = _registry(ctx)
+    repaired = registry.repair().done if repair else []
     problems = registry.verify(artifacts=artifacts, remote=remote)
+    for line in [] if as_json else repaired:
+        click.echo(f"repaired: {line}")
     if as_json:
-        render.emit_json({"ok": not problems, "problems": problems})
+        render.emit_json({"ok": not problems, "problems": problems, "repaired": repaired})
     elif problems:
         for problem in problems:
             click.echo(f"breach: {problem}")

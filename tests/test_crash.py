@@ -1,0 +1,153 @@
+"""kill -9 at every step of ``register`` (and ``register --push``): the next gitreg command finishes
+the registration (its tag was made) or undoes it (no tag yet), from the journal under .git/gitreg/.
+
+Each case runs ``python -m gitreg register`` in a subprocess with GITREG_FAULT naming the step, so
+the process really dies there (SIGKILL: no ``finally``, no ``atexit``), then checks what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitreg import Registry, leftovers
+from gitreg.git import Git
+from tests.conftest import Invoker, git, snapshot
+
+UNDONE, KEPT, PUBLISHED = "undone", "kept locally", "published"
+KILLS = [  # (step, --push, what the next command makes of it)
+    ("cache:copy", False, UNDONE),
+    ("register:stored", False, UNDONE),
+    ("register:card-written", False, UNDONE),
+    ("register:committed", False, UNDONE),
+    ("register:branch-moved", False, UNDONE),
+    ("register:tagged", False, KEPT),
+    ("cache:copy", True, UNDONE),
+    ("register:committed", True, UNDONE),
+    ("register:branch-moved", True, UNDONE),
+    ("register:tagged", True, KEPT),
+    ("remote:copy", True, KEPT),
+    ("register:bytes-pushed", True, KEPT),
+    ("register:refs-pushed", True, PUBLISHED),
+]
+
+
+@pytest.fixture
+def busy_clone(tmp_path, clock):
+    """A clone of a shared registry with m@v0.1.0 published, and a user in the middle of their work."""
+    bare, store = tmp_path / "origin.git", tmp_path / "dvc-store"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    registry, _ = Registry.init(tmp_path / "alice", remote=str(store))
+    git(registry.root, "remote", "add", "origin", str(bare))
+    first = tmp_path / "v1.bin"
+    first.write_bytes(b"weights-v1" * 100)
+    registry.register("m", first, push=True)
+    clock.tick()
+    root = registry.root
+    (root / "models" / "NOTES.md").write_text("untracked, the user's\n")
+    (root / "dvc.yaml").write_text("# local comment\n" + (root / "dvc.yaml").read_text())
+    (root / "README.md").write_text("staged, not committed\n")
+    git(root, "add", "README.md")
+    artifact = tmp_path / "v2.bin"
+    artifact.write_bytes(b"weights-v2" * 300)
+    return root, bare, store, artifact
+
+
+def _killed_register(root: Path, artifact: Path, step: str, push: bool) -> None:
+    env = {**os.environ, "GITREG_FAULT": step}
+    args = [sys.executable, "-m", "gitreg", "register", "m", str(artifact), "--bump", "minor"]
+    proc = subprocess.run(args + (["--push"] if push else []), cwd=root, env=env, capture_output=True, text=True)
+    assert proc.returncode == -9, f"{step}: exited {proc.returncode}, not killed:\n{proc.stderr}"
+
+
+def _temp_files(root: Path, store: Path) -> list[Path]:
+    cache = root / ".dvc" / "cache"
+    return [*cache.rglob(".gitreg-*"), *store.rglob(".gitreg-*"), *(root / ".dvc" / "tmp").glob("gitreg-undo-*"),
+            *(root / ".git" / "gitreg" / "journal").glob("*")]
+
+
+def _store_has(store: Path, md5: str) -> bool:
+    return (store / "files" / "md5" / md5[:2] / md5[2:]).is_file()
+
+
+@pytest.mark.parametrize("step, push, outcome", KILLS, ids=[f"{s}{'+push' if p else ''}" for s, p, _ in KILLS])
+def test_a_register_killed_at_any_step_is_finished_or_undone_by_the_next_command(busy_clone, step, push, outcome):
+    root, bare, store, artifact = busy_clone
+    before, remote_before = snapshot(root), git(bare, "for-each-ref")
+    _killed_register(root, artifact, step, push)
+    assert list((root / ".git" / "gitreg" / "journal").glob("*.json")), "the kill left no journal to recover from"
+
+    verify = Invoker(root)("verify")  # the first command after the crash settles it, then checks
+    assert f"Registry OK: {1 if outcome == UNDONE else 2} versions" in verify.output
+    assert ("undid an interrupted registration" if outcome == UNDONE else "m@v0.2.0") in verify.stderr
+
+    after = snapshot(root)
+    assert after["status"] == before["status"]  # the user's untracked, staged and unstaged work as it was
+    assert _temp_files(root, store) == []
+    assert leftovers.untagged_registrations(Git(root)) == []
+    if outcome == UNDONE:
+        assert after == before
+        assert git(bare, "for-each-ref") == remote_before
+    else:
+        assert git(root, "rev-parse", "HEAD") == git(root, "rev-parse", "m@v0.2.0^{commit}")
+        assert "# local comment" in (root / "dvc.yaml").read_text()
+    registry = Registry(root)
+    assert git(bare, "tag").split() == ["m@v0.1.0", "m@v0.2.0"][:2 if outcome == PUBLISHED else 1]
+    if outcome == KEPT:  # published by the next push, bytes first
+        registry.push()
+        assert git(bare, "tag").split() == ["m@v0.1.0", "m@v0.2.0"]
+    for tag in git(bare, "tag").split():  # nothing on the remote without its bytes
+        assert _store_has(store, registry.resolve(tag).card.artifact.md5), tag
+
+    again = registry.register("m", artifact, bump="minor", push=push)  # the retry succeeds
+    assert again.version == ("0.2.0" if outcome == UNDONE else "0.3.0")
+    assert registry.get(f"m@{again.version}", root.parent / "back.bin").read_bytes() == artifact.read_bytes()
+    assert registry.verify() == []
+
+
+def test_verify_repair_drops_an_untagged_registration_commit_and_temp_files(busy_clone):
+    """What older versions of gitreg (or a hand-made commit) can leave: a tagless "Register" commit at the
+    tip of main, nothing of it on the remote, and a temp file in the DVC cache."""
+    root, bare, store, artifact = busy_clone
+    registry, run = Registry(root), Invoker(root)
+    version = registry.register("m", artifact, bump="minor")
+    git(root, "tag", "-d", "m@v0.2.0")
+    stray = root / ".dvc" / "cache" / "files" / "md5" / "00" / ".gitreg-stray"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"half a model")
+    (root / "models" / "m" / "scratch.txt").write_text("the user's\n")
+
+    broken = run("verify", expect=13)
+    assert f"registration commit {version.commit[:8]} ('Register m v0.2.0') has no version tag" in broken.output
+    assert "uncommitted change under models/: ?? models/m/scratch.txt" in broken.output
+    assert "leftover: .dvc/cache/files/md5/00/.gitreg-stray" in broken.output
+
+    repaired = run("verify", "--repair", expect=13)  # the user's file is theirs to decide on
+    assert f"repaired: main: dropped untagged registration commit {version.commit[:8]}" in repaired.output
+    assert "repaired: removed .dvc/cache/files/md5/00/.gitreg-stray" in repaired.output
+    assert "has no version tag" not in repaired.output and "scratch.txt" in repaired.output
+    assert git(root, "rev-parse", "HEAD") == git(root, "rev-parse", "m@v0.1.0^{commit}")
+    assert not stray.exists()
+    (root / "models" / "m" / "scratch.txt").unlink()
+    assert "Registry OK" in run("verify").output
+    assert git(root, "status", "--porcelain", "--", "models/m", "dvc.yaml") == " M dvc.yaml\n"
+
+
+def test_a_command_running_in_the_same_clone_is_not_recovered_under_its_feet(busy_clone):
+    """An entry whose process is alive (its lock held) is left alone by the next command."""
+    from gitreg import journal
+
+    root, _, _, _ = busy_clone
+    head = git(root, "rev-parse", "HEAD")
+    live = journal.Journal.begin(Git(root), "register", head_ref="refs/heads/main", base=head, model_dir="models/m")
+    try:
+        child = subprocess.run([sys.executable, "-m", "gitreg", "verify"], cwd=root, capture_output=True, text=True)
+        assert "interrupted" not in child.stderr
+        assert (root / ".git" / "gitreg" / "journal" / f"{live.entry.id}.json").exists()
+    finally:
+        live.close()
+    assert list((root / ".git" / "gitreg" / "journal").iterdir()) == []
