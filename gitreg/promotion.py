@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from gitreg import history, refs
 from gitreg.card import Card
 from gitreg.config import Stage
-from gitreg.errors import ConflictError, GateError, NotFoundError
+from gitreg.errors import ConflictError, GateError, NotFoundError, StageMovedError
 from gitreg.gates import GateCheck
 from gitreg.git import Git, Identity, TreeEdit
 from gitreg.index import ModelVersion
@@ -169,6 +169,25 @@ def create_promotion_branch(git: Git, plan: StagePlan, identity: Identity) -> st
     if not existing:
         git.update_ref(ref, commit, None, f"gitreg: {plan.change.subject()}")
     return existing or commit
+
+
+def refuse_if_moved(first: StagePlan, again: StagePlan) -> None:
+    """A change is planned again on a stage that moved only when the model's own state there is what the
+    first plan saw: a rollback or retire is never re-aimed at another version, nor a promotion made
+    over a version someone else just put there."""
+    was, now = first.change.from_version, again.change.from_version
+    if was == now:
+        return
+    model, stage = first.change.model, first.stage.name
+    raise StageMovedError(
+        f"{stage} changed while gitreg worked: {model} is now {_held(now)}, it was {_held(was)} when this "
+        f"{first.change.action} was planned, so nothing was done; see `gitreg log {model} --stage {stage}` and "
+        "run the command again if it is still what you want"
+    )
+
+
+def _held(version: str | None) -> str:
+    return f"v{version}" if version else "not in the stage"
 
 
 def gate_failure(plan_checks: list[GateCheck], version: ModelVersion, stage: str) -> GateError:

@@ -8,19 +8,25 @@ nothing is forced and nothing is lost.
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitreg import cache, faults, journal, progress, refs, storage_lazy
+from gitreg import cache, faults, history, journal, progress, promotion, refs, storage_lazy
+from gitreg.config import Stage
 from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, RemoteMovedError, TransferError
-from gitreg.git import Git
+from gitreg.git import Git, TreeEdit
 from gitreg.index import ModelVersion
+from gitreg.promotion import StagePlan, StageResult
+from gitreg.stages import group_by_model
+from gitreg.trailers import StageChange
 
 if TYPE_CHECKING:
-    from gitreg.promotion import StageResult
     from gitreg.registration import RegisterPlan
     from gitreg.registry import Registry
 
@@ -228,28 +234,118 @@ def _rebuild_on_remote(registry: Registry, version: ModelVersion, ref: str, pare
     return registration.rebuild(git, version, plan().version, ref, remote_tip or parent, entry)
 
 
-def publish_stage_change(registry: Registry, change: Callable[[], StageResult]) -> StageResult:
+def publish_stage_change(registry: Registry, change: Callable[[], StageResult], intent: StageChange) -> StageResult:
+    """Make a stage change on the remote's state and publish it; when another writer pushed first, plan
+    it again on theirs only while the model's own state in the stage is unchanged (StageMovedError
+    otherwise). A change made here earlier whose push never finished (a crash) is published, not
+    made twice."""
     git = registry.git
     require_remote(git)
+    first = None
+    marker = _PushMarker(git, registry.config.stage(intent.stage))
     for attempt in range(ATTEMPTS):
         fetch_registry(git)
         follow_stage_branches(registry)
-        result = change()
+        landed = marker.landed(intent)
+        if landed:
+            return landed
+        pending = _pending_change(registry, intent)
+        result = pending or change()
         if result.commit is None:
             return result
+        faults.point("stage-change:applied")
         plan = result.plan
-        published = [v for v in registry.history(plan.change.model) if v.version == plan.change.version]
         try:
+            if first is not None and pending is None:
+                promotion.refuse_if_moved(first, plan)
+            first = first or plan
+            published = [v for v in registry.history(plan.change.model) if v.version == plan.change.version]
             push_artifacts(registry, published)
+            marker.write(intent, result.commit)
+            faults.point("stage-change:pushing")
+            faults.pause("stage-change:pushing")
             git.push(REMOTE, [f"{plan.stage.ref}:{plan.stage.ref}"] + [f"{v.ref}:{v.ref}" for v in published])
+            faults.point("stage-change:pushed")
+            marker.clear()
             return result
         except RemoteMovedError:
-            _drop_unpublished(git, result)
+            if pending is None:
+                _drop_unpublished(git, result)
             _back_off(attempt)
         except BaseException:
-            _drop_unpublished(git, result)  # a stage change that was not published is not kept
+            if pending is None:
+                _drop_unpublished(git, result)  # a stage change that was not published is not kept
             raise
     raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
+
+
+class _PushMarker:
+    """``.git/gitreg/pushing-<stage>.json``: the stage change whose push is under way. A push killed
+    after the remote took it leaves the marker, so the rerun reports that change instead of making
+    a second one (a second rollback would fall one version too far)."""
+
+    def __init__(self, git: Git, stage: Stage):
+        self.git, self.stage = git, stage
+        self.path = Path(git.git_dir()) / "gitreg" / f"pushing-{stage.name}.json"
+
+    def write(self, intent: StageChange, commit: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"action": intent.action, "model": intent.model, "version": intent.version,
+                                   "commit": commit, "subject": intent.subject()}))
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def landed(self, intent: StageChange) -> StageResult | None:
+        """The interrupted change, when the remote has it and it is what ``intent`` asks again."""
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        remote = self.git.rev_parse(f"{TRACKING}{self.stage.branch}")
+        on_remote = bool(remote) and self.git.is_ancestor(data["commit"], remote)
+        if not on_remote:
+            return None  # still only here: the unpublished change is published by _pending_change
+        self.clear()
+        if (data["action"], data["model"]) != (intent.action, intent.model) or \
+                (intent.version and data["version"] != intent.version):
+            return None
+        change = StageChange(data["action"], data["model"], self.stage.name, data["version"], None)
+        plan = StagePlan(change, self.stage, remote, remote, remote, TreeEdit())
+        return StageResult(plan, data["commit"], notes=(
+            f"{data['subject']}: already published by the earlier run that was interrupted; nothing changed",))
+
+
+def _pending_change(registry: Registry, intent: StageChange) -> StageResult | None:
+    """The unpublished change of the stage branch (made here, its push interrupted), when it is what
+    ``intent`` asks for; ConflictError when the branch holds other unpublished changes."""
+    git = registry.git
+    stage = registry.config.stage(intent.stage)
+    local, remote = git.rev_parse(stage.ref), git.rev_parse(f"{TRACKING}{stage.branch}")
+    if not local or local == remote or (remote and not git.is_ancestor(remote, local)):
+        return None
+    unpublished = set(git.out("rev-list", "--first-parent", local, *([f"^{remote}"] if remote else [])).split())
+    events, _ = history.stage_events(git, local, stage.name, group_by_model(registry.versions()))
+    pending = [event for event in events if event.step.oid in unpublished]
+    if not pending:
+        return None
+    newest = pending[-1]
+    wanted = (newest.action == intent.action and {e.model for e in pending} == {intent.model}
+              and (intent.version is None or (newest.version and newest.version.version == intent.version)))
+    if not wanted:
+        raise ConflictError(
+            f"{stage.branch} has {len(pending)} change(s) made here that never reached {REMOTE}: publish them "
+            f"with `gitreg push`, or drop them with `git update-ref {stage.ref} {remote or 'origin/' + stage.branch}`, "
+            "then run the command again"
+        )
+    change = StageChange(newest.action, newest.model, stage.name,
+                         newest.version.version if newest.version else None,
+                         pending[0].from_version.version if pending[0].from_version else None)
+    plan = StagePlan(change, stage, remote, remote, remote or local, TreeEdit())
+    return StageResult(plan, local, notes=(f"{change.subject()}: published the change made here earlier, "
+                                           f"whose push had not finished; {stage.branch} at {local[:8]}",))
 
 
 def _drop_unpublished(git: Git, result: StageResult) -> None:

@@ -72,10 +72,14 @@ def retire(registry: Registry, name: str, stage: Stage, *, dry_run: bool) -> Sta
 
 def _run(registry: Registry, build: Callable, dry_run: bool) -> StageResult:
     identity = registry.git.identity()
+    first = None
     for _ in range(promotion.RETRIES):
         planned = build(registry.stages())
         if isinstance(planned, StageResult) or dry_run:
             return planned if isinstance(planned, StageResult) else StageResult(planned, None)
+        if first is not None:
+            promotion.refuse_if_moved(first, planned)
+        first = first or planned
         try:
             return StageResult(planned, promotion.apply(registry.git, planned, identity))
         except ConflictError:

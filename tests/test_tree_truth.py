@@ -1,0 +1,199 @@
+"""The tree is the truth: every merge method reads as the same stage event, and the server judges every
+pushed commit by its trees (issue 8: "The audit trail depends on the merge method", "Server gates can be
+bypassed")."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from gitreg import Registry
+from gitreg.errors import PushRejectedError
+from tests.conftest import Invoker, git
+
+GATED = """\
+schema: 1
+stages:
+  - name: staging
+  - name: production
+    gates:
+      metrics:
+        accuracy: ">= 0.9"
+"""
+
+
+def clone_of(bare, where):
+    subprocess.run(["git", "clone", "-q", str(bare), str(where)], check=True)
+    return where
+
+
+@pytest.fixture
+def forge(tmp_path, clock, artifact):
+    """Three versions of m (0.95, 0.97, 0.5 accuracy) and one of n, v1 of m in production, on a bare
+    'forge' remote."""
+    bare = tmp_path / "forge.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    registry, _ = Registry.init(tmp_path / "alice", remote=str(tmp_path / "store"))
+    (registry.root / ".gitreg.yaml").write_text(GATED)
+    git(registry.root, "commit", "-qam", "Gate production")
+    git(registry.root, "remote", "add", "origin", str(bare))
+    for n, accuracy in enumerate((0.95, 0.97, 0.5)):
+        artifact.write_bytes(f"m{n}".encode() * 100)
+        registry.register("m", artifact, metrics={"accuracy": accuracy})
+        clock.tick()
+    artifact.write_bytes(b"n0" * 100)
+    registry.register("n", artifact, metrics={"accuracy": 0.99})
+    registry.promote("m", "0.1.0", "production")
+    registry.push()
+    return registry, bare
+
+
+def forge_merges(bare, tmp_path, branch: str, how: str) -> None:
+    """What a forge does with a pull request: a merge commit, a squash with only the PR title, a rebase."""
+    clone = clone_of(bare, tmp_path / f"forge-{how}-{branch.replace('/', '-')}")
+    git(clone, "checkout", "-q", "stage/production")
+    if how == "merge":
+        git(clone, "merge", "-q", "--no-ff", "-m", "Merge pull request #7 from acme/promote", f"origin/{branch}")
+    elif how == "squash":
+        git(clone, "merge", "-q", "--squash", f"origin/{branch}")
+        git(clone, "commit", "-q", "-m", "Promote the new model (#8)")
+    else:  # rebase: the promotion commit replayed on the tip, trailers and all
+        git(clone, "cherry-pick", f"origin/{branch}")
+    git(clone, "push", "-q", "origin", "stage/production")
+
+
+@pytest.mark.parametrize("how", ["merge", "squash", "rebase"])
+def test_every_merge_method_reads_as_the_same_event_and_rolls_back_exactly(forge, tmp_path, how):
+    registry, bare = forge
+    registry.promote("m", "0.2.0", "production", pr=True)
+    forge_merges(bare, tmp_path, "promote/production/m-v0.2.0", how)
+    registry.pull()
+    assert registry.show("m#production").version == "0.2.0"
+    newest = registry.log("m", "production")[0]
+    assert (newest.action, newest.from_version, newest.version) == ("promote", "0.1.0", "0.2.0")
+    assert registry.rollback("m", "production").plan.change.version == "0.1.0"
+    assert registry.stage_versions("m") == {"production": "0.1.0"}
+    assert registry.verify() == []
+
+
+def test_a_squashed_rollback_and_a_fast_forward_are_events_too(forge, tmp_path):
+    registry, bare = forge
+    registry.promote("m", "0.2.0", "production", push=True)
+    clone = clone_of(bare, tmp_path / "operator")
+    git(clone, "checkout", "-q", "stage/production")
+    git(clone, "checkout", "-q", "stage/production~1", "--", "models/m")  # restore by hand, no trailers
+    git(clone, "commit", "-qm", "revert to the old model")
+    git(clone, "push", "-q", "origin", "stage/production")
+    registry.pull()
+    actions = [(e.action, e.from_version, e.version) for e in registry.log("m", "production")]
+    assert actions == [("rollback", "0.2.0", "0.1.0"), ("promote", "0.1.0", "0.2.0"), ("promote", None, "0.1.0")]
+    with pytest.raises(Exception, match="no promotion in production to roll back|has no promotion"):
+        registry.rollback("m", "production")
+        registry.rollback("m", "production")
+
+
+def test_two_promotion_branches_from_one_tip_merge_cleanly_in_either_order(forge, tmp_path):
+    registry, bare = forge
+    registry.promote("m", "0.2.0", "production", pr=True)
+    registry.promote("n", "0.1.0", "production", pr=True)
+    git(registry.root, "push", "-q", "origin", "promote/production/m-v0.2.0", "promote/production/n-v0.1.0")
+    for order in (("m-v0.2.0", "n-v0.1.0"), ("n-v0.1.0", "m-v0.2.0")):
+        clone = clone_of(bare, tmp_path / f"merge-{order[0]}")
+        git(clone, "checkout", "-q", "stage/production")
+        for branch in order:
+            git(clone, "merge", "-q", "--no-ff", "-m", f"Merge {branch}", f"origin/promote/production/{branch}")
+    git(clone, "push", "-q", "origin", "stage/production")
+    registry.pull()
+    assert registry.stage_versions("m") == {"production": "0.2.0"}
+    assert registry.stage_versions("n") == {"production": "0.1.0"}
+    assert registry.verify() == []
+
+
+@pytest.fixture
+def guarded(forge, tmp_path):
+    registry, bare = forge
+    Invoker(tmp_path)("hook", "install", str(bare))
+    return registry, bare
+
+
+def hand_commit(root, message: str, version_commit: str, model: str = "m") -> None:
+    """A commit made with plain Git on the stage branch, installing a tagged subtree."""
+    git(root, "checkout", "-q", "stage/production")
+    git(root, "rm", "-rq", f"models/{model}")
+    git(root, "checkout", "-q", version_commit, "--", f"models/{model}")
+    git(root, "commit", "-qm", message)
+    git(root, "checkout", "-q", "main")
+
+
+def test_hook_judges_a_fake_rollback_as_the_promotion_it_is(guarded, tmp_path):
+    registry, bare = guarded
+    root = registry.root
+    message = ("Roll back m in production\n\nGitreg-Model: m\nGitreg-Version: 0.1.0\nGitreg-Stage: production\n"
+               "Gitreg-Action: rollback\n")
+    hand_commit(root, message, "m@v0.3.0")  # accuracy 0.5: ungated it would pass as a "rollback"
+    proc = subprocess.run(["git", "push", "origin", "stage/production"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "m v0.3.0 fails the gates of production" in proc.stderr
+    assert "its trailers say rollback, but its tree makes it a promote" in proc.stderr
+    assert git(bare, "rev-parse", "stage/production") == git(root, "rev-parse", "origin/stage/production")
+
+
+def test_hook_checks_every_commit_so_a_forced_promotion_cannot_hide_behind_later_ones(guarded):
+    registry, bare = guarded
+    before = git(bare, "rev-parse", "stage/production")
+    registry.promote("m", "0.3.0", "production", force=True)  # fails the gate: forced locally
+    registry.promote("m", "0.2.0", "production")  # passes
+    registry.rollback("m", "production")  # back to the forced 0.3.0
+    assert registry.stage_versions("m") == {"production": "0.3.0"}
+    with pytest.raises(PushRejectedError, match=r"m v0\.3\.0 fails the gates of production.*not listed under overrides"):
+        registry.push()
+    assert git(bare, "rev-parse", "stage/production") == before
+
+
+def test_an_override_lands_only_from_an_identity_listed_under_overrides(guarded, tmp_path):
+    registry, bare = guarded
+    root = registry.root
+    (root / ".gitreg.yaml").write_text(GATED + "overrides:\n  - ada@example.com\n")
+    git(root, "commit", "-qam", "Ada may force")
+    registry.push()
+    registry.promote("m", "0.3.0", "production", force=True, push=True)
+    assert git(bare, "show", "-s", "--format=%B", "stage/production^2").count("Gitreg-Override: forced by Ada") == 1
+    event = registry.log("m", "production")[0]
+    assert event.override and event.version == "0.3.0"
+
+
+def test_hook_refuses_files_outside_the_models_on_a_stage_branch(guarded):
+    registry, _ = guarded
+    root = registry.root
+    git(root, "checkout", "-q", "stage/production")
+    (root / ".github" / "workflows" / "gitreg-promotion.yml").write_text("name: nothing\n")
+    git(root, "commit", "-qam", "quietly disable the check")
+    git(root, "checkout", "-q", "main")
+    proc = subprocess.run(["git", "push", "origin", "stage/production"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode != 0 and ".github/workflows/gitreg-promotion.yml" in proc.stderr
+
+
+def test_check_promotion_names_files_beyond_the_promoted_model(forge, tmp_path):
+    registry, _ = forge
+    root = registry.root
+    run = Invoker(root)
+    registry.promote("m", "0.2.0", "production", pr=True)
+    git(root, "checkout", "-q", "promote/production/m-v0.2.0")
+    (root / ".github" / "workflows" / "gitreg-promotion.yml").write_text("name: nothing\n")
+    (root / "notes.txt").write_text("unrelated\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "more")
+    git(root, "checkout", "-q", "main")
+    result = run("check-promotion", "stage/production", "promote/production/m-v0.2.0", expect=13)
+    assert ".github/workflows/gitreg-promotion.yml" in result.output and "notes.txt" in result.output
+
+
+def test_check_promotion_of_a_pull_request_from_an_older_tip_judges_the_merge(forge, tmp_path):
+    registry, bare = forge
+    run = Invoker(registry.root)
+    registry.promote("n", "0.1.0", "production", pr=True)  # opened from the tip with m v0.1.0
+    registry.promote("m", "0.2.0", "production")  # meanwhile the stage moved on
+    result = run("check-promotion", "stage/production", "promote/production/n-v0.1.0")
+    assert "passed" in result.output and "n`: promote — → v0.1.0" in result.output
+    assert "`m`" not in result.output, "the other model's state on the older tip is not part of this merge"
