@@ -60,7 +60,8 @@ def check_requirement(spec: str) -> str:
             f"give e.g. {DISTRIBUTION}==0.1.0 or git+https://github.com/ORG/gitreg@COMMIT"
         )
     name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec)
-    if name and re.sub(r"[-_.]+", "-", name.group().lower()) == "gitreg" and "@" not in spec:
+    by_url = name and spec[name.end():].lstrip().startswith("@")  # `NAME @ URL` installs what URL holds
+    if name and re.sub(r"[-_.]+", "-", name.group().lower()).strip("-") == "gitreg" and not by_url:
         raise InvalidInputError(
             f"--ci-install {spec!r} would install the package index's `gitreg`, an unrelated project: "
             f"use {DISTRIBUTION}==VERSION or a URL you control"
