@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from gitreg import gates, history, refs
 from gitreg.card import CARD_FILE, Card
 from gitreg.config import Config, Stage
-from gitreg.errors import CardError, InvalidInputError, NotFoundError
+from gitreg.errors import CardError, GitregError, InvalidInputError, NotFoundError
 from gitreg.git import CatFile, Git
 from gitreg.index import BrokenTag, ModelVersion
+from gitreg.pointer import read_pointer
 from gitreg.stages import group_by_model, resolve_stages
 
 
@@ -214,10 +215,24 @@ def verify_version(cat: CatFile, version: ModelVersion) -> list[str]:
     problems = []
     if card.to_dict() != version.card.to_dict():
         problems.append(f"tag {version.tag}: its message index and {where} disagree")
-    pointer = f"{version.commit}:{refs.model_dir(version.name)}/{card.artifact.path}.dvc"
-    if cat.blob(pointer) is None:
-        problems.append(f"tag {version.tag}: no DVC pointer {card.artifact.path}.dvc in its tree")
+    problems += _pointer_agrees(cat, version, card)
     return problems
+
+
+def _pointer_agrees(cat: CatFile, version: ModelVersion, card: Card) -> list[str]:
+    """The DVC pointer names the same bytes as the card (and so as the tag's index): md5 and size."""
+    name = f"{card.artifact.path}.dvc"
+    blob = cat.blob(f"{version.commit}:{refs.model_dir(version.name)}/{name}")
+    if blob is None:
+        return [f"tag {version.tag}: no DVC pointer {name} in its tree"]
+    try:
+        pointer = read_pointer(blob, f"{name} at {version.tag}")
+    except GitregError as exc:
+        return [f"tag {version.tag}: {exc}"]
+    if (pointer.md5, pointer.size) != (card.artifact.md5, card.artifact.size):
+        return [f"tag {version.tag}: its pointer {name} says md5 {pointer.md5} size {pointer.size}, its card "
+                f"md5 {card.artifact.md5} size {card.artifact.size}: the version is not what its card says"]
+    return []
 
 
 def _commit(git: Git, rev: str) -> str:

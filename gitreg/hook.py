@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitreg import artifact_check, checks, index, refs
+from gitreg import artifact_check, checks, index, refs, versioning
 from gitreg.config import Config
 from gitreg.config import load as load_config
 from gitreg.errors import GitregError, InvalidInputError, NotARegistryError
@@ -71,6 +71,7 @@ def check(git: Git, updates: list[Update]) -> list[str]:
     config = load_config(git)
     versions, _ = index.read_versions(git)
     problems, pushed = _check_tags(git, [u for u in updates if u.ref.startswith(refs.TAGS_PREFIX)])
+    problems += _version_order(versions, pushed)
     versions += pushed
     stages = {stage.ref: stage for stage in config.stages}
     moved = {u.ref.removeprefix("refs/heads/"): u.new for u in updates if u.ref in stages and u.new != ZERO}
@@ -113,6 +114,17 @@ def _check_bytes(git: Git, pushed: list[ModelVersion]) -> list[str]:
     except GitregError as exc:  # a store that cannot be asked cannot vouch for the bytes
         missing = [f"{v.tag}: {exc}" for v in pushed]
     return [f"{line}; push with `gitreg push`, which uploads the bytes before the refs" for line in missing]
+
+
+def _version_order(existing: list[ModelVersion], pushed: list[ModelVersion]) -> list[str]:
+    """The client's rule on the server: a new version is greater than every version of its model so far."""
+    problems = []
+    for version in pushed:
+        latest = versioning.latest(v.version for v in existing if v.name == version.name)
+        if latest and versioning.sort_key(version.version) <= versioning.sort_key(latest):
+            problems.append(f"{version.tag}: a new version must be greater than the latest, v{latest}; "
+                            f"register it with `gitreg register {version.name} PATH --bump patch`")
+    return problems
 
 
 def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, update: Update,

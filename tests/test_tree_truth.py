@@ -197,3 +197,39 @@ def test_check_promotion_of_a_pull_request_from_an_older_tip_judges_the_merge(fo
     result = run("check-promotion", "stage/production", "promote/production/n-v0.1.0")
     assert "passed" in result.output and "n`: promote — → v0.1.0" in result.output
     assert "`m`" not in result.output, "the other model's state on the older tip is not part of this merge"
+
+
+def forged_tag(root, version: str, pointer_md5: str | None = None) -> str:
+    """A version tag made by hand with plain Git: card, pointer and tag message as the caller wants them."""
+    from dataclasses import replace
+
+    from gitreg import Registry as Reg
+    from gitreg.index import tag_message
+
+    latest = Reg(root).show("m")
+    card = replace(latest.card, version=version)
+    git(root, "checkout", "-q", latest.tag, "--", "models/m")
+    (root / "models" / "m" / "card.yaml").write_text(card.to_yaml())
+    if pointer_md5:
+        pointer = root / "models" / "m" / f"{card.artifact.path}.dvc"
+        pointer.write_text(pointer.read_text().replace(card.artifact.md5, pointer_md5))
+    git(root, "add", "models/m")
+    git(root, "commit", "-qm", f"Register m v{version}")
+    tag = f"m@v{version}"
+    git(root, "tag", "-a", tag, "-m", tag_message(card))
+    return tag
+
+
+def test_hook_refuses_a_version_whose_pointer_names_other_bytes_than_its_card(guarded):
+    registry, _ = guarded
+    tag = forged_tag(registry.root, "0.4.0", pointer_md5="ab" * 16)
+    proc = subprocess.run(["git", "push", "origin", "main", tag], cwd=registry.root, capture_output=True, text=True)
+    assert proc.returncode != 0 and f"tag {tag}: its pointer" in proc.stderr
+    assert "m@v0.4.0" not in git(guarded[1], "tag")
+
+
+def test_hook_refuses_a_version_that_is_not_greater_than_the_latest(guarded):
+    registry, _ = guarded
+    tag = forged_tag(registry.root, "0.0.9")
+    proc = subprocess.run(["git", "push", "origin", "main", tag], cwd=registry.root, capture_output=True, text=True)
+    assert proc.returncode != 0 and "a new version must be greater than the latest, v0.3.0" in proc.stderr
