@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from gitreg import Registry
-from gitreg.errors import PushRejectedError
+from gitreg.errors import NotFoundError, PushRejectedError
 from tests.conftest import Invoker, git
 
 GATED = """\
@@ -88,8 +88,8 @@ def test_a_squashed_rollback_and_a_fast_forward_are_events_too(forge, tmp_path):
     registry.pull()
     actions = [(e.action, e.from_version, e.version) for e in registry.log("m", "production")]
     assert actions == [("rollback", "0.2.0", "0.1.0"), ("promote", "0.1.0", "0.2.0"), ("promote", None, "0.1.0")]
-    with pytest.raises(Exception, match="no promotion in production to roll back|has no promotion"):
-        registry.rollback("m", "production")
+    assert registry.rollback("m", "production").plan.change.version is None  # undoes the first promotion
+    with pytest.raises(NotFoundError, match="no promotion in production to roll back"):
         registry.rollback("m", "production")
 
 
