@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import metadata, resources
 
 from gitreg.errors import InvalidInputError
 
@@ -29,6 +28,8 @@ ci:
 
 def default_requirement() -> str:
     """The gitreg that is running: its commit when it was installed from Git, else its exact release."""
+    from importlib import metadata  # ~0.1 s: kept off the start-up path of every command
+
     try:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError as exc:
@@ -93,6 +94,8 @@ def with_pin(config_text: str, spec: str) -> str:
 
 def workflow_files(spec: str) -> dict[str, bytes]:
     """The workflows as ``init`` writes them, installing ``spec``."""
+    from importlib import resources
+
     templates = resources.files("gitreg") / "templates"
     return {f"{WORKFLOW_DIR}/{name}": (templates / name).read_text().replace(PLACEHOLDER, json.dumps(spec)).encode()
             for name in WORKFLOWS}
