@@ -43,7 +43,7 @@ def add_file(cache: Path, source: Path, target: Path) -> Pointer:
     obj = cache / md5[:2] / md5[2:]
     if source.resolve() == target.resolve():
         target.unlink()
-    _link(obj, target)
+    link(obj, target)
     _write_pointer(target, md5, size)
     _ignore(target)
     return Pointer(md5=md5, size=size, nfiles=1)
@@ -69,7 +69,8 @@ def _store(cache: Path, source: Path) -> tuple[str, int]:
     return md5, obj.stat().st_size
 
 
-def _link(obj: Path, target: Path) -> None:
+def link(obj: Path, target: Path) -> None:
+    """A cache object at ``target``: a hard link (objects are read-only), else a copy."""
     try:
         os.link(obj, target)
     except OSError:  # another file system, or links not allowed: a plain copy

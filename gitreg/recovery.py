@@ -46,7 +46,7 @@ def settle(git: Git, entry: Entry) -> str:
     what = f"{entry.model_dir}/ ({', '.join(entry.tags)})"
     if tip in entry.commits:
         if entry.kind == "publish":
-            git.switch_worktree(tip, entry.base)  # index and files follow, as after any undo of a commit
+            registration.unregister_files(git, entry.model_dir, tip, entry.base)
         git.update_ref(entry.head_ref, entry.base, tip, "gitreg: undo interrupted register")
     elif tip != entry.base:
         return (f"an interrupted registration of {what} was left as it is: {entry.head_ref} moved since; "

@@ -20,7 +20,7 @@ from gitreg.card import CARD_FILE, Artifact, Card, check_finite
 from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, NotFoundError
 from gitreg.git import Git, Identity, TreeEdit
 from gitreg.index import ModelVersion, tag_message
-from gitreg.pointer import Pointer
+from gitreg.pointer import Pointer, read_pointer
 
 JOBLIB_FILE = "model.joblib"
 # Every registration commit carries a fresh id: two registrations of the same file by the same
@@ -395,8 +395,27 @@ def drop_tag(git: Git, version: ModelVersion) -> None:
 
 def drop_commit(git: Git, version: ModelVersion, head_ref: str, parent: str) -> None:
     """Take the registration commit (never published) off the branch; files follow."""
-    git.switch_worktree(version.commit, parent)
+    unregister_files(git, refs.model_dir(version.name), version.commit, parent)
     git.update_ref(head_ref, parent, version.commit, f"gitreg: undo unpublished {version.tag}")
+
+
+def unregister_files(git: Git, model_dir: str, registered: str, parent: str) -> None:
+    """Index and working tree from the registration commit back to ``parent``, including the artifact
+    that Git ignores: the registered bytes go, the previous version's come back from the cache."""
+    listing = git.out("ls-tree", "--name-only", f"{registered}:{model_dir}")
+    artifacts = [name.removesuffix(".dvc") for name in listing.splitlines() if name.endswith(".dvc")]
+    git.switch_worktree(registered, parent)
+    store = cache.default_layout(git.root)
+    for name in artifacts:
+        target = git.root / model_dir / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        before = git.read_blob(parent, f"{model_dir}/{name}.dvc")
+        obj = store / read_pointer(before).md5[:2] / read_pointer(before).md5[2:] if before and store else None
+        if obj is not None and obj.is_file():
+            cache.link(obj, target)
 
 
 def rebuild(git: Git, version: ModelVersion, new_version: str, head_ref: str, onto: str,
