@@ -14,6 +14,7 @@ from gitreg.refs import MODELS_DIR
 
 INIT_MESSAGE = "Initialize gitreg registry"
 PINNED_FILES = (CONFIG_FILE, *(f"{ci.WORKFLOW_DIR}/{name}" for name in ci.WORKFLOWS))
+SKELETON_PATHS = (*PINNED_FILES, DVC_YAML, f"{MODELS_DIR}/.gitkeep")
 
 
 def skeleton_files(ci_install: str) -> dict[str, bytes]:
@@ -34,7 +35,7 @@ def init(path: Path, remote: str | None, remote_options: dict[str, str] | None =
     spec = ci.check_requirement(ci_install) if ci_install is not None else None
     path = path.resolve()
     identity = Git(_existing_parent(path)).identity()
-    pin = spec or _pinned(path) or ci.default_requirement()
+    pin = spec or (None if (path / CONFIG_FILE).is_file() else ci.default_requirement())  # before any write
     _ensure_repository(path)
     git = Git(path)
     if spec:
@@ -45,7 +46,7 @@ def init(path: Path, remote: str | None, remote_options: dict[str, str] | None =
     _write_missing(path, pin)
     if spec:
         _repin(path, spec)
-    paths = _changed_since_head(git, path, list(skeleton_files(pin)) + _dvc_files(path))
+    paths = _changed_since_head(git, path, list(SKELETON_PATHS) + _dvc_files(path))
     if not paths:
         return changed
     _, head = git.head()
@@ -136,8 +137,11 @@ def _repin(root: Path, spec: str) -> None:
         (root / rel).write_bytes(content)
 
 
-def _write_missing(root: Path, ci_install: str) -> None:
-    for rel, content in skeleton_files(ci_install).items():
+def _write_missing(root: Path, pin: str | None) -> None:
+    if all((root / rel).exists() for rel in SKELETON_PATHS):
+        return
+    # A workflow restored into an existing registry installs what its .gitreg.yaml pins.
+    for rel, content in skeleton_files(pin or _pinned(root) or ci.default_requirement()).items():
         target = root / rel
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -155,6 +155,10 @@ def test_ci_install_repins_config_and_both_workflows_in_one_commit(registry, run
     before = snapshot(root)
     assert "Already initialized" in run("init", "--ci-install", SPEC).output
     assert snapshot(root) == before
+    (root / ".github/workflows/gitreg-verify.yml").unlink()
+    run("init")
+    assert ci.installed_by((root / ".github/workflows/gitreg-verify.yml").read_bytes()) == [SPEC]
+    assert snapshot(root) == before, "a deleted workflow comes back with the registry's pin"
 
 
 @pytest.mark.parametrize("spec", [
