@@ -125,7 +125,7 @@ def _check_remote(root: Path, versions: list[ModelVersion]) -> list[str]:
 
     def judge(md5: str) -> list[str]:
         return [f"{'artifact' if obj == md5 else 'file'} {obj} is missing from the DVC remote: "
-                "upload it with `gitreg push` from a clone whose cache holds it"
+                "upload it with `gitreg push --artifacts` from a clone whose cache holds it"
                 for obj in objects[md5] if obj in absent]
 
     return _per_version(versions, judge)

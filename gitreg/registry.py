@@ -192,10 +192,11 @@ class Registry:
         self._require_writable()
         return sync.publish_stage_change(self, change) if push else change()
 
-    def push(self) -> sync.SyncReport:
-        """Publish to ``origin``: artifacts first, then the branch, new version tags and stage branches."""
+    def push(self, all_artifacts: bool = False) -> sync.SyncReport:
+        """Publish to ``origin``: artifacts first (of new and staged versions, or with ``all_artifacts`` of
+        every version), then the branch, new version tags and stage branches."""
         self._require_writable()
-        return sync.push(self)
+        return sync.push(self, all_artifacts)
 
     def pull(self, artifacts: bool = False) -> sync.SyncReport:
         """Fetch the registry's refs from ``origin`` (and with ``artifacts`` every stage's artifacts)."""

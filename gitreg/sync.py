@@ -111,8 +111,9 @@ def pull(registry: Registry, artifacts: bool) -> SyncReport:
 
 
 # ---------------------------------------------------------------------------------------- push
-def push(registry: Registry) -> SyncReport:
-    """Artifacts of everything about to be published, then branch, new tags and stage branches atomically."""
+def push(registry: Registry, all_artifacts: bool = False) -> SyncReport:
+    """Artifacts of everything about to be published (with ``all_artifacts``: of every version), then
+    branch, new tags and stage branches atomically. The remote is asked, not assumed, to hold them."""
     git = registry.git
     require_remote(git)
     remote_tags = set(git.remote_refs(REMOTE, "refs/tags/"))
@@ -120,7 +121,7 @@ def push(registry: Registry) -> SyncReport:
     new_versions = [v for v in versions if v.ref not in remote_tags]
     staged = [v for view in registry.stages().values() for v in view.entries.values()]
     report = SyncReport()
-    report.artifacts = push_artifacts(registry, new_versions + staged)
+    report.artifacts = push_artifacts(registry, versions if all_artifacts else new_versions + staged)
     refspecs = [f"{v.ref}:{v.ref}" for v in new_versions]
     refspecs += [f"{s.ref}:{s.ref}" for s in registry.config.stages if git.rev_parse(s.ref)]
     ref, _ = git.head()

@@ -11,17 +11,21 @@ from gitreg.cli.commands import _registry, json_option
 
 
 @click.command()
+@click.option("--artifacts", "all_artifacts", is_flag=True,
+              help="Check (and upload) the bytes of every version, not only of new and staged ones.")
 @json_option
 @click.pass_context
-def push(ctx, as_json: bool) -> None:
+def push(ctx, all_artifacts: bool, as_json: bool) -> None:
     """Publish the registry to origin: artifacts to the DVC remote first, then the
     current branch, new version tags and stage branches in one atomic push.
+    Nothing is pushed unless the DVC remote holds every artifact they name.
 
     \b
-    Example:
+    Examples:
       gitreg push
+      gitreg push --artifacts   # repair versions published without their bytes
     """
-    report = _registry(ctx).push()
+    report = _registry(ctx).push(all_artifacts=all_artifacts)
     if as_json:
         render.emit_json(report.to_dict())
     elif not report.refs and not report.artifacts:
