@@ -236,3 +236,25 @@ def test_hook_with_artifacts_refuses_tags_whose_bytes_are_not_in_the_store(share
 
     assert run("push").output.startswith("Pushed to origin: 1 artifact")  # bytes first, then the tag: accepted
     assert "m@v0.1.0" in tags_on(bare)
+
+
+def test_hook_with_an_s3_store_asks_the_bucket_with_the_servers_credentials(s3_endpoint, tmp_path, clock,  # noqa: F811
+                                                                             artifact, monkeypatch):
+    import boto3
+
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", s3_endpoint)):
+        monkeypatch.setenv(key, value)  # the hook runs in the server's environment: here, this one
+    boto3.client("s3").create_bucket(Bucket="hooked")
+    bare = bare_repo(tmp_path / "origin.git")
+    root = tmp_path / "alice"
+    run = Invoker(tmp_path)
+    run("init", str(root), "--remote", "s3://hooked/registry", "--endpoint-url", s3_endpoint)
+    run("hook", "install", str(bare), "--artifacts", "s3://KEY:SECRET@hooked/registry", expect=4)
+    run("hook", "install", str(bare), "--artifacts", "s3://hooked/registry")
+    git(root, "remote", "add", "origin", str(bare))
+    Invoker(root)("register", "m", str(artifact))
+    proc = subprocess.run(["git", "push", "origin", "main", "--tags"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode != 0 and "missing from the artifact store s3://hooked/registry" in proc.stderr
+    assert Invoker(root)("push").output.startswith("Pushed to origin: 1 artifact")
+    assert "m@v0.1.0" in tags_on(bare)
