@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from gitreg import gates, history, refs
 from gitreg.card import CARD_FILE, Card
-from gitreg.config import Config, Stage
+from gitreg.config import Config, Stage, main_rev
 from gitreg.errors import CardError, GitregError, InvalidInputError, NotFoundError
 from gitreg.git import CatFile, Git
 from gitreg.index import BrokenTag, ModelVersion
@@ -75,10 +75,12 @@ def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base
     registered = group_by_model(versions)
     views = resolve_stages(git, config, versions, moved=moved)
     report = PromotionReport(stage.name, base_commit, head_commit, [])
+    main = main_rev(git)
     with git.cat_file() as cat:
         ledger = history.Ledger()
         history.replay(cat, history.steps(git, cat, base_commit), stage.name, registered, ledger)
         for step, outside in _steps_between(git, cat, base_commit, head_commit):
+            outside = [path for path in outside if not _as_on_main(cat, main, step.oid or head_commit, path)]
             if outside:
                 where = f"commit {step.oid[:8]}" if step.oid else "the pull request"
                 report.problems.append(f"{where} changes files outside the models it promotes: "
@@ -108,6 +110,14 @@ def _steps_between(git: Git, cat, base: str, head: str) -> list[tuple[history.St
     step = history.Step(None, before, after, history.trailers_of(cat, record),
                         history.trailer_author(cat, record))
     return [(step, _outside(git.changed_paths(fork, head) if fork else []))]
+
+
+def _as_on_main(cat: CatFile, main: str | None, commit: str, path: str) -> bool:
+    """A file brought to a stage branch exactly as the main branch has it (e.g. updated workflows)."""
+    if not main:
+        return False
+    here, there = cat.get(f"{commit}:{path}"), cat.get(f"{main}:{path}")
+    return (here[0] if here else None) == (there[0] if there else None)
 
 
 def _outside(paths: list[str]) -> list[str]:

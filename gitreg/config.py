@@ -144,12 +144,20 @@ CONFIG_REVS = ("refs/heads/main", "refs/heads/master", "{origin_head}", "refs/re
 
 def load(git) -> Config:
     """The committed configuration of the registry ``git`` reads (defaults when there is none)."""
-    origin_head = git.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).stdout.strip()
-    revs = [rev.format(origin_head=origin_head) for rev in CONFIG_REVS]
-    specs = [f"{rev}:{CONFIG_FILE}" for rev in revs if rev]
+    specs = [f"{rev}:{CONFIG_FILE}" for rev in _candidate_revs(git)]
     blobs = git.read_blobs(specs)
     found = next((blobs[spec] for spec in specs if blobs[spec] is not None), None)
     return Config.parse(found)
+
+
+def main_rev(git) -> str | None:
+    """The main branch the configuration comes from (its first candidate that exists)."""
+    return next((rev for rev in _candidate_revs(git) if git.rev_parse(rev)), None)
+
+
+def _candidate_revs(git) -> list[str]:
+    origin_head = git.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).stdout.strip()
+    return [rev for rev in (r.format(origin_head=origin_head) for r in CONFIG_REVS) if rev]
 
 
 def lower_is_better(metric: str, directions: dict[str, Any]) -> bool:

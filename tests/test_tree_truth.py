@@ -233,3 +233,18 @@ def test_hook_refuses_a_version_that_is_not_greater_than_the_latest(guarded):
     tag = forged_tag(registry.root, "0.0.9")
     proc = subprocess.run(["git", "push", "origin", "main", tag], cwd=registry.root, capture_output=True, text=True)
     assert proc.returncode != 0 and "a new version must be greater than the latest, v0.3.0" in proc.stderr
+
+
+def test_a_stage_branch_may_take_files_exactly_as_the_main_branch_has_them(guarded):
+    registry, bare = guarded
+    root = registry.root
+    workflow = root / ".github" / "workflows" / "gitreg-verify.yml"
+    workflow.write_text(workflow.read_text() + "# reviewed on main\n")
+    git(root, "commit", "-qam", "Update the verify workflow")
+    git(root, "push", "-q", "origin", "main")
+    git(root, "checkout", "-q", "stage/production")
+    git(root, "checkout", "-q", "main", "--", ".github")
+    git(root, "commit", "-qm", "Bring the workflows of main")
+    git(root, "checkout", "-q", "main")
+    git(root, "push", "-q", "origin", "stage/production")  # accepted: the same bytes main has
+    assert "# reviewed on main" in git(bare, "show", "stage/production:.github/workflows/gitreg-verify.yml")
