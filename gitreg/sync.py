@@ -189,11 +189,13 @@ def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
     entry = journal.Journal.begin(git, "publish", head_ref=ref, base=parent, model_dir=refs.model_dir(version.name),
                                   commits=[version.commit], tags=[version.tag])
     try:
-        push_artifacts(registry, [version])
+        earlier = _unpublished_before(registry, parent, ref)
+        push_artifacts(registry, [version, *earlier])
         faults.point("register:bytes-pushed")
         for attempt in range(ATTEMPTS):
             try:
-                flags = git.push_flags(REMOTE, [f"{ref}:{ref}", f"{version.ref}:{version.ref}"])
+                flags = git.push_flags(REMOTE, [f"{ref}:{ref}", f"{version.ref}:{version.ref}",
+                                                *[f"{v.ref}:{v.ref}" for v in earlier]])
             except RemoteMovedError:
                 _back_off(attempt)
             else:
@@ -209,6 +211,15 @@ def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
         raise
     finally:
         entry.close()
+
+
+def _unpublished_before(registry: Registry, parent: str, ref: str) -> list[ModelVersion]:
+    """Versions registered here earlier and never published (e.g. kept after a crash) whose commits
+    pushing ``ref`` carries: their bytes and tags go with it, never their commits alone."""
+    git = registry.git
+    remote_tip = git.rev_parse(f"{TRACKING}{ref.removeprefix('refs/heads/')}")
+    commits = set(git.out("rev-list", parent, *([f"^{remote_tip}"] if remote_tip else [])).split())
+    return [v for v in registry.versions() if v.commit in commits] if commits else []
 
 
 def _take_back(git: Git, version: ModelVersion, ref: str, parent: str) -> None:

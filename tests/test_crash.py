@@ -97,14 +97,17 @@ def test_a_register_killed_at_any_step_is_finished_or_undone_by_the_next_command
         assert "# local comment" in (root / "dvc.yaml").read_text()
     registry = Registry(root)
     assert git(bare, "tag").split() == ["m@v0.1.0", "m@v0.2.0"][:2 if outcome == PUBLISHED else 1]
-    if outcome == KEPT:  # published by the next push, bytes first
+    if outcome == KEPT and not push:  # published by the next push, bytes first
         registry.push()
         assert git(bare, "tag").split() == ["m@v0.1.0", "m@v0.2.0"]
-    for tag in git(bare, "tag").split():  # nothing on the remote without its bytes
-        assert _store_has(store, registry.resolve(tag).card.artifact.md5), tag
 
     again = registry.register("m", artifact, bump="minor", push=push)  # the retry succeeds
     assert again.version == ("0.2.0" if outcome == UNDONE else "0.3.0")
+    if push:  # a kept registration travels with the next register --push, its bytes and tag too
+        assert git(bare, "tag").split() == ["m@v0.1.0", "m@v0.2.0", "m@v0.3.0"][:3 if outcome != UNDONE else 2]
+    for tag in git(bare, "tag").split():  # nothing on the remote without its bytes
+        assert _store_has(store, registry.resolve(tag).card.artifact.md5), tag
+    assert leftovers.untagged_registrations(Git(bare)) == []  # no version on the remote that nobody finished
     assert registry.get(f"m@{again.version}", root.parent / "back.bin").read_bytes() == artifact.read_bytes()
     assert registry.verify() == []
 
