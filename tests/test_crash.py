@@ -154,3 +154,35 @@ def test_a_command_running_in_the_same_clone_is_not_recovered_under_its_feet(bus
     finally:
         live.close()
     assert list((root / ".git" / "gitreg" / "journal").iterdir()) == []
+
+
+def test_a_register_killed_while_rebuilding_on_a_remote_that_moved_is_undone(busy_clone, tmp_path):
+    """Another writer publishes while this push is under way (a pre-push hook makes it happen at that
+    moment); the registration is rebuilt on their tip, and the process is killed before tagging it."""
+    root, bare, store, artifact = busy_clone
+    other = tmp_path / "bob"
+    subprocess.run(["git", "clone", "-q", str(bare), str(other)], check=True)
+    bobs = tmp_path / "bob.bin"
+    bobs.write_bytes(b"bob's weights" * 50)
+    hook = root / ".git" / "hooks" / "pre-push"
+    bob_registers = subprocess.list2cmdline([sys.executable, "-m", "gitreg", "-C", str(other), "register", "m",
+                                             str(bobs), "--bump", "minor", "--push"])
+    hook.write_text(f"#!/bin/sh\n[ -e {tmp_path}/raced ] && exit 0\ntouch {tmp_path}/raced\n"
+                    f"env -u GITREG_FAULT {bob_registers} >/dev/null\n")
+    hook.chmod(0o755)
+    before, head = snapshot(root), git(root, "rev-parse", "HEAD")
+    _killed_register(root, artifact, "register:rebuilt", push=True)
+    assert (tmp_path / "raced").exists()
+    bobs_commit = git(bare, "rev-parse", "m@v0.2.0^{commit}")
+    assert git(root, "rev-parse", "HEAD") != head  # the rebuilt commit, tagless, on main
+
+    verify = Invoker(root)("verify")
+    assert "undid an interrupted registration" in verify.stderr
+    after = snapshot(root)
+    assert (after["status"], after["files"], after["index"]) == (before["status"], before["files"], before["index"])
+    assert git(root, "rev-parse", "HEAD") == head
+    assert leftovers.untagged_registrations(Git(root)) == [] and _temp_files(root, store) == []
+    assert git(bare, "tag").split() == ["m@v0.1.0", "m@v0.2.0"]
+    assert git(bare, "rev-parse", "main") == bobs_commit
+    again = Registry(root).register("m", artifact, bump="minor", push=True)
+    assert again.version == "0.3.0" and git(bare, "rev-parse", "main^") == bobs_commit
