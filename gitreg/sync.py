@@ -317,10 +317,11 @@ class _PushMarker:
         except (OSError, ValueError):
             return None
         remote = self.git.rev_parse(f"{TRACKING}{self.stage.branch}")
-        on_remote = bool(remote) and self.git.is_ancestor(data["commit"], remote)
-        if not on_remote:
+        if not remote or not self.git.is_ancestor(data["commit"], remote):
             return None  # still only here: the unpublished change is published by _pending_change
         self.clear()
+        if remote != data["commit"]:
+            return None  # the stage moved on since: this command plans against what it is now
         if (data["action"], data["model"]) != (intent.action, intent.model) or \
                 (intent.version and data["version"] != intent.version):
             return None
