@@ -23,7 +23,7 @@ from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
 
 from gitreg import progress  # noqa: E402
 from gitreg.cache import Transfer  # noqa: E402
-from gitreg.errors import ArtifactError, StorageError, UnsafeContentError  # noqa: E402
+from gitreg.errors import ArtifactError, StorageError, TransferError, UnsafeContentError  # noqa: E402
 from gitreg.pointer import Pointer, check_md5, read_pointer  # noqa: E402
 
 # DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
@@ -236,13 +236,19 @@ def _target(destination: Path, relpath: str) -> Path:
     return target
 
 
-def push(root: Path, md5s: list[str]) -> Transfer:
+def push(root: Path, md5s: list[str] | None = None) -> Transfer:
     """Upload objects (a folder's manifest and its files) to the default DVC remote, then ask the
     remote whether it holds every one: what DVC reports as failed, what it only logged, and what
-    the remote does not list afterwards all end up in ``failed``. Nothing to do without a remote."""
+    the remote does not list afterwards all end up in ``failed``. Nothing to do without a remote.
+    With ``md5s`` None, everything the workspace's pointers name (``dvc push``)."""
     with _repo(root) as repo:
         if not repo.config.get("core", {}).get("remote"):
             return Transfer()
+        if md5s is None:
+            try:
+                return Transfer(uploaded=repo.push())
+            except DvcException as exc:
+                raise TransferError(f"pushing the workspace's artifacts to the DVC remote failed: {exc}") from exc
         cache = Path(repo.cache.local.path)
         owners = _owners(cache, md5s)
         try:
