@@ -130,7 +130,7 @@ def _overrides(overrides: Any) -> tuple[str, ...]:
 
 def _ci_install(ci: Any) -> str | None:
     if not isinstance(ci, dict) or not isinstance(ci.get("install", ""), str):
-        raise _invalid("'ci' must be a mapping like {install: \"gitreg==0.1.0\"}")
+        raise _invalid("'ci' must be a mapping like {install: \"gitreg-dvc==0.1.0\"}")
     _known_keys(ci, CI_KEYS, "ci")
     return ci.get("install") or None
 
