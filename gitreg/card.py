@@ -16,6 +16,7 @@ SCHEMA_VERSION = 1
 CARD_FILE = "card.yaml"
 CARD_KEYS = ("schema", "name", "version", "created", "author", "artifact", "description", "labels", "metrics",
              "params", "lineage", "environment", "signature")
+_CARD_KEY_SET = frozenset(CARD_KEYS)
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,9 @@ def _build(data: Any) -> Card:
     if hasattr(data.get("created"), "isoformat"):  # an unquoted timestamp typed by hand
         data = {**data, "created": data["created"].isoformat()}
     _require(data, "created", str)
-    unknown = [key for key in data if key not in CARD_KEYS]
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r} (schema {SCHEMA_VERSION} has {', '.join(CARD_KEYS)})")
+    if not _CARD_KEY_SET.issuperset(data):
+        unknown = next(key for key in data if key not in _CARD_KEY_SET)
+        raise ValueError(f"unknown field {unknown!r} (schema {SCHEMA_VERSION} has {', '.join(CARD_KEYS)})")
     artifact = data["artifact"]
     if not isinstance(artifact, dict):
         raise TypeError("artifact must be a mapping")
@@ -147,26 +148,27 @@ def _check_artifact(artifact: dict) -> None:
         raise ValueError(f"artifact.path {str(artifact.get('path'))[:80]!r} is not a file name inside the model folder")
     for key in ("size", "nfiles"):
         value = artifact.get(key, 1)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if type(value) is not int or value < 0:  # bool is an int subclass, and no size
             raise ValueError(f"artifact.{key} {value!r} is not a non-negative whole number")
 
 
 def is_plain_name(value: object) -> bool:
     """One path component: no separator, not ``.`` or ``..``, nothing that could leave a folder."""
     return (isinstance(value, str) and value not in ("", ".", "..")
-            and not any(char in value for char in "/\\\0"))
+            and "/" not in value and "\\" not in value and "\0" not in value)
 
 
 def check_finite(values: dict[str, Any], what: str) -> None:
     """NaN and infinities are no JSON and compare with nothing: refused wherever they hide."""
-    todo = [(key, value) for key, value in values.items()]
+    todo = list(values.items())
     while todo:
         key, value = todo.pop()
-        if isinstance(value, float) and not math.isfinite(value):
+        kind = type(value)
+        if kind is float and not math.isfinite(value):
             raise ValueError(f"{what} {key} is {value}: record a finite number")
-        if isinstance(value, dict):
+        if kind is dict or isinstance(value, dict):
             todo += [(f"{key}.{k}", v) for k, v in value.items()]
-        elif isinstance(value, list):
+        elif kind is list or isinstance(value, list):
             todo += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
 
 
