@@ -70,6 +70,8 @@ def test_push_to_a_missing_bucket_pushes_no_ref_then_uploads_once_the_bucket_exi
     assert "m@v0.1.0" in result.output and "no ref was pushed" in result.output
     assert "0 artifacts" not in result.output
     assert git(bare, "for-each-ref") == "" and snapshot(root) == before
+    assert "m@v0.1.0" in run("promote", "m", "0.1.0", "staging", "--push", expect=EXIT_TRANSFER).output
+    assert git(bare, "for-each-ref") == "" and snapshot(root) == before  # the stage change was taken back
     assert "m@v0.1.0" in run("verify", "--remote", expect=13).output
 
     client = boto3.client("s3", endpoint_url=endpoint)
