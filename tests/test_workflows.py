@@ -135,6 +135,13 @@ def test_init_pins_the_running_gitreg_and_running_it_again_changes_nothing(regis
     assert snapshot(registry.root) == before
 
 
+def test_a_new_registry_takes_the_pin_it_is_given(tmp_path, clock):
+    registry, changed = Registry.init(tmp_path / "fresh", ci_install=SPEC)
+    assert changed and registry.config.ci_install == SPEC
+    assert git(registry.root, "log", "--format=%s") == "Initialize gitreg registry\n"
+    assert all(ci.installed_by((registry.root / path).read_bytes()) == [SPEC] for path in ci.workflow_files(SPEC))
+
+
 def test_ci_install_repins_config_and_both_workflows_in_one_commit(registry, run, clock):
     root = registry.root
     config_before = (root / ".gitreg.yaml").read_text()
