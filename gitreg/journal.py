@@ -99,7 +99,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def interrupted(git: Git) -> Iterator[Entry]:
-    """Each entry whose process died, locked while the caller settles it, removed once it returns.
+    """Each entry whose process died, locked while the caller settles it (and calls :func:`discard`).
 
     Costs one ``listdir`` (of a folder that usually does not exist) when there is nothing to do.
     """
@@ -125,10 +125,17 @@ def _claim(where: Path, entry_id: str) -> Iterator[Entry]:
             entry = None  # it finished meanwhile
         except (ValueError, TypeError):
             return  # not an entry this version understands: left for `gitreg verify` to report
-        if entry is not None:
+        if entry is None:
+            (where / f"{entry_id}.lock").unlink(missing_ok=True)
+        else:
             yield entry
-        for leftover in (f"{entry_id}.json", f"{entry_id}.json.tmp", f"{entry_id}.lock"):
-            (where / leftover).unlink(missing_ok=True)
+
+
+def discard(git: Git, entry: Entry) -> None:
+    """Forget a settled entry."""
+    where = directory(git)
+    for leftover in (f"{entry.id}.json", f"{entry.id}.json.tmp", f"{entry.id}.lock"):
+        (where / leftover).unlink(missing_ok=True)
 
 
 def running(git: Git) -> list[str]:

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from gitreg import cache, dvcyaml, journal, refs, registration
-from gitreg.errors import GitregError
+from gitreg.errors import ConflictError, GitregError
 from gitreg.git import Git
 from gitreg.journal import Entry
 
@@ -28,9 +28,12 @@ def recover(git: Git) -> list[str]:
     for entry in journal.interrupted(git):
         try:
             notes.append(settle(git, entry))
-        except GitregError as exc:
-            notes.append(f"could not settle the interrupted registration of {entry.model_dir}: {exc}")
+        except (GitregError, OSError) as exc:  # kept for `gitreg verify` to report; the command goes on
+            notes.append(f"could not settle the interrupted registration of {entry.model_dir} "
+                         f"(.git/{journal.JOURNAL_DIR}/{entry.id}.json): {exc}")
+            continue
         remove_temps(git.root, entry.id)
+        journal.discard(git, entry)
     for note in notes:
         log.warning("gitreg: %s", note)
     return notes
@@ -39,20 +42,28 @@ def recover(git: Git) -> list[str]:
 def settle(git: Git, entry: Entry) -> str:
     tip = git.rev_parse(entry.head_ref)
     tagged = _own_tags(git, entry)
-    if tip in tagged.values():
-        return _finish(git, entry, tagged, tip)
-    for tag in tagged:
-        git.delete_ref(f"{refs.TAGS_PREFIX}{tag}", git.out("rev-parse", f"{refs.TAGS_PREFIX}{tag}"))
-    what = f"{entry.model_dir}/ ({', '.join(entry.tags)})"
+    on_branch = [tag for tag, commit in tagged.items() if tip and (commit == tip or git.is_ancestor(commit, tip))]
+    if on_branch:
+        return _finish(git, entry, tagged, on_branch[-1])
+    if tip not in entry.commits and tip != entry.base:
+        saved = f"; your earlier files are in {entry.backup}" if entry.backup else ""
+        raise ConflictError(
+            f"{entry.head_ref} moved since{saved}: once you have what you need, "
+            f"delete .git/{journal.JOURNAL_DIR}/{entry.id}.json"
+        )
+    _drop_tags(git, tagged)
     if tip in entry.commits:
         if entry.kind == "publish":
             registration.unregister_files(git, entry.model_dir, tip, entry.base)
         git.update_ref(entry.head_ref, entry.base, tip, "gitreg: undo interrupted register")
-    elif tip != entry.base:
-        return (f"an interrupted registration of {what} was left as it is: {entry.head_ref} moved since; "
-                "`gitreg verify` shows what remains")
     _restore_files(git, entry)
-    return f"undid an interrupted registration of {what}: branch, index and files as before; register again"
+    return (f"undid an interrupted registration of {entry.model_dir}/ ({', '.join(entry.tags)}): "
+            "branch, index and files as before; register again")
+
+
+def _drop_tags(git: Git, tags) -> None:
+    for tag in tags:
+        git.delete_ref(f"{refs.TAGS_PREFIX}{tag}", git.out("rev-parse", f"{refs.TAGS_PREFIX}{tag}"))
 
 
 def _own_tags(git: Git, entry: Entry) -> dict[str, str]:
@@ -61,11 +72,9 @@ def _own_tags(git: Git, entry: Entry) -> dict[str, str]:
     return {tag: commit for tag, commit in found.items() if commit in entry.commits}
 
 
-def _finish(git: Git, entry: Entry, tagged: dict[str, str], tip: str) -> str:
-    kept = next(tag for tag, commit in tagged.items() if commit == tip)
-    for tag in tagged:
-        if tag != kept:
-            git.delete_ref(f"{refs.TAGS_PREFIX}{tag}", git.out("rev-parse", f"{refs.TAGS_PREFIX}{tag}"))
+def _finish(git: Git, entry: Entry, tagged: dict[str, str], kept: str) -> str:
+    """The registration tagged ``kept`` is complete: the user's index catches up with it."""
+    _drop_tags(git, [tag for tag in tagged if tag != kept])
     git.reset_paths([entry.model_dir, dvcyaml.DVC_YAML])
     if entry.backup:
         shutil.rmtree(git.root / entry.backup, ignore_errors=True)

@@ -186,3 +186,19 @@ def test_a_register_killed_while_rebuilding_on_a_remote_that_moved_is_undone(bus
     assert git(bare, "rev-parse", "main") == bobs_commit
     again = Registry(root).register("m", artifact, bump="minor", push=True)
     assert again.version == "0.3.0" and git(bare, "rev-parse", "main^") == bobs_commit
+
+
+def test_a_branch_that_moved_after_the_crash_is_not_rewound_and_the_backup_is_kept(busy_clone):
+    """The user committed on top of the half-made registration before running gitreg again: recovery
+    does not move their branch or drop the backup of their files; verify says what remains."""
+    root, _, _, artifact = busy_clone
+    _killed_register(root, artifact, "register:branch-moved", push=False)
+    git(root, "commit", "-q", "--allow-empty", "-m", "the user's own commit")
+    head = git(root, "rev-parse", "HEAD")
+    verify = Invoker(root)("verify", expect=13)
+    assert "could not settle the interrupted registration of models/m" in verify.stderr
+    assert "refs/heads/main moved since; your earlier files are in .dvc/tmp/gitreg-undo-" in verify.stderr
+    assert "('Register m v0.2.0') has no version tag" in verify.output
+    assert "leftover: .git/gitreg/journal/" in verify.output and "leftover: .dvc/tmp/gitreg-undo-" in verify.output
+    assert git(root, "rev-parse", "HEAD") == head
+    assert list((root / ".dvc" / "tmp").glob("gitreg-undo-*/model/card.yaml"))
