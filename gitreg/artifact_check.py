@@ -37,9 +37,8 @@ def check_store(location: str, versions: list[ModelVersion]) -> list[str]:
         return _per_version(versions, ObjectStore(Path(location) / "files" / "md5", f"the artifact store {location}")
                             .problems)
     md5s = sorted({v.card.artifact.md5 for v in versions})
-    absent = set(storage_lazy.load().missing_at(location, md5s)) if md5s else set()
-    return _per_version(versions, lambda md5: [f"artifact {md5} is missing from the artifact store {location}"]
-                        if md5 in absent else [])
+    missing = storage_lazy.load().missing_at(location, md5s) if md5s else {}
+    return _per_version(versions, _absent_from(missing, f"the artifact store {location}"))
 
 
 def _per_version(versions: list[ModelVersion], judge: Callable[[str], list[str]]) -> list[str]:
@@ -115,29 +114,18 @@ def _check_remote(root: Path, versions: list[ModelVersion]) -> list[str]:
     store = cache.directory_remote(root)
     if store is not None:
         return _per_version(versions, ObjectStore(store / "files" / "md5", f"the DVC remote {store}").problems)
-    local = ObjectStore(_cache_dir(root), "")
-    objects = {md5: [md5] + _local_files(local, md5) for md5 in {v.card.artifact.md5 for v in versions}}
-    missing = storage_lazy.load().missing_in_remote(root, sorted({o for group in objects.values() for o in group}))
+    md5s = sorted({v.card.artifact.md5 for v in versions})
+    missing = storage_lazy.load().missing_in_remote(root, md5s) if md5s else {}
     if missing is None:
         return ["no DVC remote is configured, so no version's bytes can be fetched by anyone else: "
-                "run `gitreg init --remote DIR_OR_URL`"] if versions else []
-    absent = set(missing)
+                "run `gitreg init --remote DIR_OR_URL`"]
+    return _per_version(versions, _absent_from(missing, "the DVC remote", "upload it with `gitreg push --artifacts` "
+                                                                          "from a clone whose cache holds it"))
 
+
+def _absent_from(missing: dict[str, list[str]], where: str, hint: str = "") -> Callable[[str], list[str]]:
     def judge(md5: str) -> list[str]:
-        return [f"{'artifact' if obj == md5 else 'file'} {obj} is missing from the DVC remote: "
-                "upload it with `gitreg push --artifacts` from a clone whose cache holds it"
-                for obj in objects[md5] if obj in absent]
+        return [f"{'artifact' if obj == md5 else 'file'} {obj} is missing from {where}{': ' if hint else ''}{hint}"
+                for obj in missing.get(md5, [])]
 
-    return _per_version(versions, judge)
-
-
-def _local_files(local: ObjectStore, md5: str) -> list[str]:
-    """A folder's files, from its manifest when the local cache holds it intact (the remote is asked
-    for the manifest itself either way)."""
-    path = local.base / md5[:2] / md5[2:]
-    if not md5.endswith(".dir") or local.object_problem(path, md5.removesuffix(".dir"), "manifest"):
-        return []
-    try:
-        return [entry["md5"] for entry in _manifest(path)]
-    except UnsafeContentError:
-        return []  # --artifacts reports the manifest
+    return judge

@@ -23,7 +23,7 @@ from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
 
 from gitreg import progress  # noqa: E402
 from gitreg.cache import Transfer  # noqa: E402
-from gitreg.errors import ArtifactError, StorageError, TransferError, UnsafeContentError  # noqa: E402
+from gitreg.errors import ArtifactError, GitregError, StorageError, TransferError, UnsafeContentError  # noqa: E402
 from gitreg.pointer import Pointer, check_md5, read_pointer  # noqa: E402
 
 # DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
@@ -311,30 +311,59 @@ def _one_line(error: object) -> str:
     return text[:300] or type(error).__name__
 
 
-def missing_in_remote(root: Path, md5s: list[str]) -> list[str] | None:
-    """The objects among ``md5s`` that the default DVC remote does not hold; None without a remote."""
+def missing_in_remote(root: Path, md5s: list[str]) -> dict[str, list[str]] | None:
+    """For each of ``md5s`` the objects the default DVC remote lacks (see :func:`_missing`); None
+    without a remote."""
     with _repo(root) as repo:
         if not repo.config.get("core", {}).get("remote"):
             return None
         try:
-            return _absent(repo.cloud.get_remote_odb(None, "push"), [check_md5(md5) for md5 in md5s])
+            return _missing(repo.cloud.get_remote_odb(None, "push"), md5s)
+        except GitregError:
+            raise
         except Exception as exc:  # DVC, fsspec and the cloud client raise their own kinds
             raise StorageError(f"cannot ask the DVC remote which objects it holds: {_one_line(exc)}") from exc
 
 
-def missing_at(url: str, md5s: list[str]) -> list[str]:
-    """The objects among ``md5s`` that the store at ``url`` (e.g. ``s3://bucket/prefix``) does not hold,
-    with credentials (and ``AWS_ENDPOINT_URL``) from the environment; for a server without a DVC project."""
+def missing_at(url: str, md5s: list[str]) -> dict[str, list[str]]:
+    """:func:`missing_in_remote` for the store at ``url`` (e.g. ``s3://bucket/prefix``), with credentials
+    (and ``AWS_ENDPOINT_URL``) from the environment: for a server, which has no DVC project."""
     from dvc.fs import get_cloud_fs
     from dvc_data.hashfile.db import HashFileDB
 
     try:
         cls, config, path = get_cloud_fs({}, url=url)
         fs = cls(**config)
-        odb = HashFileDB(fs, fs.join(path, "files", "md5"))
-        return _absent(odb, [check_md5(md5) for md5 in md5s])
+        return _missing(HashFileDB(fs, fs.join(path, "files", "md5")), md5s)
+    except GitregError:
+        raise
     except Exception as exc:
         raise StorageError(f"cannot ask the artifact store {url} which objects it holds: {_one_line(exc)}") from exc
+
+
+def _missing(odb, md5s: list[str]) -> dict[str, list[str]]:
+    """md5 -> the objects of it the remote lacks: the object itself, or for a folder whose manifest
+    is there (read from the remote), the files it lists that are not."""
+    absent = set(_absent(odb, [check_md5(md5) for md5 in md5s]))
+    found = {md5: [md5] for md5 in md5s if md5 in absent}
+    for md5 in md5s:
+        if md5.endswith(".dir") and md5 not in absent:
+            files = _remote_manifest(odb, md5)
+            found[md5] = _absent(odb, files) if files is not None else [md5]
+    return {md5: objects for md5, objects in found.items() if objects}
+
+
+def _remote_manifest(odb, md5: str) -> list[str] | None:
+    """The file md5s a folder's manifest in the remote lists; None when it does not hash to its name."""
+    data = odb.fs.cat_file(odb.oid_to_path(md5))
+    if hashlib.md5(data).hexdigest() != md5.removesuffix(".dir"):
+        return None
+    try:
+        entries = json.loads(data)
+        return [check_md5(entry["md5"], f"a file of the folder {md5} in the remote") for entry in entries]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UnsafeContentError(f"the folder manifest {md5} in the remote is not a list of files: "
+                                 "restore it from a trusted copy") from exc
 
 
 def prepare_workspace(path: Path, config: bytes | None) -> Path:

@@ -258,5 +258,17 @@ def test_hook_with_an_s3_store_asks_the_bucket_with_the_servers_credentials(s3_e
     Invoker(root)("register", "m", str(artifact))
     proc = subprocess.run(["git", "push", "origin", "main", "--tags"], cwd=root, capture_output=True, text=True)
     assert proc.returncode != 0 and "missing from the artifact store s3://hooked/registry" in proc.stderr
-    assert Invoker(root)("push").output.startswith("Pushed to origin: 1 artifact")
-    assert "m@v0.1.0" in tags_on(bare)
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"layers": 2}')
+    Invoker(root)("register", "bert", str(folder))
+    assert Invoker(root)("push").output.startswith("Pushed to origin: 3 artifacts")  # m, bert's manifest and file
+    assert "m@v0.1.0" in tags_on(bare) and "bert@v0.1.0" in tags_on(bare)
+
+    # A folder's file lost from the bucket: found through the manifest read from the bucket itself.
+    file_md5 = hashlib.md5(b'{"layers": 2}').hexdigest()
+    boto3.client("s3").delete_object(Bucket="hooked", Key=f"registry/files/md5/{file_md5[:2]}/{file_md5[2:]}")
+    shutil.rmtree(root / ".dvc" / "cache")  # nothing local to lean on
+    result = Invoker(root)("verify", "--remote", expect=13)
+    assert result.output.splitlines() == [f"breach: bert@v0.1.0: file {file_md5} is missing from the DVC remote: "
+                                          "upload it with `gitreg push --artifacts` from a clone whose cache holds it"]
