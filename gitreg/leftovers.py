@@ -47,7 +47,7 @@ def problems(git: Git) -> list[str]:
 def untagged_registrations(git: Git) -> list[tuple[str, str, str]]:
     """(branch, commit, subject) of registration commits reachable from local branches that no
     annotated tag points at (a broken tag still counts as a tag: verify reports it apart)."""
-    tagged_commits = {record.commit for record in git.version_tags()}
+    tagged_commits = set(git.out("for-each-ref", "--format=%(*objectname)", "refs/tags/").split())
     output = git.out("log", "--branches", "--source", "--format=%H%x00%S%x00%s%x00%(trailers:key="
                      f"{registration.REGISTRATION_TRAILER},valueonly)%x00")
     found = []

@@ -184,7 +184,7 @@ def verify(ctx, artifacts, remote, repair, as_json) -> None:
       gitreg verify --json
     """
     registry = _registry(ctx)
-    repaired = registry.repair().done if repair else []
+    repaired = registry.repair().done if repair else registry.recovered  # opening it settled a crash
     problems = registry.verify(artifacts=artifacts, remote=remote)
     for line in [] if as_json else repaired:
         click.echo(f"repaired: {line}")
