@@ -18,6 +18,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def git_dir(git: Git) -> Path:
 
 def directory(git: Git) -> Path:
     return git_dir(git) / JOURNAL_DIR
+
+
+@contextmanager
+def exclusive(git: Git) -> Iterator[None]:
+    """One ``register --push`` at a time in this clone (parallel CI jobs may share one checkout): the
+    next one waits, then starts from what the first published. A dead holder's lock is released."""
+    where = git_dir(git) / "gitreg"
+    where.mkdir(parents=True, exist_ok=True)
+    with open(where / "register.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def temp_prefix() -> str:

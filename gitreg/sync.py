@@ -167,6 +167,12 @@ def _refuse_unserved(versions: list[ModelVersion], result: cache.Transfer) -> No
 # ------------------------------------------------------------------------ publishing one change
 def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
                          register: Callable[[RegisterPlan], ModelVersion]) -> ModelVersion:
+    with journal.exclusive(registry.git):
+        return _publish_registration(registry, plan, register)
+
+
+def _publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
+                          register: Callable[[RegisterPlan], ModelVersion]) -> ModelVersion:
     """Register on top of the remote's tip, then publish; when another writer pushed first, rebuild
     just the commit and tag on their tip (the bytes are stored and pushed once) and push again.
 
