@@ -280,7 +280,8 @@ def test_a_hostile_card_md5_is_skipped_and_never_becomes_a_path(tmp_path, artifa
     listed = run("list")
     assert "warning: skipped tag m@v1.0.1: the card of m@v1.0.1 is not a valid gitreg card (artifact.md5" \
         in listed.stderr and "1.0.0" in listed.stdout
-    subprocess.run([sys.executable, "-m", "gitreg", "push"], cwd=registry.root, capture_output=True)
+    pushed = subprocess.run([sys.executable, "-m", "gitreg", "push"], cwd=registry.root, capture_output=True, text=True)
+    assert "Traceback" not in pushed.stderr
     assert not (tmp_path / "victim").exists()
     assert not any("secret" in p.read_text(errors="replace") for p in store.rglob("*") if p.is_file())
 
