@@ -172,6 +172,8 @@ def lower_is_better(metric: str, directions: dict[str, Any]) -> bool:
 def _stage(item: Any) -> Stage:
     if isinstance(item, str):
         item = {"name": item}
+    if isinstance(item, dict) and "name" not in item:
+        _known_keys(item, STAGE_KEYS, "a stage")  # `nmae: dev` is a typo, not a missing name
     if not isinstance(item, dict) or "name" not in item:
         raise _invalid(f"each stage needs a name, e.g. '- name: staging' (found {item!r})")
     try:

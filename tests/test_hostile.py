@@ -170,6 +170,7 @@ def test_nan_and_infinite_metrics_and_params_are_refused(registry, run, artifact
     ("stages: [dev]\nextra: 1\n", "the top level may only set schema, stages, metrics, overrides, ci (found the unknown key 'extra')"),
     ("stages: [{name: production, gate: {requires: dev}}]\n", "unknown key 'gate' in stage production: did you mean 'gates'?"),
     ("stages: [{name: dev, brnch: stage/d}]\n", "unknown key 'brnch' in stage dev: did you mean 'branch'?"),
+    ("stages: [{nmae: dev}]\n", "unknown key 'nmae' in a stage: did you mean 'name'?"),
     ("stages: [{name: dev, gates: {metric: {accuracy: '>= 0.9'}}}]\n", "unknown key 'metric' in the gates of dev: did you mean 'metrics'?"),
     ("stages: [{name: dev, gates: {no_regresion: [a]}}]\n", "unknown key 'no_regresion' in the gates of dev: did you mean 'no_regression'?"),
     ("stages: [{name: dev, gates: {require: dev}}]\n", "unknown key 'require' in the gates of dev: did you mean 'requires'?"),
