@@ -84,7 +84,7 @@ def test_a_register_killed_at_any_step_is_finished_or_undone_by_the_next_command
     verify = Invoker(root)("verify")  # the first command after the crash settles it, then checks
     assert f"Registry OK: {1 if outcome == UNDONE else 2} versions" in verify.output
     assert ("undid an interrupted registration" if outcome == UNDONE else "m@v0.2.0") in verify.stderr
-    assert verify.output.startswith("repaired: ")  # verify says what opening the registry settled
+    assert verify.stdout.startswith("repaired: ")  # verify says what opening the registry settled
 
     after = snapshot(root)
     assert after["status"] == before["status"]  # the user's untracked, staged and unstaged work as it was
