@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from gitreg import history, refs
+from gitreg import ci, history, refs
 from gitreg.card import Card
-from gitreg.config import Stage
+from gitreg.config import Stage, main_rev
 from gitreg.errors import ConflictError, GateError, NotFoundError, StageMovedError
 from gitreg.gates import GateCheck
 from gitreg.git import Git, Identity, TreeEdit
@@ -63,15 +63,26 @@ class StageResult:
 
 
 # ------------------------------------------------------------------------------------ planning
-def swap_edit(name: str, subtree: str | None) -> TreeEdit:
-    """``models/<name>/`` := ``subtree`` (None: removed). Nothing else changes on a stage branch (not even
-    dvc.yaml, whose adjacent entries would make two promotions from one tip conflict on a forge): DVC
-    and GTO read a version's dvc.yaml entry at its tag."""
+def swap_edit(git: Git, parent: str, name: str, subtree: str | None) -> TreeEdit:
+    """``models/<name>/`` := ``subtree`` (None: removed), and gitreg's workflows as the main branch has
+    them (a pull request into a stage runs the stage branch's workflows, so a new pin on main must reach
+    it). Nothing else changes on a stage branch, not even dvc.yaml, whose adjacent entries would make
+    two promotions from one tip conflict on a forge: DVC and GTO read a version's entry at its tag."""
     model_dir = refs.model_dir(name)
-    edit = TreeEdit(remove=[model_dir])
+    edit = TreeEdit(remove=[model_dir], put=_workflows_from_main(git, parent))
     if subtree:
         edit.graft[model_dir] = subtree
     return edit
+
+
+def _workflows_from_main(git: Git, parent: str) -> dict[str, bytes]:
+    main = main_rev(git)
+    if not main:
+        return {}
+    paths = [f"{ci.WORKFLOW_DIR}/{name}" for name in ci.WORKFLOWS]
+    blobs = git.read_blobs([f"{rev}:{path}" for rev in (main, parent) for path in paths])
+    return {path: blobs[f"{main}:{path}"] for path in paths
+            if blobs[f"{main}:{path}"] is not None and blobs[f"{main}:{path}"] != blobs[f"{parent}:{path}"]}
 
 
 def plan_promote(git: Git, view: StageView, version: ModelVersion, checks: list[GateCheck],
@@ -84,17 +95,17 @@ def plan_promote(git: Git, view: StageView, version: ModelVersion, checks: list[
     )
     parent = view.tip or birth_commit(git, version.commit)
     subtree = git.tree_id(version.commit, refs.model_dir(version.name))
-    return StagePlan(change, view.stage, view.tip, view.expected, parent, swap_edit(version.name, subtree),
+    return StagePlan(change, view.stage, view.tip, view.expected, parent, swap_edit(git, parent, version.name, subtree),
                      tuple(checks))
 
 
-def plan_retire(view: StageView, name: str) -> StagePlan:
+def plan_retire(git: Git, view: StageView, name: str) -> StagePlan:
     current = view.version_of(name)
     if current is None and name not in view.breaches:
         raise NotFoundError(f"{name} is not in {view.stage.name}: nothing to retire")
     change = StageChange(action="retire", model=name, stage=view.stage.name, version=None,
                          from_version=current.version if current else None)
-    return StagePlan(change, view.stage, view.tip, view.expected, view.tip, swap_edit(name, None))
+    return StagePlan(change, view.stage, view.tip, view.expected, view.tip, swap_edit(git, view.tip, name, None))
 
 
 def plan_rollback(git: Git, view: StageView, name: str, versions: dict[str, ModelVersion],
@@ -115,7 +126,7 @@ def plan_rollback(git: Git, view: StageView, name: str, versions: dict[str, Mode
         reverts=tuple(entry.oid for entry in undone if entry.oid),
     )
     body = "\n".join(f"This reverts commit {entry.oid}." for entry in undone if entry.oid)
-    return StagePlan(change, view.stage, view.tip, view.expected, view.tip, swap_edit(name, restored), body=body)
+    return StagePlan(change, view.stage, view.tip, view.expected, view.tip, swap_edit(git, view.tip, name, restored), body=body)
 
 
 def _to_undo(git: Git, in_effect: list, to: str | None, versions, stage: str, name: str) -> list:

@@ -65,7 +65,7 @@ def retire(registry: Registry, name: str, stage: Stage, *, dry_run: bool) -> Sta
     _refuse_checked_out(registry, stage)
 
     def build(views: dict[str, StageView]) -> StagePlan:
-        return promotion.plan_retire(views[stage.name], name)
+        return promotion.plan_retire(registry.git, views[stage.name], name)
 
     return _run(registry, build, dry_run)
 

@@ -248,3 +248,15 @@ def test_a_stage_branch_may_take_files_exactly_as_the_main_branch_has_them(guard
     git(root, "checkout", "-q", "main")
     git(root, "push", "-q", "origin", "stage/production")  # accepted: the same bytes main has
     assert "# reviewed on main" in git(bare, "show", "stage/production:.github/workflows/gitreg-verify.yml")
+
+
+def test_a_new_pin_on_main_reaches_the_stage_branch_with_the_next_stage_change(guarded, tmp_path):
+    registry, bare = guarded
+    root = registry.root
+    Invoker(root)("init", "--ci-install", "gitreg-dvc==9.9.9")
+    registry.push()
+    registry.promote("m", "0.2.0", "production", push=True)  # the hook accepts the carried workflows
+    for name in ("gitreg-promotion.yml", "gitreg-verify.yml"):
+        path = f".github/workflows/{name}"
+        assert git(bare, "show", f"stage/production:{path}") == git(bare, "show", f"main:{path}")
+        assert "gitreg-dvc==9.9.9" in git(bare, "show", f"stage/production:{path}")
