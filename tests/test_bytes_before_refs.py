@@ -80,8 +80,8 @@ def test_push_to_a_missing_bucket_pushes_no_ref_then_uploads_once_the_bucket_exi
     assert "m@v0.1.0" in tags_on(bare)
     run("verify", "--artifacts", "--remote")
 
-    # The remote loses the object behind DVC's back (its index still says it is there): a staged
-    # version's bytes are asked of the remote itself and uploaded again before any ref is pushed.
+    # The remote loses the object: a staged version's bytes are asked of the remote itself and
+    # uploaded again before the stage branch is pushed.
     key = next(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
     client.delete_object(Bucket=bucket, Key=key)
     run("promote", "m", "0.1.0", "staging")
