@@ -30,6 +30,7 @@ from gitreg.git import Git
 from gitreg.index import BrokenTag, ModelVersion
 from gitreg.pointer import Pointer, read_pointer
 from gitreg.stages import StageView, resolve_stages
+from gitreg.trailers import StageChange
 
 LOADABLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
@@ -174,23 +175,25 @@ class Registry:
             return workflow.promote(self, self.resolve(ref), target, force=force,
                                     require=tuple(require), pr=pr, dry_run=dry_run)
 
-        return self._stage_change(change, push and not (dry_run or pr))
+        intent = StageChange("promote", ref.name, target.name, ref.version, None)
+        return self._stage_change(change, push and not (dry_run or pr), intent)
 
     def rollback(self, name: str, stage: str, *, to: str | None = None, dry_run: bool = False,
                  push: bool = False):
         """Revert the newest change of ``name`` in ``stage`` still in effect (or back to version ``to``)."""
         name, target, to = refs.check_name(name), self.config.stage(stage), refs.check_version(to) if to else None
         return self._stage_change(lambda: workflow.rollback(self, name, target, to=to, dry_run=dry_run),
-                                  push and not dry_run)
+                                  push and not dry_run, StageChange("rollback", name, target.name, to, None))
 
     def retire(self, name: str, stage: str, *, dry_run: bool = False, push: bool = False):
         """Remove ``name`` from ``stage``, as a recorded stage change."""
         name, target = refs.check_name(name), self.config.stage(stage)
-        return self._stage_change(lambda: workflow.retire(self, name, target, dry_run=dry_run), push and not dry_run)
+        return self._stage_change(lambda: workflow.retire(self, name, target, dry_run=dry_run), push and not dry_run,
+                                  StageChange("retire", name, target.name, None, None))
 
-    def _stage_change(self, change, push: bool):
+    def _stage_change(self, change, push: bool, intent: StageChange):
         self._require_writable()
-        return sync.publish_stage_change(self, change) if push else change()
+        return sync.publish_stage_change(self, change, intent) if push else change()
 
     def push(self, all_artifacts: bool = False) -> sync.SyncReport:
         """Publish to ``origin``: artifacts first (of new and staged versions, or with ``all_artifacts`` of
@@ -417,7 +420,7 @@ class Registry:
 
         versions, config = self.versions(), self.config
         views = resolve_stages(self.git, config, versions)
-        last = {stage.name: next(iter(audit.events(self.git, config, [], None, stage.name)), None)
+        last = {stage.name: next(iter(audit.events(self.git, config, versions, None, stage.name)), None)
                 for stage in config.stages}
         return stats.compute(versions, views, last, len(self.broken))
 
