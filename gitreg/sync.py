@@ -128,6 +128,8 @@ def push(registry: Registry, all_artifacts: bool = False) -> SyncReport:
     if ref:
         refspecs.append(f"{ref}:{ref}")
     changed = git.push(REMOTE, refspecs)
+    for stage in registry.config.stages:
+        _PushMarker(git, stage).clear()  # what an interrupted --push left is published now, by this push
     report.refs = [ref.removeprefix("refs/tags/").removeprefix("refs/heads/") for ref in changed]
     return report
 

@@ -130,3 +130,15 @@ def test_other_unpublished_changes_are_not_pushed_behind_the_users_back(producti
                             capture_output=True, text=True)
     assert result.returncode == 6 and "never reached origin: publish them with `gitreg push`" in result.stderr
     assert remote_production(bare, tmp_path) == "0.3.0"
+
+
+def test_after_gitreg_push_published_an_interrupted_rollback_a_new_rollback_is_made(production, tmp_path):
+    _, bare = production
+    clone = operator(tmp_path, bare, "op")
+    killed = gitreg(clone, "rollback", "m", "production", "--push", GITREG_FAULT="stage-change:pushed")
+    assert killed.wait() == -9
+    assert subprocess.run([sys.executable, "-m", "gitreg", "push"], cwd=clone).returncode == 0
+    again = subprocess.run([sys.executable, "-m", "gitreg", "rollback", "m", "production", "--push"], cwd=clone,
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert remote_production(bare, tmp_path) == "0.1.0", "the user asked for a second rollback, after the push"
