@@ -195,7 +195,7 @@ def verify(ctx, artifacts, remote, repair, as_json) -> None:
             click.echo(f"breach: {problem}")
     else:
         versions = len(registry.versions())
-        click.echo(f"Registry OK: {versions} versions, stages consistent")
+        click.echo(f"Registry OK: {versions} version{'' if versions == 1 else 's'}, stages consistent")
     if problems:
         sys.exit(IntegrityError.exit_code)
 
