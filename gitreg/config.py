@@ -11,6 +11,7 @@ from typing import Any
 from gitreg import yamlio
 from gitreg.errors import InvalidInputError
 from gitreg.refs import check_stage
+from gitreg.thresholds import Threshold
 
 CONFIG_FILE = ".gitreg.yaml"
 LOWER_WORDS = ("lower", "min", "minimize")
@@ -216,8 +217,6 @@ def _names(value: Any) -> bool:
 
 def _check_conditions(stage: str, conditions: Any) -> None:
     """Metric gates parse now: a condition that cannot be read must never become a silent pass."""
-    from gitreg.gates import Threshold  # gates builds on this module
-
     if not isinstance(conditions, dict):
         raise _invalid(f"the metric gates of {stage} must map metrics to conditions, e.g. accuracy: '>= 0.9'")
     for metric, condition in conditions.items():
