@@ -59,9 +59,10 @@ class Card:
         return json.dumps(self.to_dict(), sort_keys=False, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> Card:
+    def from_dict(cls, data: Any, where: str, numbers_checked: bool = False) -> Card:
+        """``numbers_checked``: the data comes from :func:`yamlio.load_json`, which admits no NaN or Infinity."""
         try:
-            return _build(data)
+            return _build(data, numbers_checked)
         except (KeyError, TypeError, ValueError) as exc:
             raise CardError(
                 f"{where} is not a valid gitreg card ({_reason(exc)}): "
@@ -89,10 +90,10 @@ class Card:
             raise UnsafeCardError(str(exc)) from exc
         except ValueError as exc:
             raise CardError(f"{where} holds no valid card index ({exc})") from exc
-        return cls.from_dict(data, where)
+        return cls.from_dict(data, where, numbers_checked=True)
 
 
-def _build(data: Any) -> Card:
+def _build(data: Any, numbers_checked: bool) -> Card:
     if not isinstance(data, dict):
         raise TypeError("the card is not a mapping")
     if data.get("schema") != SCHEMA_VERSION:
@@ -112,7 +113,7 @@ def _build(data: Any) -> Card:
     for key in ("metrics", "params", "lineage", "environment"):
         if not isinstance(data.get(key, {}), dict):
             raise TypeError(f"{key} must be a mapping")
-    for key in ("metrics", "params"):
+    for key in () if numbers_checked else ("metrics", "params"):
         check_finite(data.get(key) or {}, key)
     if not isinstance(data.get("labels", []), list):
         raise TypeError("labels must be a list")
