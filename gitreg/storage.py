@@ -239,10 +239,15 @@ def _target(destination: Path, relpath: str) -> Path:
 def push(root: Path, md5s: list[str] | None = None) -> Transfer:
     """Upload objects (a folder's manifest and its files) to the default DVC remote, then ask the
     remote whether it holds every one: what DVC reports as failed, what it only logged, and what
-    the remote does not list afterwards all end up in ``failed``. Nothing to do without a remote.
+    the remote does not list afterwards all end up in ``failed``. Without a remote, TransferError.
     With ``md5s`` None, everything the workspace's pointers name (``dvc push``)."""
     with _repo(root) as repo:
         if not repo.config.get("core", {}).get("remote"):
+            if md5s:  # bytes before refs: refs naming bytes nobody can fetch are not published
+                raise TransferError(
+                    "this registry has no DVC remote, so the bytes of the versions being published could not "
+                    "be fetched by anyone else; no ref was pushed: set one with `gitreg init --remote DIR_OR_URL`"
+                )
             return Transfer()
         if md5s is None:
             try:

@@ -272,3 +272,19 @@ def test_hook_with_an_s3_store_asks_the_bucket_with_the_servers_credentials(s3_e
     result = Invoker(root)("verify", "--remote", expect=13)
     assert result.output.splitlines() == [f"breach: bert@v0.1.0: file {file_md5} is missing from the DVC remote: "
                                           "upload it with `gitreg push --artifacts` from a clone whose cache holds it"]
+
+
+def test_without_a_dvc_remote_no_version_is_published(registry, artifact, tmp_path, run):
+    """Bytes before refs also when there is nowhere to put them: a tag others cannot load is not pushed."""
+    import subprocess
+
+    from tests.conftest import git, snapshot
+
+    bare = tmp_path / "nowhere.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    git(registry.root, "remote", "add", "origin", str(bare))
+    registry.register("m", artifact)
+    before = snapshot(registry.root)
+    result = run("push", expect=15)
+    assert "no DVC remote" in result.output and "gitreg init --remote" in result.output
+    assert git(bare, "tag") == "" and snapshot(registry.root) == before

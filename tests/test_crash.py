@@ -82,7 +82,7 @@ def test_a_register_killed_at_any_step_is_finished_or_undone_by_the_next_command
     assert list((root / ".git" / "gitreg" / "journal").glob("*.json")), "the kill left no journal to recover from"
 
     verify = Invoker(root)("verify")  # the first command after the crash settles it, then checks
-    assert f"Registry OK: {1 if outcome == UNDONE else 2} versions" in verify.output
+    assert f"Registry OK: {'1 version,' if outcome == UNDONE else '2 versions'}" in verify.output
     assert ("undid an interrupted registration" if outcome == UNDONE else "m@v0.2.0") in verify.stderr
     assert verify.stdout.startswith("repaired: ")  # verify says what opening the registry settled
 

@@ -16,6 +16,7 @@ def shared(registry, artifact, tmp_path, clock):
     """A registry with two versions, pushed to a bare repository that plays the forge."""
     bare = tmp_path / "forge.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    Registry.init(registry.root, remote=str(tmp_path / "dvc-store"))  # bytes before refs: a store to push to
     registry.register("m", artifact, metrics={"accuracy": 0.9})
     clock.tick()
     artifact.write_bytes(b"v2" * 100)
