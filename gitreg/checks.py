@@ -62,7 +62,7 @@ def infer_stage(config: Config, base: str) -> Stage:
     raise InvalidInputError(f"{base} is not a stage branch: name the target with --stage STAGE")
 
 
-def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base: str, head: str,
+def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base: str | None, head: str,
                     stage: Stage, moved: dict[str, str] | None = None) -> PromotionReport:
     """The one judge of stage changes (pull-request CI, the server hook): every first-parent commit
     from ``base`` to ``head``, in order, may change only ``models/<name>/`` folders; each change is
@@ -70,15 +70,21 @@ def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base
     promotion must pass the stage's gates (``--force`` counts only from identities under
     ``overrides:``); a rollback is one exactly when it restores the state before the promotion it
     undoes. When ``head`` does not contain ``base`` (a pull request opened from an older tip), the
-    merge a forge would make is judged instead. ``moved`` gives stage branches' tips after a push."""
-    base_commit, head_commit = _commit(git, base), _commit(git, head)
+    merge a forge would make is judged instead. ``base`` None: a new stage branch, judged from where it
+    leaves the main branch's history, which must hold no models. ``moved`` gives stage branches' tips
+    after a push."""
+    head_commit = _commit(git, head)
+    base_commit = _commit(git, base) if base else None
     registered = group_by_model(versions)
     views = resolve_stages(git, config, versions, moved=moved)
-    report = PromotionReport(stage.name, base_commit, head_commit, [])
     main = main_rev(git)
+    report = PromotionReport(stage.name, base_commit or "", head_commit, [])
     with git.cat_file() as cat:
         ledger = history.Ledger()
-        history.replay(cat, history.steps(git, cat, base_commit), stage.name, registered, ledger)
+        if base_commit is None:
+            base_commit = _birth(git, cat, main, head_commit, report)
+        if base_commit:
+            history.replay(cat, history.steps(git, cat, base_commit), stage.name, registered, ledger)
         for step, outside in _steps_between(git, cat, base_commit, head_commit):
             outside = [path for path in outside if not _as_on_main(cat, main, step.oid or head_commit, path)]
             if outside:
@@ -90,9 +96,23 @@ def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base
     return report
 
 
-def _steps_between(git: Git, cat, base: str, head: str) -> list[tuple[history.Step, list[str]]]:
-    if git.is_ancestor(base, head):
-        records = git.first_parent_log(f"{base}..{head}")[::-1]
+def _birth(git: Git, cat: CatFile, main: str | None, head: str, report: PromotionReport) -> str | None:
+    """Where a new stage branch leaves the main branch's history (None: it shares none of it, and every
+    commit is judged from an empty stage). Born there, it must hold no models: a model is in a stage
+    only once promoted there."""
+    fork = git.merge_base(main, head) if main else None
+    if fork and not git.on_first_parent_line(fork, head):
+        fork = None
+    if fork and cat.subtrees(f"{fork}:{refs.MODELS_DIR}"):
+        report.problems.append(f"the branch starts from commit {fork[:8]}, which already holds models: a stage "
+                               "branch is born from the registry skeleton (let gitreg create it with a promotion)")
+    report.base = fork or ""
+    return fork
+
+
+def _steps_between(git: Git, cat, base: str | None, head: str) -> list[tuple[history.Step, list[str]]]:
+    if base is None or (git.is_ancestor(base, head) and git.on_first_parent_line(base, head)):
+        records = git.first_parent_log(f"{base}..{head}" if base else head)[::-1]
         return [(history.step_of(cat, r), _outside(git.changed_paths(r.parents[0], r.oid) if r.parents else []))
                 for r in records]
     fork = git.merge_base(base, head)

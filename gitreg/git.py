@@ -246,6 +246,11 @@ class Git:
         """Paths whose content differs between two commits."""
         return self.out("diff-tree", "-r", "--name-only", "--no-commit-id", old, new).splitlines()
 
+    def on_first_parent_line(self, ancestor: str, tip: str) -> bool:
+        """``ancestor`` is reached from ``tip`` by first parents alone (a branch that only moved forward)."""
+        oids = self.out("rev-list", "--first-parent", "--parents", f"{ancestor}..{tip}").splitlines()
+        return not oids or oids[-1].split()[1:2] == [ancestor]
+
     def merge_base(self, a: str, b: str) -> str | None:
         return self.run("merge-base", a, b, check=False).stdout.strip() or None
 

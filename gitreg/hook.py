@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitreg import artifact_check, checks, index, refs, versioning
+from gitreg import config as config_module
 from gitreg.config import Config
 from gitreg.config import load as load_config
 from gitreg.errors import GitregError, InvalidInputError, NotARegistryError
 from gitreg.git import Git
 from gitreg.index import ModelVersion
-from gitreg.stages import birth_commit
 
 ZERO = "0" * 40
+CONFIG_BRANCHES = ("refs/heads/main", "refs/heads/master")  # the names the configuration may come from
 MARKER = "# installed by gitreg"
 ARTIFACTS_KEY = "gitreg.artifacts"
 
@@ -68,10 +69,15 @@ def _artifact_store(location: str) -> str:
 
 def check(git: Git, updates: list[Update]) -> list[str]:
     """Why each update breaks a rule; empty when the push may land."""
-    config = load_config(git)
+    raced = _raced(git, updates)
+    if raced:
+        return raced  # Git refuses these anyway; worded so that the client fetches and retries
+    config, problems = _configuration(git, updates)
+    if config is None:
+        return problems
     versions, _ = index.read_versions(git)
-    problems, pushed = _check_tags(git, [u for u in updates if u.ref.startswith(refs.TAGS_PREFIX)])
-    problems += _version_order(versions, pushed)
+    found, pushed = _check_tags(git, [u for u in updates if u.ref.startswith(refs.TAGS_PREFIX)])
+    problems += found + _version_order(versions, pushed)
     versions += pushed
     stages = {stage.ref: stage for stage in config.stages}
     moved = {u.ref.removeprefix("refs/heads/"): u.new for u in updates if u.ref in stages and u.new != ZERO}
@@ -79,6 +85,54 @@ def check(git: Git, updates: list[Update]) -> list[str]:
         if update.ref in stages:
             problems += _check_stage(git, config, versions, stages[update.ref], update, moved)
     return problems
+
+
+def _raced(git: Git, updates: list[Update]) -> list[str]:
+    """Updates planned on refs that moved since the pusher looked (another writer landed first)."""
+    problems = []
+    for update in updates:
+        now = git.out("rev-parse", "-q", "--verify", update.ref, check=False) or ZERO
+        if now == update.old:
+            continue
+        if update.ref.startswith(refs.TAGS_PREFIX) and update.old == ZERO:
+            problems.append(f"{update.ref[len(refs.TAGS_PREFIX):]}: (already exists) another writer registered it first")
+        else:
+            problems.append(f"{update.ref}: moved on the server while you pushed (fetch first)")
+    return problems
+
+
+def _configuration(git: Git, updates: list[Update]) -> tuple[Config | None, list[str]]:
+    """The gates committed on the main branch before the push, and what the push does to that branch: a
+    second branch that would take over as the main one is refused, and so is a new .gitreg.yaml that
+    does not read. When the committed one does not read, only a push that repairs it is accepted."""
+    main = config_module.main_rev(git)
+    problems = []
+    for update in updates:
+        if update.ref not in CONFIG_BRANCHES:
+            continue
+        if update.ref != main and update.old == ZERO and main in CONFIG_BRANCHES:
+            problems.append(f"{update.ref}: this registry's main branch is {main.removeprefix('refs/heads/')}; a "
+                            "branch of this name would change where the gates are read from: name it otherwise")
+        elif update.new == ZERO and update.ref == main:
+            problems.append(f"{update.ref}: the main branch holds the gates and cannot be deleted")
+        elif update.new != ZERO:
+            problems += _readable_config(git, update)
+    try:
+        return load_config(git), problems
+    except GitregError as exc:
+        if problems or not any(u.ref == main for u in updates):
+            problems.append(f"{exc} (only a push to the main branch that repairs it is accepted)")
+            return None, problems
+        return config_module.Config.parse(git.read_blob(next(u.new for u in updates if u.ref == main),
+                                                        config_module.CONFIG_FILE)), problems
+
+
+def _readable_config(git: Git, update: Update) -> list[str]:
+    try:
+        config_module.Config.parse(git.read_blob(update.new, config_module.CONFIG_FILE))
+    except GitregError as exc:
+        return [f"{update.ref}: {exc}"]
+    return []
 
 
 def _check_tags(git: Git, updates: list[Update]) -> tuple[list[str], list[ModelVersion]]:
@@ -117,13 +171,22 @@ def _check_bytes(git: Git, pushed: list[ModelVersion]) -> list[str]:
 
 
 def _version_order(existing: list[ModelVersion], pushed: list[ModelVersion]) -> list[str]:
-    """The client's rule on the server: a new version is greater than every version of its model so far."""
+    """The client's rule on the server: a new version is greater than every version of its model so far,
+    and no two versions of one model pushed together have the same precedence (1.0.0+a, 1.0.0+b)."""
     problems = []
+    taken = {v.tag for v in existing}
     for version in pushed:
         latest = versioning.latest(v.version for v in existing if v.name == version.name)
-        if latest and versioning.sort_key(version.version) <= versioning.sort_key(latest):
+        if version.tag in taken:  # landed while this hook ran: Git's wording, so the client retries
+            problems.append(f"{version.tag}: (already exists) another writer registered it first")
+        elif latest and versioning.sort_key(version.version) <= versioning.sort_key(latest):
             problems.append(f"{version.tag}: a new version must be greater than the latest, v{latest}; "
                             f"register it with `gitreg register {version.name} PATH --bump patch`")
+        twins = [v.tag for v in pushed if v.name == version.name and v.tag != version.tag
+                 and versioning.precedence(v.version) == versioning.precedence(version.version)]
+        if twins:
+            problems.append(f"{version.tag}: pushed together with {', '.join(twins)} of the same precedence; "
+                            "versions of a model must be ordered: push one of them")
     return problems
 
 
@@ -132,9 +195,11 @@ def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, 
     branch = stage.branch
     if update.new == ZERO:
         return [f"{branch}: a stage branch cannot be deleted; retire its models instead"]
-    if update.old != ZERO and not git.is_ancestor(update.old, update.new):
-        return [f"{branch}: stage history is never rewritten (non-fast-forward); roll back instead"]
-    base = update.old if update.old != ZERO else birth_commit(git, update.new)
+    if update.old != ZERO and not (git.is_ancestor(update.old, update.new)
+                                   and git.on_first_parent_line(update.old, update.new)):
+        return [f"{branch}: stage history is never rewritten (non-fast-forward, or the old tip left off the "
+                "new tip's first-parent line); roll back instead"]
+    base = update.old if update.old != ZERO else None
     report = checks.check_promotion(git, config, versions, base, update.new, stage, moved=moved)
     problems = [f"{branch}: {problem}" for problem in report.problems]
     for model in report.models:
@@ -151,7 +216,10 @@ def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, 
 
 def main() -> int:
     updates = [Update(*line.split()) for line in sys.stdin.read().splitlines() if line.strip()]
-    problems = check(Git(Path(os.getcwd())), updates)
+    try:
+        problems = check(Git(Path(os.getcwd())), updates)
+    except GitregError as exc:  # one line, never a traceback: the pusher cannot read the server's stack
+        problems = [str(exc)]
     for problem in problems:
         print(f"gitreg: rejected: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -260,3 +260,80 @@ def test_a_new_pin_on_main_reaches_the_stage_branch_with_the_next_stage_change(g
         path = f".github/workflows/{name}"
         assert git(bare, "show", f"stage/production:{path}") == git(bare, "show", f"main:{path}")
         assert "gitreg-dvc==9.9.9" in git(bare, "show", f"stage/production:{path}")
+
+
+def push_refused(root, *args) -> str:
+    proc = subprocess.run(["git", "push", "origin", *args], cwd=root, capture_output=True, text=True)
+    assert proc.returncode != 0, f"push {args} was accepted"
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+def with_clinical_stage(registry) -> None:
+    """A gated stage the server has no branch of yet."""
+    root = registry.root
+    (root / ".gitreg.yaml").write_text(GATED + "  - name: clinical\n    gates:\n      metrics:\n"
+                                       "        accuracy: \">= 0.9\"\n")
+    git(root, "commit", "-qam", "A clinical stage")
+    git(root, "push", "-q", "origin", "main")
+
+
+def test_a_new_stage_branch_made_of_an_orphan_commit_is_judged_from_an_empty_stage(guarded):
+    registry, bare = guarded
+    root = registry.root
+    with_clinical_stage(registry)
+    models = git(root, "rev-parse", "m@v0.3.0^{commit}:models").strip()  # accuracy 0.5
+    tree = subprocess.run(["git", "mktree"], cwd=root, input=f"040000 tree {models}\tmodels\n",
+                          capture_output=True, text=True, check=True).stdout.strip()
+    orphan = git(root, "commit-tree", tree, "-m", "anything").strip()
+    assert "m v0.3.0 fails the gates of clinical" in push_refused(root, f"{orphan}:refs/heads/stage/clinical")
+    born = git(root, "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "Initialize gitreg registry").strip()
+    assert "already holds models" in push_refused(root, f"{born}:refs/heads/stage/clinical")
+    assert "stage/clinical" not in git(bare, "branch")
+
+
+def test_a_merge_that_puts_a_new_history_first_cannot_replace_the_audit_trail(guarded):
+    registry, bare = guarded
+    root = registry.root
+    tip = git(root, "rev-parse", "origin/stage/production").strip()
+    orphan = git(root, "commit-tree", f"{tip}^{{tree}}", "-m", "a fresh history").strip()
+    merge = git(root, "commit-tree", f"{tip}^{{tree}}", "-p", orphan, "-p", tip, "-m", "Merge").strip()
+    assert "never rewritten" in push_refused(root, f"{merge}:refs/heads/stage/production")
+    assert git(bare, "rev-parse", "stage/production").strip() == tip
+
+
+def test_a_second_main_branch_cannot_take_over_the_gates(guarded):
+    registry, _ = guarded
+    root = registry.root
+    git(root, "checkout", "-q", "-b", "master")
+    (root / ".gitreg.yaml").write_text("schema: 1\nstages:\n  - name: staging\n  - name: production\n")
+    git(root, "commit", "-qam", "harmless")
+    git(root, "checkout", "-q", "main")
+    assert "main branch is main" in push_refused(root, "master")
+
+
+def test_a_config_that_does_not_read_is_refused_and_a_broken_one_can_still_be_repaired(forge, tmp_path):
+    registry, bare = forge
+    root = registry.root
+    Invoker(tmp_path)("hook", "install", str(bare))
+    registry.promote("m", "0.2.0", "staging")  # made while the configuration still reads
+    (root / ".gitreg.yaml").write_text(GATED.replace("gates:", "gate:"))
+    git(root, "commit", "-qam", "typo")
+    assert "did you mean 'gates'" in push_refused(root, "main")
+    # The same typo reached the server before the hook was installed: only its repair gets through.
+    (bare / "hooks" / "pre-receive").rename(bare / "hooks" / "off")
+    git(root, "push", "-q", "origin", "main")
+    (bare / "hooks" / "off").rename(bare / "hooks" / "pre-receive")
+    assert "only a push to the main branch that repairs it" in push_refused(root, "stage/staging")
+    (root / ".gitreg.yaml").write_text(GATED)
+    git(root, "commit", "-qam", "fix the typo")
+    git(root, "push", "-q", "origin", "main")
+    git(root, "push", "-q", "origin", "stage/staging")
+
+
+def test_versions_of_one_model_pushed_together_must_be_ordered(guarded):
+    registry, bare = guarded
+    root = registry.root
+    tags = [forged_tag(root, version) for version in ("1.0.0+a", "1.0.0+b")]
+    assert "of the same precedence" in push_refused(root, "main", *tags)
+    assert "1.0.0" not in git(bare, "tag")

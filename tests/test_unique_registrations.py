@@ -39,6 +39,19 @@ def _register(root, model, *options: str) -> list[str]:
 
 def test_four_clones_three_jobs_each_same_identity_file_and_second_make_twelve_versions(shared, tmp_path):
     """Twelve processes at once: three in each of four clones (jobs sharing a checkout take turns)."""
+    twelve_jobs(shared, tmp_path)
+
+
+def test_twelve_jobs_make_twelve_versions_through_the_server_hook_too(shared, tmp_path):
+    """The hook words a version another writer took first as Git does, so the loser retries."""
+    bare, store, _, _ = shared
+    store.mkdir(exist_ok=True)
+    subprocess.run([sys.executable, "-m", "gitreg", "hook", "install", str(bare), "--artifacts", str(store)],
+                   check=True, capture_output=True)
+    twelve_jobs(shared, tmp_path)
+
+
+def twelve_jobs(shared, tmp_path) -> None:
     bare, _, _, model = shared
     clones = [clone(bare, tmp_path / f"ci{i}") for i in range(4)]
     procs = [subprocess.Popen(_register(c.root, model, "--bump", "patch"), stderr=subprocess.PIPE,
