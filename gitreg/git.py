@@ -30,6 +30,7 @@ TAG_FORMAT = "%00".join(
         "%(objecttype)",
         "%(objectname)",
         "%(*objectname)",
+        "%(*objecttype)",
         "%(taggername)",
         "%(taggeremail:trim)",
         "%(taggerdate:unix)",
@@ -64,6 +65,7 @@ class TagRecord:
     tagger_email: str
     timestamp: int
     message: str
+    target_type: str = "commit"  # what the tag points at: a version tag must name a commit
 
 
 @dataclass
@@ -172,11 +174,11 @@ class Git:
         for chunk in output.split(RECORD_END):
             if not chunk:
                 continue
-            name, otype, oid, peeled, tagger, email, date, message = chunk.split("\x00")
+            name, otype, oid, peeled, peeled_type, tagger, email, date, message = chunk.split("\x00")
             if otype != "tag":
                 continue  # lightweight tags are not versions
             records.append(
-                TagRecord(name, oid, peeled, tagger, email, int(date or 0), message)
+                TagRecord(name, oid, peeled, tagger, email, int(date or 0), message, peeled_type)
             )
         return records
 
@@ -190,7 +192,8 @@ class Git:
         who, _, when = fields.get("tagger", "").rpartition("> ")
         tagger, _, email = who.partition(" <")
         timestamp = int(when.split()[0]) if when.split() else 0
-        return TagRecord(name, oid, fields.get("object", ""), tagger, email, timestamp, message)
+        return TagRecord(name, oid, fields.get("object", ""), tagger, email, timestamp, message,
+                         fields.get("type", ""))
 
     def read_blobs(self, specs: list[str]) -> dict[str, bytes | None]:
         """``{"rev:path": content or None}`` for every spec, with one ``cat-file --batch``."""

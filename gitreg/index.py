@@ -74,6 +74,10 @@ def versions_from(git: Git, records: list[TagRecord]) -> tuple[list[ModelVersion
         parsed = refs.parse_version_tag(record.name)
         if not parsed:
             continue
+        if record.target_type != "commit":
+            broken.append(BrokenTag(record.name, f"it points at a {record.target_type or 'missing object'}, "
+                                                 "not at the commit that registered it"))
+            continue
         index_line = _index_line(record.message)
         if index_line is None:
             unindexed.append(record)

@@ -337,3 +337,16 @@ def test_versions_of_one_model_pushed_together_must_be_ordered(guarded):
     tags = [forged_tag(root, version) for version in ("1.0.0+a", "1.0.0+b")]
     assert "of the same precedence" in push_refused(root, "main", *tags)
     assert "1.0.0" not in git(bare, "tag")
+
+
+def test_a_version_tag_must_point_at_a_commit(guarded):
+    registry, _ = guarded
+    root = registry.root
+    tree = git(root, "rev-parse", "m@v0.3.0^{tree}").strip()
+    message = git(root, "cat-file", "-p", "m@v0.3.0").split("\n\n", 1)[1].replace("v0.3.0", "v0.7.0")
+    tag = subprocess.run(["git", "mktag"], cwd=root, capture_output=True, text=True, check=True,
+                         input=f"object {tree}\ntype tree\ntag m@v0.7.0\ntagger A <a@b> 1767225600 +0000\n\n{message}"
+                         ).stdout.strip()
+    git(root, "update-ref", "refs/tags/m@v0.7.0", tag)
+    assert "not at the commit that registered it" in push_refused(root, "refs/tags/m@v0.7.0")
+    assert any("m@v0.7.0" in problem and "not at the commit" in problem for problem in registry.verify())
