@@ -15,7 +15,7 @@ from pathlib import Path
 from gitreg import cache, storage_lazy
 from gitreg.errors import UnsafeContentError
 from gitreg.index import ModelVersion
-from gitreg.pointer import check_md5
+from gitreg.pointer import check_manifest, check_md5
 
 CHUNK = 1 << 20
 
@@ -37,8 +37,8 @@ def check_store(location: str, versions: list[ModelVersion]) -> list[str]:
         return _per_version(versions, ObjectStore(Path(location) / "files" / "md5", f"the artifact store {location}")
                             .problems)
     md5s = sorted({v.card.artifact.md5 for v in versions})
-    missing = storage_lazy.load().missing_at(location, md5s) if md5s else {}
-    return _per_version(versions, _absent_from(missing, f"the artifact store {location}"))
+    missing, tampered = _ask(lambda batch: storage_lazy.load().missing_at(location, batch), md5s)
+    return _per_version(versions, _absent_from(missing, f"the artifact store {location}", tampered=tampered))
 
 
 def _per_version(versions: list[ModelVersion], judge: Callable[[str], list[str]]) -> list[str]:
@@ -98,16 +98,13 @@ def _md5(path: Path) -> str:
 
 
 def _manifest(path: Path) -> list[dict]:
-    """A folder's manifest (its md5 already checked); only the files' md5s are used to build paths."""
+    """A folder's manifest (its md5 already checked), every entry checked as ``get`` checks it: a
+    manifest that hashes right but names a path out of the folder was made that way on purpose."""
     try:
         entries = json.loads(path.read_text())
     except (UnicodeDecodeError, ValueError):
         entries = None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and "relpath" in e for e in entries):
-        raise UnsafeContentError(f"the folder manifest {path} is not a list of files: restore it from a trusted copy")
-    for entry in entries:
-        check_md5(entry.get("md5"), f"{str(entry['relpath'])[:80]!r} in the folder manifest {path}")
-    return entries
+    return check_manifest(entries, str(path), "the version was tampered with; restore it from a trusted copy")
 
 
 def _check_remote(root: Path, versions: list[ModelVersion]) -> list[str]:
@@ -115,16 +112,38 @@ def _check_remote(root: Path, versions: list[ModelVersion]) -> list[str]:
     if store is not None:
         return _per_version(versions, ObjectStore(store / "files" / "md5", f"the DVC remote {store}").problems)
     md5s = sorted({v.card.artifact.md5 for v in versions})
-    missing = storage_lazy.load().missing_in_remote(root, md5s) if md5s else {}
+    missing, tampered = _ask(lambda batch: storage_lazy.load().missing_in_remote(root, batch), md5s)
     if missing is None:
         return ["no DVC remote is configured, so no version's bytes can be fetched by anyone else: "
                 "run `gitreg init --remote DIR_OR_URL`"]
     return _per_version(versions, _absent_from(missing, "the DVC remote", "upload it with `gitreg push --artifacts` "
-                                                                          "from a clone whose cache holds it"))
+                                                                          "from a clone whose cache holds it", tampered))
 
 
-def _absent_from(missing: dict[str, list[str]], where: str, hint: str = "") -> Callable[[str], list[str]]:
+def _ask(missing: Callable[[list[str]], dict[str, list[str]] | None], md5s: list[str]):
+    """(what the store lacks, {md5: why its manifest there is refused}). A hostile manifest refuses the
+    whole question, so it is asked again object by object to name the versions it belongs to."""
+    if not md5s:
+        return {}, {}
+    try:
+        return missing(md5s), {}
+    except UnsafeContentError:
+        pass
+    found: dict[str, list[str]] = {}
+    tampered: dict[str, str] = {}
+    for md5 in md5s:
+        try:
+            found.update(missing([md5]) or {})
+        except UnsafeContentError as exc:
+            tampered[md5] = str(exc)
+    return found, tampered
+
+
+def _absent_from(missing: dict[str, list[str]], where: str, hint: str = "",
+                 tampered: dict[str, str] | None = None) -> Callable[[str], list[str]]:
     def judge(md5: str) -> list[str]:
+        if tampered and md5 in tampered:
+            return [tampered[md5]]
         return [f"{'artifact' if obj == md5 else 'file'} {obj} is missing from {where}{': ' if hint else ''}{hint}"
                 for obj in missing.get(md5, [])]
 

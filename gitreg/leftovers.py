@@ -44,11 +44,12 @@ def problems(git: Git) -> list[str]:
     return found
 
 
-def untagged_registrations(git: Git) -> list[tuple[str, str, str]]:
-    """(branch, commit, subject) of registration commits reachable from local branches that no
-    annotated tag points at (a broken tag still counts as a tag: verify reports it apart)."""
+def untagged_registrations(git: Git, revs: tuple[str, ...] = ("--branches",)) -> list[tuple[str, str, str]]:
+    """(branch, commit, subject) of registration commits reachable from local branches (or from
+    ``revs``, as ``git log`` takes them) that no annotated tag points at (a broken tag still counts
+    as a tag: verify reports it apart)."""
     tagged_commits = set(git.out("for-each-ref", "--format=%(*objectname)", "refs/tags/").split())
-    output = git.out("log", "--branches", "--source", "--format=%H%x00%S%x00%s%x00%(trailers:key="
+    output = git.out("log", *revs, "--source", "--format=%H%x00%S%x00%s%x00%(trailers:key="
                      f"{registration.REGISTRATION_TRAILER},valueonly)%x00")
     found = []
     for record in output.split("\x00\n"):

@@ -1,9 +1,11 @@
-"""DVC pointer files (``<artifact>.dvc``), read without importing DVC, and the one check of a DVC hash."""
+"""DVC pointer files (``<artifact>.dvc``), read without importing DVC, and the one check of a DVC hash
+and of a folder's manifest (the ``.dir`` object)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from gitreg import yamlio
 from gitreg.errors import ArtifactError, UnsafeContentError
@@ -24,6 +26,29 @@ def check_md5(md5: object, where: str = "an artifact") -> str:
             "the repository content was tampered with; restore it from a trusted version"
         )
     return md5
+
+
+def check_manifest(entries: object, where: str, hint: str) -> list[dict]:
+    """A folder's parsed manifest, every entry checked before any path is built from it: a plain
+    relative ``relpath`` (no absolute path, no ``..``) and a file's md5. ``hint`` ends each refusal."""
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise UnsafeContentError(f"the folder manifest {where} is not a list of files: {hint}")
+    for entry in entries:
+        relpath = entry.get("relpath")
+        if not _inside(relpath):
+            raise UnsafeContentError(f"the folder manifest {where} names the path {str(relpath)[:80]!r}, which "
+                                     f"leaves the folder: {hint}")
+        if not isinstance(entry.get("md5"), str) or entry["md5"].endswith(".dir"):
+            raise UnsafeContentError(f"the folder manifest {where} gives {relpath} no file md5: {hint}")
+        check_md5(entry["md5"], f"{relpath} in the folder manifest {where}")
+    return entries
+
+
+def _inside(relpath: object) -> bool:
+    if not isinstance(relpath, str) or not relpath or "\0" in relpath or "\\" in relpath:
+        return False
+    parts = PurePosixPath(relpath).parts
+    return not PurePosixPath(relpath).is_absolute() and ".." not in parts and parts not in ((), (".",))
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         raise InvalidInputError(
             f"{request.source.path} holds the registry itself: give the path of the model file or folder"
         )
+    _refuse_registry_folders(git, request.source.path)
     _refuse_local_edits(git, refs.model_dir(name), request.source)
     signature = _signature(request.source)
     previous = existing[-1].card if existing else None
@@ -173,6 +174,23 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
     )
     return RegisterPlan(name, version, refs.format_version_tag(name, version), card,
                         request.source, head_ref or "HEAD", parent, identity)
+
+
+def _refuse_registry_folders(git: Git, source: Path | None) -> None:
+    """The registry's own folders are no model: copying ``models/`` into ``models/<name>/`` never ends,
+    and ``.git`` or ``.dvc`` would publish the repository's internals (a file already inside
+    ``models/<name>/`` is fine: it is moved aside before the copy)."""
+    if source is None:
+        return
+    root, source = git.root.resolve(), source.resolve()
+    if (root / refs.MODELS_DIR).is_relative_to(source):
+        raise InvalidInputError(f"{source} holds the registry's {refs.MODELS_DIR}/ folder, where versions are "
+                                "written: give the path of the model file or folder")
+    internal = {root / ".git", Path(git.git_dir()).resolve(), root / ".dvc"}
+    inside = next((folder for folder in sorted(internal) if source.is_relative_to(folder)), None)
+    if inside is not None:
+        raise InvalidInputError(f"{source} lies inside the registry's {inside.name} folder, which is no model: "
+                                "give the path of the model file or folder")
 
 
 def _numeric(metrics: dict[str, Any]) -> dict[str, Any]:

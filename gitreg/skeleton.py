@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from gitreg import ci, storage_lazy
 from gitreg.config import CONFIG_FILE, DEFAULT_CONFIG, Config
@@ -69,12 +70,20 @@ def refuse_credentials(remote: str | None, options: dict[str, str | None]) -> No
     before anything is written. (A user name alone, as in ssh://deploy@host/store, is no secret.)"""
     urls = {"--remote": remote, "--endpoint-url": options.get("endpointurl")}
     for option, url in urls.items():
-        if url and "://" in url and _has_secret(url):
-            raise InvalidInputError(
-                f"the {option} URL holds credentials (user:secret@), which would be committed to .dvc/config: "
-                "give the URL without them and pass --access-key-id and --secret-access-key "
-                "(kept in .dvc/config.local, never committed), or use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-            )
+        if not url or "://" not in url:
+            continue
+        if _has_secret(url):
+            raise InvalidInputError(f"the {option} URL holds credentials (user:secret@), {_NOT_IN_URLS}")
+        if secret := _secret_parameter(url):
+            raise InvalidInputError(f"the {option} URL holds credentials (its query parameter {secret!r}), "
+                                    f"{_NOT_IN_URLS}")
+
+
+_NOT_IN_URLS = ("which would be committed to .dvc/config: give the URL without them and pass --access-key-id and "
+                "--secret-access-key (kept in .dvc/config.local, never committed), or use AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY")
+# Query parameters that carry secrets: presigned S3 URLs (X-Amz-*), SAS tokens (sig), API tokens, keys.
+_SECRET_PARAMETER = re.compile(r"token|signature|secret|passw(or)?d|credential|key|^sig$|^x-amz-", re.IGNORECASE)
 
 
 def _has_secret(url: str) -> bool:
@@ -85,6 +94,13 @@ def _has_secret(url: str) -> bool:
     userinfo = parts.netloc.rpartition("@")[0]
     # Object stores take no user in the URL at all, so anything before @ there is a key.
     return ":" in userinfo or (bool(userinfo) and parts.scheme in ("s3", "gs", "azure", "oss", "http", "https"))
+
+
+def _secret_parameter(url: str) -> str | None:
+    """The name of the first query parameter of ``url`` that looks like a secret (names %-decoded)."""
+    query = url.partition("?")[2].partition("#")[0]
+    names = [name.strip() for name, _ in parse_qsl(query, keep_blank_values=True)]
+    return next((name for name in names if _SECRET_PARAMETER.search(name)), None)
 
 
 def _existing_parent(path: Path) -> Path:

@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
@@ -24,7 +24,7 @@ from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
 from gitreg import progress  # noqa: E402
 from gitreg.cache import Transfer  # noqa: E402
 from gitreg.errors import ArtifactError, GitregError, StorageError, TransferError, UnsafeContentError  # noqa: E402
-from gitreg.pointer import Pointer, check_md5, read_pointer  # noqa: E402
+from gitreg.pointer import Pointer, check_manifest, check_md5, read_pointer  # noqa: E402
 
 # DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
 # transfers are announced by gitreg.progress.
@@ -181,34 +181,17 @@ def _check_md5(path: Path, expected: str, label: str) -> None:
 
 
 def _manifest(path: Path) -> list[dict]:
-    """A folder's manifest, every entry checked before any path is built from it: a plain relative
-    ``relpath`` (no absolute path, no ``..``) and a file's md5."""
+    """A folder's manifest, every entry checked (:func:`gitreg.pointer.check_manifest`) before any
+    path is built from it."""
     try:
         entries = json.loads(path.read_text())
     except (UnicodeDecodeError, ValueError) as exc:
         raise ArtifactError(f"the folder manifest {path} is not valid JSON: delete it and run the command "
                             "again to fetch it anew") from exc
-    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-        raise UnsafeContentError(f"the folder manifest {path} is not a list of files: {_TAMPERED}")
-    for entry in entries:
-        relpath = entry.get("relpath")
-        if not _inside(relpath):
-            raise UnsafeContentError(f"the folder manifest {path} names the path {str(relpath)[:80]!r}, which "
-                                     f"leaves the folder: {_TAMPERED}")
-        if not isinstance(entry.get("md5"), str) or entry["md5"].endswith(".dir"):
-            raise UnsafeContentError(f"the folder manifest {path} gives {relpath} no file md5: {_TAMPERED}")
-        check_md5(entry["md5"], f"{relpath} in the folder manifest {path}")
-    return entries
+    return check_manifest(entries, str(path), _TAMPERED)
 
 
 _TAMPERED = "the artifact was tampered with; nothing was written, restore it from a trusted version"
-
-
-def _inside(relpath: object) -> bool:
-    if not isinstance(relpath, str) or not relpath or "\0" in relpath or "\\" in relpath:
-        return False
-    parts = PurePosixPath(relpath).parts
-    return not PurePosixPath(relpath).is_absolute() and ".." not in parts and parts not in ((), (".",))
 
 
 def copy_out(source: Path, pointer: Pointer, destination: Path) -> None:
@@ -365,10 +348,12 @@ def _remote_manifest(odb, md5: str) -> list[str] | None:
         return None
     try:
         entries = json.loads(data)
-        return [check_md5(entry["md5"], f"a file of the folder {md5} in the remote") for entry in entries]
-    except (ValueError, TypeError, KeyError) as exc:
+    except ValueError as exc:
         raise UnsafeContentError(f"the folder manifest {md5} in the remote is not a list of files: "
                                  "restore it from a trusted copy") from exc
+    where = f"{md5} in the remote"
+    return [entry["md5"] for entry in check_manifest(entries, where, "the version was tampered with; "
+                                                     "restore the object from a trusted copy")]
 
 
 def prepare_workspace(path: Path, config: bytes | None) -> Path:

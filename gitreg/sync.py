@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from gitreg import cache, faults, history, journal, progress, promotion, refs, storage_lazy
 from gitreg.config import Stage
-from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, RemoteMovedError, TransferError
+from gitreg.errors import (
+    ArtifactError,
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    RemoteMovedError,
+    TransferError,
+)
 from gitreg.git import Git, TreeEdit
 from gitreg.index import ModelVersion
 from gitreg.promotion import StagePlan, StageResult
@@ -116,22 +123,36 @@ def push(registry: Registry, all_artifacts: bool = False) -> SyncReport:
     branch, new tags and stage branches atomically. The remote is asked, not assumed, to hold them."""
     git = registry.git
     require_remote(git)
-    remote_tags = set(git.remote_refs(REMOTE, "refs/tags/"))
+    on_remote = git.remote_refs(REMOTE, "refs/")
+    ref, _ = git.head()
+    branches = [s.ref for s in registry.config.stages if git.rev_parse(s.ref)] + ([ref] if ref else [])
+    _refuse_untagged_registrations(git, branches, on_remote)
     versions = registry.versions()
-    new_versions = [v for v in versions if v.ref not in remote_tags]
+    new_versions = [v for v in versions if v.ref not in on_remote]
     staged = [v for view in registry.stages().values() for v in view.entries.values()]
     report = SyncReport()
     report.artifacts = push_artifacts(registry, versions if all_artifacts else new_versions + staged)
-    refspecs = [f"{v.ref}:{v.ref}" for v in new_versions]
-    refspecs += [f"{s.ref}:{s.ref}" for s in registry.config.stages if git.rev_parse(s.ref)]
-    ref, _ = git.head()
-    if ref:
-        refspecs.append(f"{ref}:{ref}")
+    refspecs = [f"{v.ref}:{v.ref}" for v in new_versions] + [f"{branch}:{branch}" for branch in branches]
     changed = git.push(REMOTE, refspecs)
     for stage in registry.config.stages:
         _PushMarker(git, stage).clear()  # what an interrupted --push left is published now, by this push
     report.refs = [ref.removeprefix("refs/tags/").removeprefix("refs/heads/") for ref in changed]
     return report
+
+
+def _refuse_untagged_registrations(git: Git, branches: list[str], on_remote: dict[str, str]) -> None:
+    """A registration commit no version tag points at is a version nobody finished: pushing the
+    branch would publish it for good (``verify --repair`` drops it only while it is unpublished)."""
+    from gitreg import leftovers
+
+    known = [oid for ref, oid in on_remote.items() if ref.startswith("refs/heads/") and git.rev_parse(oid)]
+    found = leftovers.untagged_registrations(git, (*branches, "--not", f"--remotes={REMOTE}", *known))
+    if found:
+        branch, oid, subject = found[0]
+        raise IntegrityError(
+            f"{branch} carries registration commit {oid[:8]} ({subject!r}) that no version tag points at, "
+            f"so pushing would publish a version nobody finished; nothing was pushed: run `gitreg verify --repair`"
+        )
 
 
 def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
