@@ -228,8 +228,26 @@ def verify(git: Git, config: Config, versions: list[ModelVersion], broken: list[
     with git.cat_file() as cat:
         for version in versions:
             problems += verify_version(cat, version)
-    for view in resolve_stages(git, config, versions).values():
+    views = resolve_stages(git, config, versions)
+    for view in views.values():
         problems += [str(breach) for breach in view.breaches.values()]
+    problems += _stage_births(git, views)
+    return problems
+
+
+def _stage_births(git: Git, views) -> list[str]:
+    """Each stage branch's first-parent line starts from the registry skeleton, with no models: a history
+    substituted or begun elsewhere holds events nobody judged."""
+    main = main_rev(git)
+    problems = []
+    with git.cat_file() as cat:
+        for view in views.values():
+            if not view.tip or not main:
+                continue
+            report = PromotionReport(view.stage.name, "", view.tip, [])
+            if _birth(git, cat, main, view.tip, report) is None:
+                report.problems.append("its first-parent history does not start from the main branch's")
+            problems += [f"{view.stage.branch}: {problem}" for problem in report.problems]
     return problems
 
 

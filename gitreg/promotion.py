@@ -63,13 +63,13 @@ class StageResult:
 
 
 # ------------------------------------------------------------------------------------ planning
-def swap_edit(git: Git, parent: str, name: str, subtree: str | None) -> TreeEdit:
+def swap_edit(git: Git, parent: str, name: str, subtree: str | None, carry_workflows: bool = True) -> TreeEdit:
     """``models/<name>/`` := ``subtree`` (None: removed), and gitreg's workflows as the main branch has
     them (a pull request into a stage runs the stage branch's workflows, so a new pin on main must reach
     it). Nothing else changes on a stage branch, not even dvc.yaml, whose adjacent entries would make
     two promotions from one tip conflict on a forge: DVC and GTO read a version's entry at its tag."""
     model_dir = refs.model_dir(name)
-    edit = TreeEdit(remove=[model_dir], put=_workflows_from_main(git, parent))
+    edit = TreeEdit(remove=[model_dir], put=_workflows_from_main(git, parent) if carry_workflows else {})
     if subtree:
         edit.graft[model_dir] = subtree
     return edit
@@ -86,7 +86,9 @@ def _workflows_from_main(git: Git, parent: str) -> dict[str, bytes]:
 
 
 def plan_promote(git: Git, view: StageView, version: ModelVersion, checks: list[GateCheck],
-                 override: str | None) -> StagePlan:
+                 override: str | None, for_review: bool = False) -> StagePlan:
+    """``for_review``: a branch for a pull request, which carries only the model (two pull requests from
+    one tip must merge in any order; the workflows of main reach the stage with direct changes)."""
     current = view.version_of(version.name)
     change = StageChange(
         action="promote", model=version.name, stage=view.stage.name, version=version.version,
@@ -95,8 +97,8 @@ def plan_promote(git: Git, view: StageView, version: ModelVersion, checks: list[
     )
     parent = view.tip or birth_commit(git, version.commit)
     subtree = git.tree_id(version.commit, refs.model_dir(version.name))
-    return StagePlan(change, view.stage, view.tip, view.expected, parent, swap_edit(git, parent, version.name, subtree),
-                     tuple(checks))
+    edit = swap_edit(git, parent, version.name, subtree, carry_workflows=not for_review)
+    return StagePlan(change, view.stage, view.tip, view.expected, parent, edit, tuple(checks))
 
 
 def plan_retire(git: Git, view: StageView, name: str) -> StagePlan:

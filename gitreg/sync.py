@@ -286,6 +286,7 @@ def publish_stage_change(registry: Registry, change: Callable[[], StageResult], 
     marker = _PushMarker(git, registry.config.stage(intent.stage))
     for attempt in range(ATTEMPTS):
         fetch_registry(git)
+        _drop_overtaken(registry, intent)
         follow_stage_branches(registry)
         landed = marker.landed(intent)
         if landed:
@@ -360,6 +361,30 @@ class _PushMarker:
             f"{data['subject']}: already published by the earlier run that was interrupted; nothing changed",))
 
 
+def _drop_overtaken(registry: Registry, intent: StageChange) -> None:
+    """A change made here whose push never finished, while others changed the stage on the remote: when it
+    is the very change asked for again, it is dropped here and made anew on the remote's state."""
+    git = registry.git
+    stage = registry.config.stage(intent.stage)
+    local, remote = git.rev_parse(stage.ref), git.rev_parse(f"{TRACKING}{stage.branch}")
+    if not local or not remote or git.is_ancestor(remote, local) or git.is_ancestor(local, remote):
+        return
+    fork = git.merge_base(local, remote)
+    if not fork or not git.on_first_parent_line(fork, local):
+        return  # not ours to judge: follow_stage_branches reports the divergence
+    unpublished = set(git.out("rev-list", "--first-parent", local, f"^{fork}").split())
+    events, _ = history.stage_events(git, local, stage.name, group_by_model(registry.versions()))
+    pending = [event for event in events if event.step.oid in unpublished]
+    if pending and _is_intent(pending, intent) and len(pending) == len(unpublished):
+        git.update_ref(stage.ref, remote, local, "gitreg: drop an unpublished change the remote overtook")
+
+
+def _is_intent(pending: list, intent: StageChange) -> bool:
+    newest = pending[-1]
+    return (newest.action == intent.action and {e.model for e in pending} == {intent.model}
+            and (intent.version is None or (newest.version is not None and newest.version.version == intent.version)))
+
+
 def _pending_change(registry: Registry, intent: StageChange) -> StageResult | None:
     """The unpublished change of the stage branch (made here, its push interrupted), when it is what
     ``intent`` asks for; ConflictError when the branch holds other unpublished changes."""
@@ -374,9 +399,7 @@ def _pending_change(registry: Registry, intent: StageChange) -> StageResult | No
     if not pending:
         return None
     newest = pending[-1]
-    wanted = (newest.action == intent.action and {e.model for e in pending} == {intent.model}
-              and (intent.version is None or (newest.version and newest.version.version == intent.version)))
-    if not wanted:
+    if not _is_intent(pending, intent):
         raise ConflictError(
             f"{stage.branch} has {len(pending)} change(s) made here that never reached {REMOTE}: publish them "
             f"with `gitreg push`, or drop them with `git update-ref {stage.ref} {remote or 'origin/' + stage.branch}`, "

@@ -42,7 +42,7 @@ def promote(registry: Registry, version: ModelVersion, stage: Stage, *, force: b
         if failing and not force:
             raise promotion.gate_failure(checks, version, stage.name)
         override = f"forced by {identity.name} <{identity.email}>" if failing else None
-        return promotion.plan_promote(registry.git, view, version, checks, override)
+        return promotion.plan_promote(registry.git, view, version, checks, override, for_review=pr)
 
     if pr and not dry_run:
         return _open_review(registry, build(registry.stages()), identity)

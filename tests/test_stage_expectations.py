@@ -142,3 +142,19 @@ def test_after_gitreg_push_published_an_interrupted_rollback_a_new_rollback_is_m
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert remote_production(bare, tmp_path) == "0.1.0", "the user asked for a second rollback, after the push"
+
+
+def test_an_interrupted_promotion_overtaken_by_another_models_change_is_made_anew(production, tmp_path):
+    _, bare = production
+    clone = operator(tmp_path, bare, "op")
+    killed = gitreg(clone, "rollback", "m", "production", "--push", GITREG_FAULT="stage-change:pushing")
+    assert killed.wait() == -9
+    other = subprocess.run([sys.executable, "-m", "gitreg", "promote", "n", "0.1.0", "production", "--push"],
+                           cwd=operator(tmp_path, bare, "bob"), capture_output=True, text=True)
+    assert other.returncode == 0, other.stderr
+    again = subprocess.run([sys.executable, "-m", "gitreg", "rollback", "m", "production", "--push"], cwd=clone,
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    registry = Registry.open(str(bare))
+    assert registry.stage_versions("m") == {"production": "0.2.0"}
+    assert registry.stage_versions("n") == {"production": "0.1.0"}

@@ -350,3 +350,29 @@ def test_a_version_tag_must_point_at_a_commit(guarded):
     git(root, "update-ref", "refs/tags/m@v0.7.0", tag)
     assert "not at the commit that registered it" in push_refused(root, "refs/tags/m@v0.7.0")
     assert any("m@v0.7.0" in problem and "not at the commit" in problem for problem in registry.verify())
+
+
+def test_verify_reports_a_stage_branch_whose_history_was_begun_elsewhere(forge):
+    registry, _ = forge
+    root = registry.root
+    tip = git(root, "rev-parse", "stage/production").strip()
+    orphan = git(root, "commit-tree", f"{tip}^{{tree}}", "-m", "a fresh history").strip()
+    merge = git(root, "commit-tree", f"{tip}^{{tree}}", "-p", orphan, "-p", tip, "-m", "Merge").strip()
+    git(root, "update-ref", "refs/heads/stage/production", merge, tip)
+    assert "stage/production: its first-parent history does not start from the main branch's" in registry.verify()
+
+
+def test_promotion_branches_opened_under_different_ci_pins_still_merge_cleanly(forge, tmp_path):
+    registry, bare = forge
+    root = registry.root
+    run = Invoker(root)
+    run("init", "--ci-install", "gitreg-dvc==9.0.1")
+    registry.promote("m", "0.2.0", "production", pr=True)
+    run("init", "--ci-install", "gitreg-dvc==9.0.2")
+    registry.promote("n", "0.1.0", "production", pr=True)
+    registry.push()
+    git(root, "push", "-q", "origin", "promote/production/m-v0.2.0", "promote/production/n-v0.1.0")
+    clone = clone_of(bare, tmp_path / "pinned-merge")
+    git(clone, "checkout", "-q", "stage/production")
+    for branch in ("n-v0.1.0", "m-v0.2.0"):
+        git(clone, "merge", "-q", "--no-ff", "-m", f"Merge {branch}", f"origin/promote/production/{branch}")
