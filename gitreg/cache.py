@@ -120,12 +120,25 @@ def push_to_directory_remote(root: Path, md5s: list[str]) -> Transfer | None:
         return None  # DVC's path reports the missing bytes
     result = Transfer()
     for md5 in needed:
+        if not intact(sources[md5], md5):
+            result.failed[md5] = CORRUPT
+            continue
         try:
             _copy_into(sources[md5], remote_object(store, md5))
             result.uploaded += 1
         except OSError as exc:
             result.failed[md5] = f"{exc.strerror or exc} ({exc.filename or store})"
     return result
+
+
+CORRUPT = ("the local DVC cache copy does not match its hash (a hard-linked workspace file written in place?): "
+           "delete it from .dvc/cache and fetch it anew with `gitreg pull --artifacts`")
+
+
+def intact(path: Path, md5: str) -> bool:
+    """Bytes before refs, checked: what is uploaded is what the hash names (a folder's manifest too)."""
+    with open(path, "rb") as reader:
+        return hashlib.file_digest(reader, "md5").hexdigest() == md5.removesuffix(".dir")
 
 
 def _holds(target: Path, source: Path) -> bool:

@@ -138,6 +138,7 @@ class Registry:
         theirs (with ``bump``, as the next free version).
         """
         self._require_writable()
+        self._refuse_registering_here(push)
         request = registration.RegisterRequest(
             name=refs.check_name(name),
             source=registration.source_from(model_or_path),
@@ -156,6 +157,18 @@ class Registry:
             return sync.publish_registration(self, lambda: self._plan_registration(request),
                                              lambda plan: registration.apply(self.git, plan))
         return registration.apply(self.git, self._plan_registration(request))
+
+    def _refuse_registering_here(self, push: bool) -> None:
+        """A version is registered on a branch of its own history: not on a stage branch, and with --push
+        not on a detached HEAD (there would be no branch to publish it with)."""
+        head_ref, _ = self.git.head()
+        branch = (head_ref or "").removeprefix("refs/heads/")
+        if head_ref in {stage.ref for stage in self.config.stages}:
+            raise InvalidInputError(f"{branch} is a stage branch, and versions are registered on the main branch: "
+                                    "switch to it with `git switch main`, then register")
+        if push and head_ref is None:
+            raise InvalidInputError("register --push needs a branch checked out (HEAD is detached): "
+                                    "switch to your main branch with `git switch main`")
 
     def _plan_registration(self, request: registration.RegisterRequest) -> registration.RegisterPlan:
         return registration.plan(self.git, request, self.history(request.name)[::-1])

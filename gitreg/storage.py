@@ -21,6 +21,7 @@ from dvc.exceptions import DvcException  # noqa: E402
 from dvc.repo import Repo  # noqa: E402
 from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
 
+from gitreg import cache as local_cache  # noqa: E402
 from gitreg import progress  # noqa: E402
 from gitreg.cache import Transfer  # noqa: E402
 from gitreg.errors import ArtifactError, GitregError, StorageError, TransferError, UnsafeContentError  # noqa: E402
@@ -244,6 +245,9 @@ def push(root: Path, md5s: list[str] | None = None) -> Transfer:
             wanted = _absent(odb, list(owners))
             result = Transfer(lost=sorted({owners[md5] for md5 in wanted if not object_path(cache, md5).is_file()}))
             wanted = [md5 for md5 in wanted if owners[md5] not in result.lost]
+            for md5 in [md5 for md5 in wanted if not local_cache.intact(object_path(cache, md5), md5)]:
+                result.failed.setdefault(owners[md5], local_cache.CORRUPT)
+                wanted.remove(md5)
             if not wanted:
                 return result
             with _dvc_errors() as logged:

@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -288,3 +289,36 @@ def test_without_a_dvc_remote_no_version_is_published(registry, artifact, tmp_pa
     result = run("push", expect=15)
     assert "no DVC remote" in result.output and "gitreg init --remote" in result.output
     assert git(bare, "tag") == "" and snapshot(registry.root) == before
+
+
+@pytest.mark.parametrize("through", ["directory fast path", "DVC"])
+def test_a_cache_object_changed_in_place_is_never_uploaded(shared, artifact, through):
+    """The workspace file is a hard link to the cache object: a retrain writing the same path as root
+    changes both. What is uploaded must be what the hash names."""
+    registry, store, bare = shared
+    run = Invoker(registry.root)
+    if through == "DVC":  # an option the fast path does not understand sends the upload through DVC
+        subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "storage", "jobs", "2"], cwd=registry.root,
+                       check=True)
+        git(registry.root, "commit", "-qam", "two upload jobs")
+    run("register", "m", str(artifact))
+    workspace = registry.root / "models" / "m" / "model.bin"
+    workspace.chmod(0o644)
+    workspace.write_bytes(b"garbage")
+    result = run("push", expect=EXIT_TRANSFER)
+    assert "does not match its hash" in result.output and "m@v0.1.0" in result.output
+    assert "m@v" not in tags_on(bare) and objects_in(store) == []
+
+
+def test_register_refuses_a_stage_branch_and_push_refuses_a_detached_head(shared, artifact):
+    registry, _, bare = shared
+    run = Invoker(registry.root)
+    run("register", "m", str(artifact), "--push")
+    run("promote", "m", "0.1.0", "dev")
+    git(registry.root, "checkout", "-q", "stage/dev")
+    before = snapshot(registry.root)
+    assert "stage/dev is a stage branch" in run("register", "m", str(artifact), expect=4).output
+    git(registry.root, "checkout", "-q", "--detach", "main")
+    before = snapshot(registry.root)
+    assert "HEAD is detached" in run("register", "m", str(artifact), "--push", expect=4).output
+    assert snapshot(registry.root) == before and "m@v0.2.0" not in tags_on(bare)
