@@ -63,6 +63,7 @@ def _store(cache: Path, source: Path) -> tuple[str, int]:
             faults.point("cache:copy")
             os.chmod(tmp, 0o444)
             os.replace(tmp, obj)
+            _written[obj] = _signature(obj)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -135,8 +136,19 @@ CORRUPT = ("the local DVC cache copy does not match its hash (a hard-linked work
            "delete it from .dvc/cache and fetch it anew with `gitreg pull --artifacts`")
 
 
+_written: dict[Path, tuple[int, int, int]] = {}  # objects this process just wrote from bytes it hashed
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def intact(path: Path, md5: str) -> bool:
-    """Bytes before refs, checked: what is uploaded is what the hash names (a folder's manifest too)."""
+    """Bytes before refs, checked: what is uploaded is what the hash names (a folder's manifest too).
+    An object this process wrote moments ago from bytes it hashed, unchanged since, is not read again."""
+    if _written.get(path) == _signature(path):
+        return True
     with open(path, "rb") as reader:
         return hashlib.file_digest(reader, "md5").hexdigest() == md5.removesuffix(".dir")
 
