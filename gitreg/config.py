@@ -182,7 +182,7 @@ def _stage(item: Any) -> Stage:
     except InvalidInputError as exc:
         raise _invalid(str(exc)) from exc
     branch = str(item.get("branch") or f"{BRANCH_PREFIX}{name}")
-    if branch in RESERVED_BRANCHES or branch.startswith("refs/"):
+    if branch in RESERVED_BRANCHES or branch.startswith(("refs/", "promote/")) or not _ref_name(branch):
         raise _invalid(f"stage {name} cannot use the branch {branch!r}: give it its own, e.g. stage/{name}")
     _known_keys(item, STAGE_KEYS, f"stage {name}")
     gates = item.get("gates") or {}
@@ -228,6 +228,16 @@ def _check_conditions(stage: str, conditions: Any) -> None:
             raise _invalid(f"the metric gate {metric} of {stage}: {exc}") from exc
         if not math.isfinite(threshold.value):
             raise _invalid(f"the metric gate {metric} of {stage} compares with {threshold.value}: use a finite number")
+
+
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def _ref_name(branch: str) -> bool:
+    """What ``git check-ref-format --branch`` accepts, checked without running Git."""
+    parts = branch.split("/")
+    return not _BAD_REF.search(branch) and all(
+        part and not part.startswith(".") and not part.endswith((".lock", ".")) for part in parts)
 
 
 def _as_list(value: Any) -> list[str]:

@@ -9,6 +9,7 @@ push. Valid pushes pass untouched.
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import sys
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ def install(repo: Path, force: bool = False, artifacts: str | None = None) -> Pa
         Git(repo).run("config", ARTIFACTS_KEY, store)
     hook.parent.mkdir(parents=True, exist_ok=True)
     hook.write_text(f"#!/bin/sh\n{MARKER}: rejects pushes that break the registry's rules\n"
-                    f"exec {sys.executable} -m gitreg.hook\n")
+                    f"exec {shlex.quote(sys.executable)} -m gitreg.hook\n")
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return hook
 

@@ -165,7 +165,7 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         author={"name": identity.name, "email": identity.email},
         artifact=Artifact(path=request.source.filename, md5="", size=request.source.size, kind=request.source.kind),
         description=request.description,
-        labels=list(dict.fromkeys(request.labels)),
+        labels=_labels(request.labels),
         metrics=_numeric(request.metrics),
         params=_finite(request.params, "param"),
         lineage=_lineage(git, request, parent),
@@ -203,8 +203,21 @@ def _numeric(metrics: dict[str, Any]) -> dict[str, Any]:
     return _finite(metrics, "metric")
 
 
+def _labels(labels) -> list[str]:
+    _plain_names(labels, "label")
+    return list(dict.fromkeys(labels))
+
+
+def _plain_names(names, what: str) -> None:
+    """Names and labels are one line of printable text: they reach tables, trailers and search."""
+    for name in names:
+        if not isinstance(name, str) or not name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise InvalidInputError(f"{what} {name!r} must be a non-empty name on one line, without control characters")
+
+
 def _finite(values: dict[str, Any], what: str) -> dict[str, Any]:
     """NaN and infinities are no JSON and compare with nothing (a gate would silently fail or pass)."""
+    _plain_names(values, what)
     try:
         check_finite(values, what)
     except ValueError as exc:

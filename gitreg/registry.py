@@ -359,7 +359,7 @@ class Registry:
         output = Path(output)
         if output.is_dir():
             output = output / found.card.artifact.path
-        if output.exists():
+        if output.exists() or output.is_symlink():
             raise ConflictError(f"{output} already exists: remove it or choose another -o path")
         pointer = self._pointer(found)
         storage = storage_lazy.load()

@@ -303,7 +303,7 @@ def publish_stage_change(registry: Registry, change: Callable[[], StageResult], 
             first = first or plan
             published = [v for v in registry.history(plan.change.model) if v.version == plan.change.version]
             push_artifacts(registry, published)
-            marker.write(intent, result.commit)
+            marker.write(intent, result.commit, plan.change.subject())
             faults.point("stage-change:pushing")
             faults.pause("stage-change:pushing")
             git.push(REMOTE, [f"{plan.stage.ref}:{plan.stage.ref}"] + [f"{v.ref}:{v.ref}" for v in published])
@@ -330,11 +330,11 @@ class _PushMarker:
         self.git, self.stage = git, stage
         self.path = Path(git.git_dir()) / "gitreg" / f"pushing-{stage.name}.json"
 
-    def write(self, intent: StageChange, commit: str) -> None:
+    def write(self, intent: StageChange, commit: str, subject: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"action": intent.action, "model": intent.model, "version": intent.version,
-                                   "commit": commit, "subject": intent.subject()}))
+                                   "commit": commit, "subject": subject}))
         os.replace(tmp, self.path)
 
     def clear(self) -> None:
