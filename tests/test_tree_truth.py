@@ -292,12 +292,17 @@ def test_a_new_stage_branch_made_of_an_orphan_commit_is_judged_from_an_empty_sta
     assert "stage/clinical" not in git(bare, "branch")
 
 
+def history_put_first(root, tip: str) -> str:
+    """A merge whose first parent is a new root commit with the same tree: a substituted audit trail."""
+    orphan = git(root, "commit-tree", f"{tip}^{{tree}}", "-m", "a fresh history").strip()
+    return git(root, "commit-tree", f"{tip}^{{tree}}", "-p", orphan, "-p", tip, "-m", "Merge").strip()
+
+
 def test_a_merge_that_puts_a_new_history_first_cannot_replace_the_audit_trail(guarded):
     registry, bare = guarded
     root = registry.root
     tip = git(root, "rev-parse", "origin/stage/production").strip()
-    orphan = git(root, "commit-tree", f"{tip}^{{tree}}", "-m", "a fresh history").strip()
-    merge = git(root, "commit-tree", f"{tip}^{{tree}}", "-p", orphan, "-p", tip, "-m", "Merge").strip()
+    merge = history_put_first(root, tip)
     assert "never rewritten" in push_refused(root, f"{merge}:refs/heads/stage/production")
     assert git(bare, "rev-parse", "stage/production").strip() == tip
 
@@ -356,8 +361,7 @@ def test_verify_reports_a_stage_branch_whose_history_was_begun_elsewhere(forge):
     registry, _ = forge
     root = registry.root
     tip = git(root, "rev-parse", "stage/production").strip()
-    orphan = git(root, "commit-tree", f"{tip}^{{tree}}", "-m", "a fresh history").strip()
-    merge = git(root, "commit-tree", f"{tip}^{{tree}}", "-p", orphan, "-p", tip, "-m", "Merge").strip()
+    merge = history_put_first(root, tip)
     git(root, "update-ref", "refs/heads/stage/production", merge, tip)
     assert "stage/production: its first-parent history does not start from the main branch's" in registry.verify()
 
