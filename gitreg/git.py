@@ -231,6 +231,11 @@ class Git:
                 tips.setdefault(ref[len(tracking):], (oid, False))
         return tips
 
+    def ref_values(self) -> dict[str, str]:
+        """``{ref: oid}`` of every ref, in one process."""
+        output = self.out("for-each-ref", "--format=%(refname) %(objectname)")
+        return dict(line.split(" ", 1) for line in output.splitlines())
+
     def first_parent_log(self, ref: str, path: str | None = None) -> list[CommitRecord]:
         """Commits on the first-parent chain of ``ref`` (touching ``path``), newest first."""
         args = ["log", "--first-parent", f"--format={COMMIT_FORMAT}", ref]

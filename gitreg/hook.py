@@ -90,9 +90,10 @@ def check(git: Git, updates: list[Update]) -> list[str]:
 
 def _raced(git: Git, updates: list[Update]) -> list[str]:
     """Updates planned on refs that moved since the pusher looked (another writer landed first)."""
+    current = git.ref_values()  # one process, however many refs the push brings
     problems = []
     for update in updates:
-        now = git.out("rev-parse", "-q", "--verify", update.ref, check=False) or ZERO
+        now = current.get(update.ref, ZERO)
         if now == update.old:
             continue
         if update.ref.startswith(refs.TAGS_PREFIX) and update.old == ZERO:
@@ -111,8 +112,8 @@ def _configuration(git: Git, updates: list[Update]) -> tuple[Config | None, list
     for update in updates:
         if update.ref not in CONFIG_BRANCHES:
             continue
-        if update.ref != main and update.old == ZERO and main in CONFIG_BRANCHES:
-            problems.append(f"{update.ref}: this registry's main branch is {main.removeprefix('refs/heads/')}; a "
+        if update.ref != main and update.old == ZERO and main is not None:
+            problems.append(f"{update.ref}: this registry's main branch is {_branch_of(git, main)}; a "
                             "branch of this name would change where the gates are read from: name it otherwise")
         elif update.new == ZERO and update.ref == main:
             problems.append(f"{update.ref}: the main branch holds the gates and cannot be deleted")
@@ -126,6 +127,13 @@ def _configuration(git: Git, updates: list[Update]) -> tuple[Config | None, list
             return None, problems
         return config_module.Config.parse(git.read_blob(next(u.new for u in updates if u.ref == main),
                                                         config_module.CONFIG_FILE)), problems
+
+
+def _branch_of(git: Git, rev: str) -> str:
+    """The branch name a configuration revision stands for (``HEAD`` of a bare repository resolved)."""
+    if rev == "HEAD":
+        rev = git.out("symbolic-ref", "-q", "HEAD", check=False) or rev
+    return rev.removeprefix("refs/heads/")
 
 
 def _readable_config(git: Git, update: Update) -> list[str]:

@@ -16,7 +16,7 @@ from gitreg.card import Card
 from gitreg.config import Stage, main_rev
 from gitreg.errors import ConflictError, GateError, NotFoundError, StageMovedError
 from gitreg.gates import GateCheck
-from gitreg.git import Git, Identity, TreeEdit
+from gitreg.git import CatFile, Git, Identity, TreeEdit
 from gitreg.index import ModelVersion
 from gitreg.stages import StageView, birth_commit, match_tree
 from gitreg.trailers import StageChange
@@ -118,9 +118,10 @@ def plan_rollback(git: Git, view: StageView, name: str, versions: dict[str, Mode
     in_effect = ledger.in_effect(name)
     if not in_effect:
         raise NotFoundError(f"{name} has no promotion in {view.stage.name} to roll back")
-    undone = _to_undo(git, in_effect, to, versions, view.stage.name, name)
-    restored = undone[-1].before
-    target = _version_of_tree(git, name, restored, versions) if restored else None
+    with git.cat_file() as cat:
+        undone = _to_undo(cat, in_effect, to, versions, view.stage.name, name)
+        restored = undone[-1].before
+        target = _version_of_tree(cat, name, restored, versions) if restored else None
     current = view.version_of(name)
     change = StageChange(
         action="rollback", model=name, stage=view.stage.name,
@@ -131,12 +132,12 @@ def plan_rollback(git: Git, view: StageView, name: str, versions: dict[str, Mode
     return StagePlan(change, view.stage, view.tip, view.expected, view.tip, swap_edit(git, view.tip, name, restored), body=body)
 
 
-def _to_undo(git: Git, in_effect: list, to: str | None, versions, stage: str, name: str) -> list:
+def _to_undo(cat: CatFile, in_effect: list, to: str | None, versions, stage: str, name: str) -> list:
     if to is None:
         return in_effect[:1]
     held = []
     for depth, entry in enumerate(in_effect):
-        version = _version_of_tree(git, name, entry.before, versions) if entry.before else None
+        version = _version_of_tree(cat, name, entry.before, versions) if entry.before else None
         if version and version.version == to:
             return in_effect[: depth + 1]
         if version:
@@ -147,9 +148,8 @@ def _to_undo(git: Git, in_effect: list, to: str | None, versions, stage: str, na
     )
 
 
-def _version_of_tree(git: Git, name: str, tree: str, versions: dict[str, ModelVersion]) -> ModelVersion | None:
-    with git.cat_file() as cat:
-        found = match_tree(cat, name, tree, versions)
+def _version_of_tree(cat: CatFile, name: str, tree: str, versions: dict[str, ModelVersion]) -> ModelVersion | None:
+    found = match_tree(cat, name, tree, versions)
     return found if isinstance(found, ModelVersion) else None
 
 

@@ -372,11 +372,17 @@ def _drop_overtaken(registry: Registry, intent: StageChange) -> None:
     fork = git.merge_base(local, remote)
     if not fork or not git.on_first_parent_line(fork, local):
         return  # not ours to judge: follow_stage_branches reports the divergence
-    unpublished = set(git.out("rev-list", "--first-parent", local, f"^{fork}").split())
-    events, _ = history.stage_events(git, local, stage.name, group_by_model(registry.versions()))
-    pending = [event for event in events if event.step.oid in unpublished]
+    unpublished, pending = _unpublished_events(registry, stage, local, fork)
     if pending and _is_intent(pending, intent) and len(pending) == len(unpublished):
         git.update_ref(stage.ref, remote, local, "gitreg: drop an unpublished change the remote overtook")
+
+
+def _unpublished_events(registry: Registry, stage: Stage, local: str, since: str | None):
+    """(commits, stage events) on the local stage branch's first-parent line after ``since``."""
+    git = registry.git
+    unpublished = set(git.out("rev-list", "--first-parent", local, *([f"^{since}"] if since else [])).split())
+    events, _ = history.stage_events(git, local, stage.name, group_by_model(registry.versions()))
+    return unpublished, [event for event in events if event.step.oid in unpublished]
 
 
 def _is_intent(pending: list, intent: StageChange) -> bool:
@@ -393,9 +399,7 @@ def _pending_change(registry: Registry, intent: StageChange) -> StageResult | No
     local, remote = git.rev_parse(stage.ref), git.rev_parse(f"{TRACKING}{stage.branch}")
     if not local or local == remote or (remote and not git.is_ancestor(remote, local)):
         return None
-    unpublished = set(git.out("rev-list", "--first-parent", local, *([f"^{remote}"] if remote else [])).split())
-    events, _ = history.stage_events(git, local, stage.name, group_by_model(registry.versions()))
-    pending = [event for event in events if event.step.oid in unpublished]
+    _, pending = _unpublished_events(registry, stage, local, remote)
     if not pending:
         return None
     newest = pending[-1]

@@ -20,19 +20,11 @@ from gitreg import Registry
 from tests.conftest import Invoker, git, snapshot
 from tests.test_bad_input import refused
 from tests.test_bytes_before_refs import bare_repo, objects_in
+from tests.test_bytes_before_refs import shared as _directory_remote_fixture
 from tests.test_hostile import forge_version
 from tests.test_s3 import s3_endpoint  # noqa: F401  (the moto server fixture)
 
-
-@pytest.fixture
-def shared(tmp_path, clock):
-    """A registry with a directory DVC remote, pushed to an empty bare origin."""
-    store, bare = tmp_path / "store", bare_repo(tmp_path / "origin.git")
-    store.mkdir()
-    registry, _ = Registry.init(tmp_path / "alice", remote=str(store))
-    git(registry.root, "remote", "add", "origin", str(bare))
-    registry.push()
-    return registry, store, bare
+shared = _directory_remote_fixture  # the same registry with a directory DVC remote and a bare origin
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> str:

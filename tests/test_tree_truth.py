@@ -380,3 +380,20 @@ def test_promotion_branches_opened_under_different_ci_pins_still_merge_cleanly(f
     git(clone, "checkout", "-q", "stage/production")
     for branch in ("n-v0.1.0", "m-v0.2.0"):
         git(clone, "merge", "-q", "--no-ff", "-m", f"Merge {branch}", f"origin/promote/production/{branch}")
+
+
+def test_a_branch_named_main_cannot_take_the_gates_from_a_registry_on_trunk(tmp_path, clock, artifact):
+    bare = tmp_path / "trunk.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "trunk", str(bare)], check=True)
+    Invoker(tmp_path)("hook", "install", str(bare))
+    registry, _ = Registry.init(tmp_path / "carol")
+    root = registry.root
+    git(root, "branch", "-m", "trunk")
+    (root / ".gitreg.yaml").write_text(GATED)
+    git(root, "commit", "-qam", "Gate production")
+    git(root, "remote", "add", "origin", str(bare))
+    git(root, "push", "-q", "origin", "trunk")
+    git(root, "checkout", "-q", "-b", "main")
+    (root / ".gitreg.yaml").write_text("schema: 1\nstages:\n  - name: staging\n  - name: production\n")
+    git(root, "commit", "-qam", "harmless")
+    assert "main branch is trunk" in push_refused(root, "main")
