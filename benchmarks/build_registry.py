@@ -2,9 +2,9 @@
 
 Registrations are streamed into one ``git fast-import`` process: for each version a real commit on
 ``main`` (parent: the previous registration) whose ``models/<name>/`` holds the real ``card.yaml``
-(written by :class:`gitreg.card.Card`), the DVC pointer and ``.gitignore``, with ``dvc.yaml``'s
+(written by :class:`gitreg.domain.card.Card`), the DVC pointer and ``.gitignore``, with ``dvc.yaml``'s
 ``artifacts:`` entry, and a real annotated tag ``<name>@v<version>`` whose message is exactly
-:func:`gitreg.index.tag_message`. Each card's ``lineage.commit`` is its parent commit, read back
+:func:`gitreg.domain.version.tag_message`. Each card's ``lineage.commit`` is its parent commit, read back
 from fast-import with ``get-mark``. The artifact bytes go into the DVC cache, so ``gitreg get`` and
 ``gitreg verify`` work on the result. Stage history is then made by the real ``Registry.promote``
 and ``Registry.rollback``.
@@ -20,9 +20,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gitreg import Registry, dvcyaml, metadata, yamlio
-from gitreg.card import Artifact, Card
-from gitreg.index import tag_message
+from gitreg import Registry
+from gitreg.domain import dvcyaml, yamlio
+from gitreg.domain.card import Artifact, Card
+from gitreg.domain.version import tag_message
+from gitreg.services import provenance
 
 START = 1_704_067_200  # 2024-01-01T00:00:00Z
 STEP = 6_000  # seconds between two registrations: 10,000 of them span about 23 months
@@ -139,7 +141,7 @@ def register_bulk(root: Path, models: int, versions: int, echo=print) -> int:
     """``models`` × ``versions`` registrations on main, interleaved in time; returns the last timestamp."""
     git = Registry(root).git
     parent = git.rev_parse("HEAD")
-    environment = metadata.environment()
+    environment = provenance.environment()
     cache = root / ".dvc" / "cache" / "files" / "md5"
     entries: dict[str, dict] = {}
     entry_texts: dict[str, str] = {}

@@ -1,6 +1,6 @@
 """``Registry``: the public Python API. The CLI is a thin shell over these methods.
 
-Reads go through one pass over the version tags (:mod:`gitreg.index`) and never import DVC;
+Reads go through one pass over the version tags (:mod:`gitreg.services.index`) and never import DVC;
 writes plan first, with no side effect, then apply in one reversible step.
 """
 
@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitreg import audit, index, leftovers, metadata, recovery, refs, registration, storage_lazy, sync, workflow
-from gitreg.card import CARD_FILE, Card
-from gitreg.config import CONFIG_FILE, Config
-from gitreg.config import load as load_config
+from gitreg.domain import refs
+from gitreg.domain.card import CARD_FILE, Card
+from gitreg.domain.config import CONFIG_FILE, Config
+from gitreg.domain.event import Event
+from gitreg.domain.pointer import Pointer, read_pointer
+from gitreg.domain.stage_view import StageView
+from gitreg.domain.trailers import StageChange
+from gitreg.domain.version import BrokenTag, ModelVersion
 from gitreg.errors import (
     ArtifactError,
     CardError,
@@ -26,11 +30,11 @@ from gitreg.errors import (
     NotARegistryError,
     NotFoundError,
 )
-from gitreg.git import Git
-from gitreg.index import BrokenTag, ModelVersion
-from gitreg.pointer import Pointer, read_pointer
-from gitreg.stages import StageView, resolve_stages
-from gitreg.trailers import StageChange
+from gitreg.io import artifact_store
+from gitreg.io.git import Git
+from gitreg.services import audit, index, leftovers, provenance, recovery, registration, stage_change, sync
+from gitreg.services.config_source import load as load_config
+from gitreg.services.resolve import resolve_stages
 
 LOADABLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
@@ -75,7 +79,7 @@ class Registry:
         Refs are mirrored into a cache directory and reused on the next call; artifact bytes come
         from the registry's DVC remote. The result is read-only.
         """
-        from gitreg import mirror
+        from gitreg.io import mirror
 
         return cls(mirror.sync(url), remote_url=url)
 
@@ -91,7 +95,7 @@ class Registry:
         install (``ci.install``; default for a new registry: this gitreg, ``gitreg-dvc==<version>``);
         given for an existing registry, it re-pins ``.gitreg.yaml`` and the workflows in one commit.
         """
-        from gitreg import skeleton
+        from gitreg.services import skeleton
 
         changed = skeleton.init(Path(path), remote, remote_options, ci_install=ci_install)
         return cls(path), changed
@@ -111,7 +115,7 @@ class Registry:
         """Where DVC works for this registry: the clone itself, or a scratch project beside a mirror."""
         if not self.remote_url:
             return self.root
-        return storage_lazy.load().prepare_workspace(self.root.parent / f"{self.root.name}.dvc",
+        return artifact_store.load().prepare_workspace(self.root.parent / f"{self.root.name}.dvc",
                                                      self.git.read_blob("HEAD", ".dvc/config"))
 
     # ------------------------------------------------------------------ writes
@@ -185,7 +189,7 @@ class Registry:
         target = self.config.stage(stage)
 
         def change():
-            return workflow.promote(self, self.resolve(ref), target, force=force,
+            return stage_change.promote(self, self.resolve(ref), target, force=force,
                                     require=tuple(require), pr=pr, dry_run=dry_run)
 
         intent = StageChange("promote", ref.name, target.name, ref.version, None)
@@ -195,13 +199,13 @@ class Registry:
                  push: bool = False):
         """Revert the newest change of ``name`` in ``stage`` still in effect (or back to version ``to``)."""
         name, target, to = refs.check_name(name), self.config.stage(stage), refs.check_version(to) if to else None
-        return self._stage_change(lambda: workflow.rollback(self, name, target, to=to, dry_run=dry_run),
+        return self._stage_change(lambda: stage_change.rollback(self, name, target, to=to, dry_run=dry_run),
                                   push and not dry_run, StageChange("rollback", name, target.name, to, None))
 
     def retire(self, name: str, stage: str, *, dry_run: bool = False, push: bool = False):
         """Remove ``name`` from ``stage``, as a recorded stage change."""
         name, target = refs.check_name(name), self.config.stage(stage)
-        return self._stage_change(lambda: workflow.retire(self, name, target, dry_run=dry_run), push and not dry_run,
+        return self._stage_change(lambda: stage_change.retire(self, name, target, dry_run=dry_run), push and not dry_run,
                                   StageChange("retire", name, target.name, None, None))
 
     def _stage_change(self, change, push: bool, intent: StageChange):
@@ -221,7 +225,7 @@ class Registry:
 
     def check_promotion(self, base: str, head: str, stage: str | None = None):
         """Would merging ``head`` into the stage branch ``base`` be a valid, gated promotion?"""
-        from gitreg import checks
+        from gitreg.services import checks
 
         target = self.config.stage(stage) if stage else checks.infer_stage(self.config, base)
         return checks.check_promotion(self.git, self.config, self.versions(), base, head, target)
@@ -230,7 +234,7 @@ class Registry:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
         every version whose bytes are missing or corrupt in the local DVC cache, with ``remote`` in the
         DVC remote."""
-        from gitreg import artifact_check, checks
+        from gitreg.services import artifact_check, checks
 
         versions = self.versions()
         problems = checks.verify(self.git, self.config, versions, self.broken)
@@ -241,7 +245,7 @@ class Registry:
         return problems
 
     def repair(self) -> leftovers.Repair:
-        """Fix what interrupted writes left that is safe to fix (see :mod:`gitreg.leftovers`)."""
+        """Fix what interrupted writes left that is safe to fix (see :mod:`gitreg.services.leftovers`)."""
         self._require_writable()
         return leftovers.repair(self.git, self.recovered)
 
@@ -292,7 +296,7 @@ class Registry:
         """``{stage: version}`` for the stages that hold ``name``."""
         return _stages_of(name, self.stages(name))
 
-    def log(self, name: str | None = None, stage: str | None = None) -> list[audit.Event]:
+    def log(self, name: str | None = None, stage: str | None = None) -> list[Event]:
         """Every registration and stage change (of ``name``, in ``stage``), newest first."""
         config = self.config
         if stage:
@@ -347,7 +351,7 @@ class Registry:
                 f"use `gitreg get {found.name}@{found.version} -o PATH` to write it out"
             )
         path = self._verified_bytes(found)
-        for difference in metadata.environment_differences(found.card.environment):
+        for difference in provenance.environment_differences(found.card.environment):
             warnings.warn(f"{found.tag} was registered with {difference}", EnvironmentMismatchWarning, stacklevel=2)
         import joblib
 
@@ -362,7 +366,7 @@ class Registry:
         if output.exists() or output.is_symlink():
             raise ConflictError(f"{output} already exists: remove it or choose another -o path")
         pointer = self._pointer(found)
-        storage = storage_lazy.load()
+        storage = artifact_store.load()
         storage.copy_out(storage.materialize(self._dvc_root(), pointer), pointer, output)
         return output
 
@@ -374,7 +378,7 @@ class Registry:
         return read_pointer(blob, f"{path} at {found.tag}")
 
     def _verified_bytes(self, found: ModelVersion) -> Path:
-        return storage_lazy.load().materialize(self._dvc_root(), self._pointer(found))
+        return artifact_store.load().materialize(self._dvc_root(), self._pointer(found))
 
     # ------------------------------------------------------------------ search, compare, stats
     def search(self, expression: str = "", *, sort: str | None = None, descending: bool = False,
@@ -382,7 +386,7 @@ class Registry:
         """Every version whose card matches ``expression`` (the search language: ``gitreg search --help``),
         in name and version order or by ``sort``. Reads the tag index; the stage resolver runs once,
         only when the expression mentions ``stage``."""
-        from gitreg import query, search
+        from gitreg.domain import predicate, query
 
         parsed, order = query.parse(expression), query.parse_sort(sort) if sort else None
         membership = None
@@ -390,8 +394,8 @@ class Registry:
         if parsed.uses_stage:
             config = self.config
             query.check_stages(parsed, [stage.name for stage in config.stages])
-            membership = search.stage_membership(resolve_stages(self.git, config, versions))
-        return search.run(parsed, versions, membership, order, descending, limit)
+            membership = predicate.stage_membership(resolve_stages(self.git, config, versions))
+        return predicate.run(parsed, versions, membership, order, descending, limit)
 
     def compare(self, references: Iterable[str | refs.ModelRef], *, data: str | os.PathLike | None = None,
                 target: str | None = None, resamples: int | None = None, seed: int | None = None,
@@ -400,7 +404,7 @@ class Registry:
         each model is loaded (bytes verified) and evaluated on the same rows, with a paired bootstrap."""
         from dataclasses import replace
 
-        from gitreg import compare
+        from gitreg.domain import compare
         from gitreg.errors import InvalidInputError
 
         found = [self.resolve(reference) for reference in references]
@@ -419,7 +423,7 @@ class Registry:
         from gitreg.errors import InvalidInputError
 
         try:
-            from gitreg import evaluation
+            from gitreg.services import evaluation
         except ImportError as exc:  # numpy: scikit-learn brings it, gitreg itself does not need it
             raise InvalidInputError(f"compare --data needs numpy ({exc}): pip install numpy") from exc
         dataset = evaluation.read_csv(data, target)
@@ -429,7 +433,7 @@ class Registry:
     def stats(self):
         """Models, versions, versions per stage with each stage's newest change, artifact bytes, and
         registrations per month."""
-        from gitreg import stats
+        from gitreg.domain import stats
 
         versions, config = self.versions(), self.config
         views = resolve_stages(self.git, config, versions)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from gitreg import cache, storage
 from gitreg.errors import ConflictError, GitError, StorageError
-from gitreg.git import Git
+from gitreg.io import dvc, dvc_layout
+from gitreg.io.git import Git
 from tests.conftest import git, snapshot
 
 
@@ -81,7 +81,7 @@ def test_failure_before_the_tag_through_the_cli(busy, run, artifact, monkeypatch
 
 def test_failure_inside_dvc_add_undoes_everything(busy, run, artifact, monkeypatch):
     before = snapshot(busy.root)
-    monkeypatch.setattr(cache, "add_file", _fail(StorageError("storing model.bin failed: injected")))
+    monkeypatch.setattr(dvc_layout, "add_file", _fail(StorageError("storing model.bin failed: injected")))
     with pytest.raises(StorageError, match="injected"):
         busy.register("m", artifact)
     _assert_untouched(busy, before)
@@ -118,14 +118,14 @@ def test_a_version_tag_made_by_another_tool_stops_the_registration_cleanly(busy,
 def test_a_moved_head_is_not_overwritten(busy, artifact, monkeypatch, clock):
     """Someone commits while gitreg works: the compare-and-swap on HEAD refuses, and nothing is lost."""
     root = busy.root
-    real_add = cache.add_file
+    real_add = dvc_layout.add_file
 
     def add_then_someone_commits(*args):
         pointer = real_add(*args)
         git(root, "commit", "-q", "-m", "the user's commit")
         return pointer
 
-    monkeypatch.setattr(cache, "add_file", add_then_someone_commits)
+    monkeypatch.setattr(dvc_layout, "add_file", add_then_someone_commits)
     with pytest.raises(ConflictError, match="moved while gitreg was working .*: run the command again"):
         busy.register("m", artifact)
     assert git(root, "log", "-1", "--format=%s") == "the user's commit\n"
@@ -152,7 +152,7 @@ def test_failure_inside_dvc_add_of_a_folder_undoes_everything(registry, tmp_path
     folder.mkdir()
     (folder / "weights.bin").write_bytes(b"w" * 100)
     before = snapshot(registry.root)
-    monkeypatch.setattr(storage, "add", _fail(StorageError("dvc add model failed: injected")))
+    monkeypatch.setattr(dvc, "add", _fail(StorageError("dvc add model failed: injected")))
     with pytest.raises(StorageError, match="injected"):
         registry.register("bert", folder)
     assert snapshot(registry.root) == before

@@ -475,10 +475,10 @@ def test_the_remote_is_where_init_was_told(tmp_path, clock, artifact, monkeypatc
     Invoker(tmp_path)("init", "reg", "--remote", "store")
     registry = Registry(tmp_path / "reg")
     found = registry.register("m", artifact)
-    from gitreg import storage
+    from gitreg.io import dvc
 
     monkeypatch.chdir(registry.root / "models")
-    storage.push(registry.root)
+    dvc.push(registry.root)
     md5 = found.card.artifact.md5
     assert (tmp_path / "store" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
     before = snapshot(registry.root)

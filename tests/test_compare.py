@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from gitreg import compare
-from gitreg.card import Artifact, Card
+from gitreg.domain import compare
+from gitreg.domain.card import Artifact, Card
+from gitreg.domain.version import ModelVersion
 from gitreg.errors import InvalidInputError, NotFoundError
-from gitreg.index import ModelVersion
 
 
 @pytest.fixture

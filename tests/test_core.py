@@ -115,7 +115,7 @@ def test_load_verifies_and_warns_on_environment_difference(registry, make_model,
     assert card.environment["packages"]["numpy"]
     from dataclasses import replace
 
-    from gitreg.index import ModelVersion
+    from gitreg.domain.version import ModelVersion
 
     odd = replace(card, environment={"python": "2.7.0", "packages": {"numpy": "0.0.1"}})
     registry.resolve = lambda ref: ModelVersion(found.name, found.version, found.tag, found.commit, odd)
@@ -139,9 +139,9 @@ def test_get_fetches_from_remote_when_cache_is_empty(tmp_path, clock, artifact):
     remote = tmp_path / "dvc-remote"
     reg, _ = Registry.init(tmp_path / "reg", remote=str(remote))
     reg.register("m", artifact)
-    from gitreg import storage
+    from gitreg.io import dvc
 
-    storage.push(reg.root)
+    dvc.push(reg.root)
     import shutil
 
     shutil.rmtree(reg.root / ".dvc" / "cache")

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gitreg import Registry, leftovers
-from gitreg.git import Git
+from gitreg import Registry
+from gitreg.io.git import Git
+from gitreg.services import leftovers
 from tests.conftest import Invoker, git, snapshot
 
 UNDONE, KEPT, PUBLISHED = "undone", "kept locally", "published"
@@ -143,7 +144,7 @@ def test_verify_repair_drops_an_untagged_registration_commit_and_temp_files(busy
 
 def test_a_command_running_in_the_same_clone_is_not_recovered_under_its_feet(busy_clone):
     """An entry whose process is alive (its lock held) is left alone by the next command."""
-    from gitreg import journal
+    from gitreg.io import journal
 
     root, _, _, _ = busy_clone
     head = git(root, "rev-parse", "HEAD")

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from gitreg import Registry, yamlio
-from gitreg.card import Card
-from gitreg.config import Config
+from gitreg import Registry
+from gitreg.domain import yamlio
+from gitreg.domain.card import Card
+from gitreg.domain.config import Config
+from gitreg.domain.pointer import read_pointer
+from gitreg.domain.version import tag_message
 from gitreg.errors import (
     ArtifactError,
     CardError,
@@ -26,8 +29,6 @@ from gitreg.errors import (
     UnsafeCardError,
     UnsafeContentError,
 )
-from gitreg.index import tag_message
-from gitreg.pointer import read_pointer
 from tests.conftest import Invoker, git, snapshot
 from tests.test_bad_input import fails, refused, refused_api
 
@@ -288,13 +289,13 @@ def test_a_hostile_card_md5_is_skipped_and_never_becomes_a_path(tmp_path, artifa
 
 
 def test_storage_and_cache_never_build_a_path_from_an_unchecked_md5(registry):
-    from gitreg import cache, storage
+    from gitreg.io import dvc, dvc_layout
 
     for md5 in ("cd../../../../victim", "../" + MD5, MD5[:31], ""):
         with pytest.raises(UnsafeContentError, match="is not a DVC hash"):
-            storage.object_path(registry.root / ".dvc" / "cache", md5)
+            dvc.object_path(registry.root / ".dvc" / "cache", md5)
         with pytest.raises(UnsafeContentError, match="is not a DVC hash"):
-            cache.push_to_directory_remote(registry.root, [md5])
+            dvc_layout.push_to_directory_remote(registry.root, [md5])
 
 
 # ------------------------------------------------------------------------------ folder manifests
@@ -350,18 +351,18 @@ def test_a_manifest_entry_with_a_hostile_md5_is_refused(folder_version, tmp_path
 
 
 def test_copy_out_never_follows_a_link_out_of_the_destination(folder_version, tmp_path):
-    from gitreg import storage
+    from gitreg.io import dvc
 
     registry = folder_version
     found = registry.show("m")
     pointer = read_pointer((registry.root / "models/m/model.dvc").read_text())
-    source = storage.materialize(registry.root, pointer)
+    source = dvc.materialize(registry.root, pointer)
     destination, elsewhere = tmp_path / "dest", tmp_path / "elsewhere"
     destination.mkdir()
     elsewhere.mkdir()
     (destination / "sub").symlink_to(elsewhere)
     with pytest.raises(UnsafeContentError, match="would be written outside"):
-        storage.copy_out(source, pointer, destination)
+        dvc.copy_out(source, pointer, destination)
     assert list(elsewhere.iterdir()) == [] and found.version == "1.0.0"
 
 

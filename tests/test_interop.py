@@ -13,9 +13,9 @@ def test_gto_and_dvc_artifacts_read_the_registry(tmp_path, clock, artifact):
     clock.tick()
     artifact.write_bytes(b"weights-v2" * 100)
     registry.register("churn", artifact)
-    from gitreg import storage
+    from gitreg.io import dvc
 
-    storage.push(registry.root)
+    dvc.push(registry.root)
 
     from gto.api import show
 

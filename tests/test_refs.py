@@ -1,6 +1,6 @@
 """The ref grammar (names, version tags, model references) and semver ordering and bumps.
 
-Strategies are built from the grammar in :mod:`gitreg.refs`; the oracle for "is this valid" is the
+Strategies are built from the grammar in :mod:`gitreg.domain.refs`; the oracle for "is this valid" is the
 same grammar matched against the whole string with ``re.fullmatch``.
 """
 
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gitreg import refs, versioning
+from gitreg.domain import refs, versioning
+from gitreg.domain.refs import ModelRef, format_version_tag, parse_version_tag
 from gitreg.errors import ConflictError, InvalidInputError
-from gitreg.refs import ModelRef, format_version_tag, parse_version_tag
 
 ALNUM = string.ascii_letters + string.digits
 NAME_INNER = ALNUM + "_-"

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitreg import query, search, versioning
-from gitreg.card import Artifact, Card
-from gitreg.index import ModelVersion
-from gitreg.query import QueryError
+from gitreg.domain import predicate, query, versioning
+from gitreg.domain.card import Artifact, Card
+from gitreg.domain.query import QueryError
+from gitreg.domain.version import ModelVersion
 
 
 def version(name: str, number: str, *, metrics=None, params=None, labels=(), created="2026-01-15T10:00:00+00:00",
@@ -42,7 +42,7 @@ STAGES = {("churn", "0.10.0"): frozenset({"staging", "production"}), ("bert", "2
 
 def tags(expression: str, **options) -> list[str]:
     order = query.parse_sort(options.pop("sort")) if "sort" in options else None
-    found = search.run(query.parse(expression), CATALOGUE, STAGES, order, **options)
+    found = predicate.run(query.parse(expression), CATALOGUE, STAGES, order, **options)
     return [v.tag for v in found]
 
 
@@ -225,8 +225,8 @@ def test_search_cli_errors(catalogue, run):
 
 def test_search_reads_only_the_index_and_resolves_stages_once(catalogue, monkeypatch):
     import gitreg.registry
-    from gitreg.card import Card
-    from gitreg.git import Git
+    from gitreg.domain.card import Card
+    from gitreg.io.git import Git
 
     calls = {"resolve": 0, "yaml": 0, "cat_file": 0, "blobs": 0}
     real_resolve, real_yaml, real_cat, real_blobs = (gitreg.registry.resolve_stages, Card.from_yaml.__func__,

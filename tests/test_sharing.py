@@ -68,7 +68,7 @@ def test_a_lost_race_is_redone_on_the_new_tip(shared, tmp_path, artifact, monkey
     """Bob's push is overtaken by Alice's: his registration is undone and redone as the next version."""
     bare, _, alice = shared
     bob = clone(bare, tmp_path / "bob")
-    from gitreg import sync
+    from gitreg.services import sync
 
     real_push_artifacts = sync.push_artifacts
     overtaken = []
@@ -165,7 +165,7 @@ def test_push_says_what_it_sent_and_when_there_was_nothing(shared, artifact, tmp
 
 
 def test_long_transfers_say_what_is_happening(shared, artifact, tmp_path, monkeypatch):
-    from gitreg import progress
+    from gitreg.io import progress
 
     monkeypatch.setattr(progress, "LARGE", 1)  # every transfer counts as long here
     _, _, alice = shared

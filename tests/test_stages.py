@@ -172,7 +172,7 @@ def test_a_stage_branch_moved_by_someone_else_is_built_upon(three_versions, arti
     registry = three_versions
     registry.register("b", artifact)
     other = Registry(registry.root)
-    from gitreg.git import Git
+    from gitreg.io.git import Git
 
     real_update_ref = Git.update_ref
     raced = []

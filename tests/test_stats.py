@@ -7,8 +7,8 @@ import json
 import subprocess
 import sys
 
-from gitreg import stats
-from gitreg.pointer import read_pointer
+from gitreg.domain import stats
+from gitreg.domain.pointer import read_pointer
 from tests.conftest import git
 
 DAY = 86_400

@@ -204,7 +204,7 @@ def forged_tag(root, version: str, pointer_md5: str | None = None) -> str:
     from dataclasses import replace
 
     from gitreg import Registry as Reg
-    from gitreg.index import tag_message
+    from gitreg.domain.version import tag_message
 
     latest = Reg(root).show("m")
     card = replace(latest.card, version=version)

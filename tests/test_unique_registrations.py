@@ -10,8 +10,9 @@ import sys
 import joblib
 import pytest
 
-from gitreg import Registry, registration, sync
+from gitreg import Registry
 from gitreg.errors import ConflictError
+from gitreg.services import registration, sync
 from tests.conftest import git, snapshot
 
 

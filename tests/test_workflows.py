@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitreg import Registry, ci
-from gitreg.config import Config
+from gitreg import Registry
+from gitreg.domain.config import Config
+from gitreg.services import ci
 from tests.conftest import Invoker, git, snapshot
 
 REPOSITORY = Path(__file__).resolve().parent.parent

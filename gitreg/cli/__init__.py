@@ -8,12 +8,12 @@ import sys
 
 import click
 
-from gitreg.ci import DISTRIBUTION
 from gitreg.cli.commands import COMMANDS
 from gitreg.cli.query_commands import QUERY_COMMANDS
 from gitreg.cli.remote_commands import REMOTE_COMMANDS
 from gitreg.cli.stage_commands import STAGE_COMMANDS
 from gitreg.errors import GitregError, NotARegistryError
+from gitreg.services.ci import DISTRIBUTION
 
 
 class _Group(click.Group):

@@ -99,13 +99,13 @@ def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_p
       gitreg register churn model.joblib --version 2.0.0 --metrics metrics.json --data data/train.csv
       gitreg register churn model.joblib --bump patch --push
     """
-    from gitreg import metadata
+    from gitreg.services import provenance
 
-    metrics = metadata.read_metrics_file(metrics_file) if metrics_file else {}
-    metrics.update(metadata.parse_pairs(metric_pairs, "metric"))
+    metrics = provenance.read_metrics_file(metrics_file) if metrics_file else {}
+    metrics.update(provenance.parse_pairs(metric_pairs, "metric"))
     result = _registry(ctx).register(
         name, path, version=version, bump=bump, metrics=metrics,
-        params=metadata.parse_pairs(param_pairs, "param"), labels=labels,
+        params=provenance.parse_pairs(param_pairs, "param"), labels=labels,
         description=description, data=data, base=base, dry_run=dry_run, push=push,
     )
     if as_json:
@@ -220,7 +220,8 @@ def get(ctx, ref: str, output: Path) -> None:
 
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-def demo(directory: Path | None) -> None:
+@click.pass_context
+def demo(ctx: click.Context, directory: Path | None) -> None:
     """Run the guided tour in DIRECTORY (default: a new temporary folder).
 
     Trains scikit-learn's breast-cancer classifier twice, registers both
@@ -232,9 +233,9 @@ def demo(directory: Path | None) -> None:
     Example:
       gitreg demo /tmp/tour
     """
-    from gitreg.demo import run
+    from gitreg.cli.demo import run
 
-    run(directory, echo=click.echo)
+    run(directory, ctx.find_root().command, echo=click.echo)
 
 
 COMMANDS = [init, register, list_models, show, history, get, demo]

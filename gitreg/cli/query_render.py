@@ -5,8 +5,16 @@ from __future__ import annotations
 import click
 
 from gitreg.cli import render
-from gitreg.compare import Comparison, evaluation_header, fmt, fmt_delta, identical_params, signature_text, verdict
-from gitreg.compare import markdown as as_markdown
+from gitreg.domain.compare import (
+    Comparison,
+    evaluation_header,
+    fmt,
+    fmt_delta,
+    identical_params,
+    signature_text,
+    verdict,
+)
+from gitreg.domain.compare import markdown as as_markdown
 
 BAR_WIDTH = 40
 
@@ -15,7 +23,7 @@ def search_table(found, expression: str, sort_field: str | None) -> None:
     if not found:
         click.echo("No versions match." if expression.strip() else "No versions yet.")
         return
-    from gitreg import query
+    from gitreg.domain import query
 
     wanted = query.parse(expression).metrics
     if sort_field and sort_field.startswith("metrics."):
@@ -91,7 +99,7 @@ def _evaluation_text(report: Comparison) -> None:
 
 
 def stats_text(report) -> None:
-    from gitreg.stats import human_bytes
+    from gitreg.domain.stats import human_bytes
 
     click.echo(f"Models          {report.models}")
     click.echo(f"Versions        {report.versions}")

@@ -81,7 +81,7 @@ def hook_install(repository: Path, force: bool, artifacts: str | None) -> None:
       gitreg hook install /srv/git/models.git
       gitreg hook install /srv/git/models.git --artifacts /srv/dvc-store
     """
-    from gitreg import hook as server_hook
+    from gitreg.services import hook as server_hook
 
     click.echo(f"Installed {server_hook.install(repository, force=force, artifacts=artifacts)}")
 

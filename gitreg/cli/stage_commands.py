@@ -150,7 +150,7 @@ def check_promotion(ctx, base, head, stage, as_json) -> None:
     Example:
       gitreg check-promotion origin/stage/production HEAD
     """
-    from gitreg import checks
+    from gitreg.services import checks
 
     report = _registry(ctx).check_promotion(base, head, stage)
     if as_json:

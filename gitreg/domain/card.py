@@ -1,0 +1,187 @@
+"""The metadata card of one model version: schema, validation, YAML and the one-line JSON index."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gitreg.domain import yamlio
+from gitreg.domain.pointer import is_md5
+from gitreg.domain.refs import NAME_RE, SEMVER_RE
+from gitreg.errors import CardError, UnsafeCardError, UnsafeContentError
+
+SCHEMA_VERSION = 1
+CARD_FILE = "card.yaml"
+CARD_KEYS = ("schema", "name", "version", "created", "author", "artifact", "description", "labels", "metrics",
+             "params", "lineage", "environment", "signature")
+_CARD_KEY_SET = frozenset(CARD_KEYS)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # relative to models/<name>/
+    md5: str  # DVC's hash; a directory's ends in ".dir"
+    size: int
+    kind: str  # "joblib", "file" or "directory"
+    nfiles: int = 1
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    version: str
+    created: str  # ISO 8601 with offset
+    author: dict[str, str]
+    artifact: Artifact
+    description: str = ""
+    labels: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    signature: dict[str, Any] | None = None
+    schema: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        ordered = {"schema": data.pop("schema")}
+        ordered.update(data)
+        if ordered["signature"] is None:
+            del ordered["signature"]
+        return ordered
+
+    def to_yaml(self) -> str:
+        return yamlio.dump(self.to_dict())
+
+    def to_json_line(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=False, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str, numbers_checked: bool = False) -> Card:
+        """``numbers_checked``: the data comes from :func:`yamlio.load_json`, which admits no NaN or Infinity."""
+        try:
+            return _build(data, numbers_checked)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardError(
+                f"{where} is not a valid gitreg card ({_reason(exc)}): "
+                "restore it with `git checkout` or fix the field by hand"
+            ) from exc
+
+    @classmethod
+    def from_yaml(cls, text: str | bytes, where: str) -> Card:
+        try:
+            data = yamlio.load(text, where)
+        except UnsafeContentError as exc:
+            raise UnsafeCardError(str(exc)) from exc
+        except yamlio.YAMLError as exc:
+            first_line = str(exc).strip().splitlines()[0]
+            raise CardError(
+                f"{where} is not valid YAML ({first_line}): restore it with `git checkout` or fix it by hand"
+            ) from exc
+        return cls.from_dict(data, where)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Card:
+        try:
+            data = yamlio.load_json(text, where)
+        except UnsafeContentError as exc:
+            raise UnsafeCardError(str(exc)) from exc
+        except ValueError as exc:
+            raise CardError(f"{where} holds no valid card index ({exc})") from exc
+        return cls.from_dict(data, where, numbers_checked=True)
+
+
+def _build(data: Any, numbers_checked: bool) -> Card:
+    if not isinstance(data, dict):
+        raise TypeError("the card is not a mapping")
+    if data.get("schema") != SCHEMA_VERSION:
+        raise ValueError(f"schema must be {SCHEMA_VERSION}, found {data.get('schema')!r}")
+    _require(data, "name", str, lambda v: NAME_RE.match(v))
+    _require(data, "version", str, lambda v: SEMVER_RE.match(v))
+    if hasattr(data.get("created"), "isoformat"):  # an unquoted timestamp typed by hand
+        data = {**data, "created": data["created"].isoformat()}
+    _require(data, "created", str)
+    if not _CARD_KEY_SET.issuperset(data):
+        unknown = next(key for key in data if key not in _CARD_KEY_SET)
+        raise ValueError(f"unknown field {unknown!r} (schema {SCHEMA_VERSION} has {', '.join(CARD_KEYS)})")
+    artifact = data["artifact"]
+    if not isinstance(artifact, dict):
+        raise TypeError("artifact must be a mapping")
+    _check_artifact(artifact)
+    for key in ("metrics", "params", "lineage", "environment"):
+        if not isinstance(data.get(key, {}), dict):
+            raise TypeError(f"{key} must be a mapping")
+    for key in () if numbers_checked else ("metrics", "params"):
+        check_finite(data.get(key) or {}, key)
+    if not isinstance(data.get("labels", []), list):
+        raise TypeError("labels must be a list")
+    return Card(
+        schema=data["schema"],
+        name=data["name"],
+        version=data["version"],
+        created=data["created"],
+        author=dict(data.get("author") or {}),
+        artifact=Artifact(
+            path=str(artifact["path"]),
+            md5=str(artifact["md5"]),
+            size=int(artifact["size"]),
+            kind=str(artifact.get("kind", "file")),
+            nfiles=int(artifact.get("nfiles", 1)),
+        ),
+        description=str(data.get("description") or ""),
+        labels=[str(label) for label in data.get("labels") or []],
+        metrics=dict(data.get("metrics") or {}),
+        params=dict(data.get("params") or {}),
+        lineage=dict(data.get("lineage") or {}),
+        environment=dict(data.get("environment") or {}),
+        signature=data.get("signature"),
+    )
+
+
+def _check_artifact(artifact: dict) -> None:
+    """The hash and the file name become paths: only a DVC hash and a plain name in the model folder."""
+    if not is_md5(artifact.get("md5")):
+        raise ValueError(f"artifact.md5 {str(artifact.get('md5'))[:80]!r} is not a DVC hash "
+                         "(32 hex digits, '.dir' for a folder)")
+    if not is_plain_name(artifact.get("path")):
+        raise ValueError(f"artifact.path {str(artifact.get('path'))[:80]!r} is not a file name inside the model folder")
+    for key in ("size", "nfiles"):
+        value = artifact.get(key, 1)
+        if type(value) is not int or value < 0:  # bool is an int subclass, and no size
+            raise ValueError(f"artifact.{key} {value!r} is not a non-negative whole number")
+
+
+def is_plain_name(value: object) -> bool:
+    """One path component: no separator, not ``.`` or ``..``, nothing that could leave a folder."""
+    return (isinstance(value, str) and value not in ("", ".", "..")
+            and "/" not in value and "\\" not in value and "\0" not in value)
+
+
+def check_finite(values: dict[str, Any], what: str) -> None:
+    """NaN and infinities are no JSON and compare with nothing: refused wherever they hide."""
+    todo = list(values.items())
+    while todo:
+        key, value = todo.pop()
+        kind = type(value)
+        if kind is float and not math.isfinite(value):
+            raise ValueError(f"{what} {key} is {value}: record a finite number")
+        if kind is dict or isinstance(value, dict):
+            todo += [(f"{key}.{k}", v) for k, v in value.items()]
+        elif kind is list or isinstance(value, list):
+            todo += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+
+
+def _require(data: dict, key: str, typ: type, valid=lambda v: True) -> None:
+    if key not in data:
+        raise KeyError(key)
+    value = data[key]
+    if not isinstance(value, typ) or not valid(value):
+        raise ValueError(f"{key}: {value!r} is not valid")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc)

@@ -1,0 +1,24 @@
+"""One entry of the audit log: a registration or a stage change."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    action: str
+    model: str
+    version: str | None
+    from_version: str | None
+    stage: str | None
+    author: str
+    time: str
+    commit: str
+    gates: tuple[str, ...] = ()
+    override: str | None = None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["gates"] = list(self.gates)
+        return data

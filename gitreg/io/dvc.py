@@ -1,0 +1,377 @@
+"""The only module that imports DVC. Import it lazily: read commands never need it.
+
+Bytes live in DVC's cache and remote; pointers (``<artifact>.dvc``) live in Git. Verification of
+bytes against pointers uses ``hashlib`` directly, so a corrupted cache can never be unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+from dvc.exceptions import DvcException  # noqa: E402
+from dvc.repo import Repo  # noqa: E402
+from dvc_data.hashfile.hash_info import HashInfo  # noqa: E402
+
+from gitreg.domain.pointer import Pointer, check_manifest, check_md5, read_pointer  # noqa: E402
+from gitreg.errors import ArtifactError, GitregError, StorageError, TransferError, UnsafeContentError  # noqa: E402
+from gitreg.io import dvc_layout as local_cache  # noqa: E402
+from gitreg.io import progress  # noqa: E402
+from gitreg.io.dvc_layout import Transfer  # noqa: E402
+
+# DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
+# transfers are announced by gitreg.io.progress.
+logging.getLogger("dvc").setLevel(logging.ERROR)
+
+DEFAULT_REMOTE = "storage"
+CHUNK = 1 << 20
+
+
+@contextmanager
+def _repo(root: Path) -> Iterator[Repo]:
+    try:
+        with Repo(str(root), _wait_for_lock=True) as repo:
+            yield repo
+    except DvcException as exc:
+        raise StorageError(f"DVC failed: {exc}") from exc
+
+
+def init(root: Path) -> None:
+    if (root / ".dvc").is_dir():
+        return
+    try:
+        Repo.init(str(root)).close()
+    except DvcException as exc:
+        raise StorageError(f"dvc init failed: {exc}") from exc
+
+
+# Remote options that are secrets or belong to one machine: kept in .dvc/config.local, never committed.
+LOCAL_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "profile", "credentialpath")
+
+
+def set_default_remote(root: Path, url: str, options: dict[str, str] | None = None,
+                       name: str = DEFAULT_REMOTE) -> bool:
+    """Make ``url`` the default remote; True when the committed configuration changed.
+
+    ``options`` are passed to the DVC remote (e.g. ``endpointurl``, ``region`` for S3); credentials
+    among them go to ``.dvc/config.local`` only.
+    """
+    if "://" not in url:
+        # Absolute, so that every clone of the registry finds the same store (a relative path would
+        # be taken relative to each clone's .dvc/).
+        url = str(Path(url).resolve())
+    options = {key: value for key, value in (options or {}).items() if value is not None}
+    shared = {"url": url, **{k: v for k, v in options.items() if k not in LOCAL_OPTIONS}}
+    private = {k: v for k, v in options.items() if k in LOCAL_OPTIONS}
+    changed = False
+    with _repo(root) as repo:
+        with repo.config.edit("repo") as conf:
+            if conf.get("core", {}).get("remote") != name or conf.get("remote", {}).get(name) != shared:
+                conf.setdefault("remote", {})[name] = shared
+                conf.setdefault("core", {})["remote"] = name
+                changed = True
+        if private:
+            with repo.config.edit("local") as conf:
+                conf.setdefault("remote", {}).setdefault(name, {}).update(private)
+    return changed
+
+
+def add(root: Path, path: Path) -> Pointer:
+    """Move ``path`` into DVC's cache (``dvc add``) and return what its pointer says."""
+    with _repo(root) as repo:
+        try:
+            repo.add([str(path)])
+        except DvcException as exc:
+            raise StorageError(f"dvc add {path.name} failed: {exc}") from exc
+    return read_pointer(Path(f"{path}.dvc").read_text())
+
+
+def fetch(root: Path, md5s: list[str]) -> None:
+    """Bring objects (and directories' files) from the default remote into the local cache."""
+    with _repo(root) as repo:
+        if not repo.config.get("core", {}).get("remote"):
+            raise ArtifactError(
+                f"artifact {md5s[0]} is not in the local DVC cache and no DVC remote is configured: "
+                "run `gitreg init --remote DIR_OR_URL`, or `dvc pull` where the bytes are"
+            )
+        cache = Path(repo.cache.local.path)
+        try:
+            repo.cloud.pull(_hashes(md5s))
+            # A folder's manifest arrives first; its files are objects of their own.
+            repo.cloud.pull(_hashes(_files_of(cache, md5s)))
+        except DvcException as exc:
+            raise StorageError(f"fetching artifacts from the DVC remote failed: {exc}") from exc
+
+
+def _hashes(md5s: list[str]) -> list[HashInfo]:
+    return [HashInfo("md5", check_md5(md5)) for md5 in md5s]
+
+
+def _files_of(cache: Path, md5s: list[str]) -> list[str]:
+    """The file objects listed by the folder manifests among ``md5s`` that are in the cache."""
+    files = []
+    for md5 in md5s:
+        manifest = object_path(cache, md5)
+        if md5.endswith(".dir") and manifest.is_file():
+            files += [entry["md5"] for entry in _manifest(manifest)]
+    return files
+
+
+def cache_dir(root: Path) -> Path:
+    """Where DVC keeps objects of this repository (honours ``cache.dir``)."""
+    with _repo(root) as repo:
+        return Path(repo.cache.local.path)
+
+
+def object_path(cache: Path, md5: str) -> Path:
+    check_md5(md5)
+    return cache / md5[:2] / md5[2:]
+
+
+def materialize(root: Path, pointer: Pointer) -> Path:
+    """The verified path of the artifact in the cache (a file, or a directory's manifest)."""
+    cache = cache_dir(root)
+    if not _complete(cache, pointer):
+        with progress.step("Downloading the artifact from the DVC remote", pointer.size):
+            fetch(root, [pointer.md5])
+    if not _complete(cache, pointer):
+        raise ArtifactError(
+            f"artifact {pointer.md5} is in neither the local DVC cache nor the remote: "
+            "run `dvc push` on the machine that registered it, then try again"
+        )
+    verify(cache, pointer)
+    return object_path(cache, pointer.md5)
+
+
+def _complete(cache: Path, pointer: Pointer) -> bool:
+    path = object_path(cache, pointer.md5)
+    if not path.is_file():
+        return False
+    if not pointer.is_dir:
+        return True
+    return all(object_path(cache, entry["md5"]).is_file() for entry in _manifest(path))
+
+
+def verify(cache: Path, pointer: Pointer) -> None:
+    """Check the md5 of every byte against the pointer before anyone unpickles it."""
+    path = object_path(cache, pointer.md5)
+    _check_md5(path, pointer.md5.removesuffix(".dir"), "artifact")
+    if pointer.is_dir:
+        for entry in _manifest(path):
+            _check_md5(object_path(cache, entry["md5"]), entry["md5"], entry["relpath"])
+
+
+def _check_md5(path: Path, expected: str, label: str) -> None:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise ArtifactError(
+            f"{label} bytes do not match their pointer (md5 {digest.hexdigest()} != {expected}): "
+            f"the DVC cache is corrupt; delete {path} and run the command again to fetch it anew"
+        )
+
+
+def _manifest(path: Path) -> list[dict]:
+    """A folder's manifest, every entry checked (:func:`gitreg.domain.pointer.check_manifest`) before any
+    path is built from it."""
+    try:
+        entries = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"the folder manifest {path} is not valid JSON: delete it and run the command "
+                            "again to fetch it anew") from exc
+    return check_manifest(entries, str(path), _TAMPERED)
+
+
+_TAMPERED = "the artifact was tampered with; nothing was written, restore it from a trusted version"
+
+
+def copy_out(source: Path, pointer: Pointer, destination: Path) -> None:
+    """Write a verified artifact (file or directory) to ``destination``; ``source`` is what
+    :func:`materialize` returned."""
+    cache = source.parent.parent  # objects live at <cache>/<2 hex>/<rest>
+    if not pointer.is_dir:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+        return
+    copies = [(object_path(cache, entry["md5"]), _target(destination, entry["relpath"]))
+              for entry in _manifest(source)]
+    for obj, target in copies:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(obj, target)
+
+
+def _target(destination: Path, relpath: str) -> Path:
+    """Where a folder's file goes; refused when it would land outside ``destination`` (e.g. through a
+    symbolic link already there)."""
+    target = destination / relpath
+    if not target.resolve().is_relative_to(destination.resolve()):
+        raise UnsafeContentError(f"{relpath} of the folder artifact would be written outside {destination}: "
+                                 "remove the symbolic link there, or write the artifact elsewhere")
+    return target
+
+
+def push(root: Path, md5s: list[str] | None = None) -> Transfer:
+    """Upload objects (a folder's manifest and its files) to the default DVC remote, then ask the
+    remote whether it holds every one: what DVC reports as failed, what it only logged, and what
+    the remote does not list afterwards all end up in ``failed``. Without a remote, TransferError.
+    With ``md5s`` None, everything the workspace's pointers name (``dvc push``)."""
+    with _repo(root) as repo:
+        if not repo.config.get("core", {}).get("remote"):
+            if md5s:  # bytes before refs: refs naming bytes nobody can fetch are not published
+                raise TransferError(
+                    "this registry has no DVC remote, so the bytes of the versions being published could not "
+                    "be fetched by anyone else; no ref was pushed: set one with `gitreg init --remote DIR_OR_URL`"
+                )
+            return Transfer()
+        if md5s is None:
+            try:
+                return Transfer(uploaded=repo.push())
+            except DvcException as exc:
+                raise TransferError(f"pushing the workspace's artifacts to the DVC remote failed: {exc}") from exc
+        cache = Path(repo.cache.local.path)
+        owners = _owners(cache, md5s)
+        try:
+            odb = repo.cloud.get_remote_odb(None, "push")
+            wanted = _absent(odb, list(owners))
+            result = Transfer(lost=sorted({owners[md5] for md5 in wanted if not object_path(cache, md5).is_file()}))
+            wanted = [md5 for md5 in wanted if owners[md5] not in result.lost]
+            for md5 in [md5 for md5 in wanted if not local_cache.intact(object_path(cache, md5), md5)]:
+                result.failed.setdefault(owners[md5], local_cache.CORRUPT)
+                wanted.remove(md5)
+            if not wanted:
+                return result
+            with _dvc_errors() as logged:
+                moved = repo.cloud.transfer(repo.cache.local, odb, _hashes(wanted), cache_odb=repo.cache.local)
+            why = logged[0] if logged else "the remote does not list it after the upload"
+            for md5 in {h.value for h in moved.failed} | set(_absent(odb, wanted)):
+                result.failed.setdefault(owners[md5], why)
+            result.uploaded = len(moved.transferred)
+            return result
+        except Exception as exc:  # DVC, fsspec and the cloud client raise their own kinds
+            return Transfer(failed={md5: _one_line(exc) for md5 in md5s})
+
+
+def _owners(cache: Path, md5s: list[str]) -> dict[str, str]:
+    """Every object to upload, mapped to the requested md5 (a folder) it belongs to."""
+    owners = {check_md5(md5): md5 for md5 in md5s}
+    for md5 in md5s:
+        for file_md5 in _files_of(cache, [md5]):
+            owners.setdefault(file_md5, md5)
+    return owners
+
+
+def _absent(odb, md5s: list[str]) -> list[str]:
+    """The objects the remote does not hold, asked of the remote itself (not DVC's index of it)."""
+    present = set(odb.oids_exist(md5s)) if md5s else set()
+    return [md5 for md5 in md5s if md5 not in present]
+
+
+@contextmanager
+def _dvc_errors() -> Iterator[list[str]]:
+    """What DVC logs as errors instead of raising (a failed upload is one), kept off the console."""
+    logged: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            cause = record.exc_info[1] if record.exc_info else None
+            logged.append(_one_line(f"{record.getMessage()}: {cause}" if cause else record.getMessage()))
+
+    saved = {}
+    for name in ("dvc", "dvc_data", "dvc_objects"):
+        logger = logging.getLogger(name)
+        saved[name] = (logger.handlers[:], logger.propagate)
+        logger.handlers, logger.propagate = [Keep(logging.ERROR)], False
+    try:
+        yield logged
+    finally:
+        for name, (handlers, propagate) in saved.items():
+            logging.getLogger(name).handlers, logging.getLogger(name).propagate = handlers, propagate
+
+
+def _one_line(error: object) -> str:
+    text = " ".join(str(error).split())
+    return text[:300] or type(error).__name__
+
+
+def missing_in_remote(root: Path, md5s: list[str]) -> dict[str, list[str]] | None:
+    """For each of ``md5s`` the objects the default DVC remote lacks (see :func:`_missing`); None
+    without a remote."""
+    with _repo(root) as repo:
+        if not repo.config.get("core", {}).get("remote"):
+            return None
+        try:
+            return _missing(repo.cloud.get_remote_odb(None, "push"), md5s)
+        except GitregError:
+            raise
+        except Exception as exc:  # DVC, fsspec and the cloud client raise their own kinds
+            raise StorageError(f"cannot ask the DVC remote which objects it holds: {_one_line(exc)}") from exc
+
+
+def missing_at(url: str, md5s: list[str]) -> dict[str, list[str]]:
+    """:func:`missing_in_remote` for the store at ``url`` (e.g. ``s3://bucket/prefix``), with credentials
+    (and ``AWS_ENDPOINT_URL``) from the environment: for a server, which has no DVC project."""
+    from dvc.fs import get_cloud_fs
+    from dvc_data.hashfile.db import HashFileDB
+
+    try:
+        cls, config, path = get_cloud_fs({}, url=url)
+        fs = cls(**config)
+        return _missing(HashFileDB(fs, fs.join(path, "files", "md5")), md5s)
+    except GitregError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot ask the artifact store {url} which objects it holds: {_one_line(exc)}") from exc
+
+
+def _missing(odb, md5s: list[str]) -> dict[str, list[str]]:
+    """md5 -> the objects of it the remote lacks: the object itself, or for a folder whose manifest
+    is there (read from the remote), the files it lists that are not."""
+    absent = set(_absent(odb, [check_md5(md5) for md5 in md5s]))
+    found = {md5: [md5] for md5 in md5s if md5 in absent}
+    for md5 in md5s:
+        if md5.endswith(".dir") and md5 not in absent:
+            files = _remote_manifest(odb, md5)
+            found[md5] = _absent(odb, files) if files is not None else [md5]
+    return {md5: objects for md5, objects in found.items() if objects}
+
+
+def _remote_manifest(odb, md5: str) -> list[str] | None:
+    """The file md5s a folder's manifest in the remote lists; None when it does not hash to its name."""
+    data = odb.fs.cat_file(odb.oid_to_path(md5))
+    if hashlib.md5(data).hexdigest() != md5.removesuffix(".dir"):
+        return None
+    try:
+        entries = json.loads(data)
+    except ValueError as exc:
+        raise UnsafeContentError(f"the folder manifest {md5} in the remote is not a list of files: "
+                                 "restore it from a trusted copy") from exc
+    where = f"{md5} in the remote"
+    return [entry["md5"] for entry in check_manifest(entries, where, "the version was tampered with; "
+                                                     "restore the object from a trusted copy")]
+
+
+def prepare_workspace(path: Path, config: bytes | None) -> Path:
+    """A DVC project without Git that uses a registry's committed configuration (its remote), for
+    fetching and verifying that registry's bytes from a mirror; returns ``path``."""
+    if not (path / ".dvc").is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            Repo.init(str(path), no_scm=True).close()
+        except DvcException as exc:
+            raise StorageError(f"cannot prepare a DVC cache in {path}: {exc}") from exc
+    (path / ".dvc" / "config").write_bytes(config or b"")
+    from dvc.config import Config
+
+    with Config(dvc_dir=str(path / ".dvc")).edit("repo") as conf:
+        conf.setdefault("core", {})["no_scm"] = True
+    return path

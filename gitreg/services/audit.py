@@ -1,0 +1,66 @@
+"""``log``: every registration, promotion, rollback and retirement, newest first.
+
+Registrations come from the version tags; stage changes from the trees of each stage branch's
+first-parent chain (:mod:`gitreg.services.history`), whose order is exact even when many changes share one
+second; trailers add gates and overrides where present.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from gitreg.domain.config import Config
+from gitreg.domain.event import Event
+from gitreg.domain.stage_view import group_by_model
+from gitreg.domain.version import ModelVersion
+from gitreg.io.git import Git
+from gitreg.services import history
+
+REGISTER, STAGE_CHANGE = 0, 1
+
+
+def events(git: Git, config: Config, versions: list[ModelVersion], model: str | None = None,
+           stage: str | None = None) -> list[Event]:
+    keyed = []
+    if stage is None:
+        for position, version in enumerate(versions):
+            if model is None or version.name == model:
+                keyed.append(((_timestamp(version.card.created), REGISTER, 0, position), _registration(version)))
+    tips = git.branch_tips()
+    registered = group_by_model(versions)
+    for stage_config in config.stages:
+        tip = tips.get(stage_config.branch, (None,))[0]
+        if tip is None or (stage is not None and stage_config.name != stage):
+            continue
+        found, _ = history.stage_events(git, tip, stage_config.name, registered, model)
+        clock = 0
+        for position, stage_event in enumerate(found):
+            clock = max(clock, stage_event.trailers.clock if stage_event.trailers else 0)
+            keyed.append(((stage_event.step.record.timestamp, STAGE_CHANGE, clock, position), _event(stage_event)))
+    keyed.sort(key=lambda item: item[0], reverse=True)
+    return [event for _, event in keyed]
+
+
+def _event(found: history.StageEvent) -> Event:
+    """A stage event as the log shows it; versions come from the trees, the rest from trailers if any."""
+    record, trailers = found.step.record, found.trailers
+    version = found.version.version if found.version else (trailers.version if trailers and found.breach else None)
+    return Event(found.action, found.model, version,
+                 found.from_version.version if found.from_version else None, found.stage,
+                 f"{record.author_name} <{record.author_email}>", _iso(record.timestamp), record.oid,
+                 found.gates, found.override)
+
+
+def _registration(version: ModelVersion) -> Event:
+    author = version.card.author
+    return Event("register", version.name, version.version, None, None,
+                 f"{author.get('name', '')} <{author.get('email', '')}>",
+                 _iso(_timestamp(version.card.created)), version.commit)
+
+
+def _timestamp(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp())
+
+
+def _iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat()

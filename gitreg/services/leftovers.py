@@ -1,0 +1,126 @@
+"""What interrupted or failed writes can leave behind, for ``gitreg verify`` (and ``--repair``).
+
+- registration commits on a local branch that no version tag points at (a version nobody finished:
+  a later push would publish it);
+- uncommitted changes under ``models/`` (a registration replaces that folder);
+- journal entries that could not be settled, ``.dvc/tmp/gitreg-undo-*`` backups, gitreg temp files in
+  the DVC cache and private index files in ``.git/``.
+
+``repair`` does only what is safe: it settles the journal, removes temp files and private index
+files while no gitreg command runs in this clone, and takes an untagged registration commit off the
+tip of a branch when no remote-tracking branch holds it. Backups of the user's files and dirty model
+folders are reported, never deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitreg.io import dvc_layout, journal
+from gitreg.io.git import Git
+from gitreg.services import recovery, registration
+
+REGISTRATION_SUBJECT = re.compile(r"^Register \S+ v\S+")
+
+
+@dataclass
+class Repair:
+    done: list[str] = field(default_factory=list)
+    remaining: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"done": self.done, "remaining": self.remaining}
+
+
+def problems(git: Git) -> list[str]:
+    """Every leftover, one line each (empty when there is none)."""
+    found = [f"{branch}: registration commit {oid[:8]} ({subject!r}) has no version tag: "
+             "`gitreg verify --repair` drops it when it is the unpublished tip"
+             for branch, oid, subject in untagged_registrations(git)]
+    found += [f"uncommitted change under models/: {line}: commit or remove it before registering"
+              for line in dirty_model_folders(git)]
+    found += [f"leftover: {path}" for path in leftover_files(git)]
+    return found
+
+
+def untagged_registrations(git: Git, revs: tuple[str, ...] = ("--branches",)) -> list[tuple[str, str, str]]:
+    """(branch, commit, subject) of registration commits reachable from local branches (or from
+    ``revs``, as ``git log`` takes them) that no annotated tag points at (a broken tag still counts
+    as a tag: verify reports it apart)."""
+    tagged_commits = set(git.out("for-each-ref", "--format=%(*objectname)", "refs/tags/").split())
+    output = git.out("log", *revs, "--source", "--format=%H%x00%S%x00%s%x00%(trailers:key="
+                     f"{registration.REGISTRATION_TRAILER},valueonly)%x00")
+    found = []
+    for record in output.split("\x00\n"):
+        fields = record.strip("\n").split("\x00")
+        if len(fields) < 4:
+            continue
+        oid, source, subject, trailer = fields[:4]
+        if oid not in tagged_commits and (trailer.strip() or REGISTRATION_SUBJECT.match(subject)):
+            found.append((source.removeprefix("refs/heads/"), oid, subject))
+    return found
+
+
+def dirty_model_folders(git: Git) -> list[str]:
+    """``git status`` lines of paths inside a model's folder (``models/<name>/...``)."""
+    lines = git.run("status", "--porcelain", "--untracked-files=all", "--", "models/").stdout.splitlines()
+    return [line for line in lines if line[3:].strip('"').count("/") >= 2]
+
+
+def leftover_files(git: Git) -> list[str]:
+    root, live = git.root, journal.running(git)
+    where = journal.directory(git)
+    found = [_rel(root, path) for path in sorted(where.glob("*.json"))
+             if path.name.removesuffix(".json") not in live] if where.is_dir() else []
+    tmp = root / ".dvc" / "tmp"
+    found += [_rel(root, path) for path in sorted(tmp.glob(f"{registration.UNDO_PREFIX}*"))
+              if path.name.removeprefix(registration.UNDO_PREFIX) not in live]
+    found += [_rel(root, path) for path in _temp_files(root) if not _owned_by(path.name, live)]
+    found += [_rel(root, path) for path in sorted(journal.git_dir(git).glob("gitreg-index-*"))] if not live else []
+    return found
+
+
+def repair(git: Git, recovered: list[str]) -> Repair:
+    """Fix what is safe to fix (``recovered``: what opening the registry already settled)."""
+    report = Repair(done=list(recovered) + recovery.recover(git))
+    if not journal.running(git):
+        for path in [*_temp_files(git.root), *journal.git_dir(git).glob("gitreg-index-*")]:
+            path.unlink(missing_ok=True)
+            report.done.append(f"removed {_rel(git.root, path)}")
+    while droppable := [found for found in untagged_registrations(git) if _droppable(git, *found[:2])]:
+        for branch, oid, subject in droppable:  # a dropped tip may uncover another untagged one
+            report.done.append(_drop_tip(git, branch, oid, subject))
+    report.remaining = problems(git)
+    return report
+
+
+def _droppable(git: Git, branch: str, oid: str) -> bool:
+    on_a_remote = git.out("branch", "-r", "--contains", oid)
+    return git.rev_parse(f"refs/heads/{branch}") == oid and not on_a_remote
+
+
+def _drop_tip(git: Git, branch: str, oid: str, subject: str) -> str:
+    ref, parent = f"refs/heads/{branch}", git.rev_parse(f"{oid}^")
+    if git.head()[0] == ref:
+        git.switch_worktree(oid, parent)
+    git.update_ref(ref, parent, oid, "gitreg: drop an untagged, unpublished registration")
+    return f"{branch}: dropped untagged registration commit {oid[:8]} ({subject!r}); {branch} is at {parent[:8]}"
+
+
+def _temp_files(root: Path) -> list[Path]:
+    store = dvc_layout.default_layout(root)
+    return sorted(store.glob(f"*/{journal.TEMP_PREFIX}*")) if store is not None and store.is_dir() else []
+
+
+def _owned_by(name: str, live: list[str]) -> bool:
+    return any(name.startswith(f"{journal.TEMP_PREFIX}{entry_id}-") for entry_id in live) or (
+        bool(live) and not re.match(rf"^{re.escape(journal.TEMP_PREFIX)}[0-9a-f]{{32}}-", name))
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,162 @@
+"""What a card records beyond the artifact: metrics, params, environment, signature, data lineage."""
+
+from __future__ import annotations
+
+import math
+import platform
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from gitreg.domain import yamlio
+from gitreg.errors import InvalidInputError
+
+TRACKED_PACKAGES = ("joblib", "scikit-learn", "numpy")
+
+
+def parse_pairs(pairs: list[str] | tuple[str, ...], what: str) -> dict[str, Any]:
+    """``["lr=0.1", "kernel=rbf"]`` -> ``{"lr": 0.1, "kernel": "rbf"}`` (numbers and booleans typed)."""
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            example = "accuracy=0.93" if what == "metric" else "learning_rate=0.01"
+            raise InvalidInputError(f"invalid {what} {pair!r}: write it as KEY=VALUE, e.g. {example}")
+        result[key.strip()] = parse_scalar(value.strip())
+    return result
+
+
+def parse_scalar(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none", ""):
+        return None
+    return text
+
+
+def read_metrics_file(path: str | Path) -> dict[str, Any]:
+    """Metrics from a JSON (or YAML) file: a flat mapping, nested mappings flattened with dots."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read metrics file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"cannot read metrics file {path}: it is not UTF-8 text; give a JSON or YAML file"
+        ) from exc
+    try:
+        data = yamlio.load_json(text, f"metrics file {path}") if path.suffix == ".json" else \
+            yamlio.load(text, f"metrics file {path}")
+    except (ValueError, yamlio.YAMLError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(
+            f"metrics file {path} is not valid {path.suffix[1:] or 'YAML'} ({first_line}): fix it and run again"
+        ) from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"metrics file {path} must hold a mapping of metric names to values")
+    flat = _flatten(data)
+    odd = next((key for key, value in flat.items() if isinstance(value, float) and not math.isfinite(value)), None)
+    if odd is not None:
+        raise InvalidInputError(f"metrics file {path}: metric {odd} is {flat[odd]}: record a finite number")
+    return flat
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def environment() -> dict[str, Any]:
+    packages = {}
+    for package in TRACKED_PACKAGES:
+        try:
+            packages[package] = importlib_metadata.version(package)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return {"python": platform.python_version(), "packages": packages}
+
+
+def environment_differences(recorded: dict[str, Any]) -> list[str]:
+    """Human-readable differences between a card's environment and the running one."""
+    current = environment()
+    diffs = []
+    if recorded.get("python") and recorded["python"] != current["python"]:
+        diffs.append(f"python {recorded['python']} -> {current['python']}")
+    now = current["packages"]
+    for package, version in (recorded.get("packages") or {}).items():
+        if now.get(package) != version:
+            diffs.append(f"{package} {version} -> {now.get(package, 'not installed')}")
+    return diffs
+
+
+def signature(model: Any) -> dict[str, Any] | None:
+    """Input features and output classes of a scikit-learn-like object, or None."""
+    sig = {}
+    if hasattr(model, "n_features_in_"):
+        sig["n_features"] = int(model.n_features_in_)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        sig["features"] = [str(name) for name in names]
+    classes = getattr(model, "classes_", None)
+    if classes is not None:
+        sig["classes"] = [_plain(value) for value in classes]
+    return sig or None
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def data_lineage(root: Path, path: str) -> dict[str, Any]:
+    """Path and hash of a DVC-tracked input, from its ``.dvc`` file or from ``dvc.lock``."""
+    rel = _repo_relative(root, path)
+    found = _from_dvc_file(root, rel) or _from_dvc_lock(root, rel)
+    if not found:
+        raise InvalidInputError(
+            f"{rel} is not tracked by DVC: run `dvc add {rel}` (or produce it in a dvc.yaml stage) first"
+        )
+    return {"path": rel, **found}
+
+
+def _repo_relative(root: Path, path: str) -> str:
+    absolute = Path(path).resolve()
+    try:
+        return absolute.relative_to(root.resolve()).as_posix()
+    except ValueError as exc:
+        raise InvalidInputError(f"data path {path} is outside the registry {root}") from exc
+
+
+def _from_dvc_file(root: Path, rel: str) -> dict[str, Any] | None:
+    pointer = root / f"{rel}.dvc"
+    if not pointer.is_file():
+        return None
+    outs = (yamlio.load(pointer.read_text(), str(pointer)) or {}).get("outs") or []
+    return _hash_of(outs[0]) if outs else None
+
+
+def _from_dvc_lock(root: Path, rel: str) -> dict[str, Any] | None:
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return None
+    stages = (yamlio.load(lock.read_text(), str(lock)) or {}).get("stages") or {}
+    for stage in stages.values():
+        for out in stage.get("outs") or []:
+            if out.get("path") == rel:
+                return _hash_of(out)
+    return None
+
+
+def _hash_of(out: dict) -> dict[str, Any]:
+    return {"md5": out.get("md5"), "size": out.get("size")}
