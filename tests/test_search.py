@@ -229,7 +229,7 @@ def test_search_reads_only_the_index_and_resolves_stages_once(catalogue, monkeyp
     from gitreg.io.git import Git
 
     calls = {"resolve": 0, "yaml": 0, "cat_file": 0, "blobs": 0}
-    real_resolve, real_yaml, real_cat, real_blobs = (gitreg.registry.resolve_stages, Card.from_yaml.__func__,
+    real_resolve, real_yaml, real_cat, real_blobs = (gitreg.services.snapshot.resolve_stages, Card.from_yaml.__func__,
                                                      Git.cat_file, Git.read_blobs)
 
     def counting(key, real):
@@ -238,7 +238,7 @@ def test_search_reads_only_the_index_and_resolves_stages_once(catalogue, monkeyp
             return real(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(gitreg.registry, "resolve_stages", counting("resolve", real_resolve))
+    monkeypatch.setattr(gitreg.services.snapshot, "resolve_stages", counting("resolve", real_resolve))
     monkeypatch.setattr(Card, "from_yaml", classmethod(counting("yaml", real_yaml)))
     monkeypatch.setattr(Git, "cat_file", counting("cat_file", real_cat))
     monkeypatch.setattr(Git, "read_blobs", counting("blobs", real_blobs))

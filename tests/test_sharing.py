@@ -73,13 +73,13 @@ def test_a_lost_race_is_redone_on_the_new_tip(shared, tmp_path, artifact, monkey
     real_push_artifacts = sync.push_artifacts
     overtaken = []
 
-    def alice_pushes_first(registry, versions):
-        if registry is bob and not overtaken:
+    def alice_pushes_first(git, versions):
+        if git.root == bob.root and not overtaken:
             overtaken.append(True)
             alices = tmp_path / "alice.bin"
             alices.write_bytes(b"alice's weights" * 30)
             alice.register("m", alices, push=True)
-        return real_push_artifacts(registry, versions)
+        return real_push_artifacts(git, versions)
 
     monkeypatch.setattr(sync, "push_artifacts", alice_pushes_first)
     found = bob.register("m", artifact, bump="patch", push=True)

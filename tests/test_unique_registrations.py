@@ -104,10 +104,10 @@ def identical_writers(shared, tmp_path, monkeypatch):
     real_push_artifacts = sync.push_artifacts
     overtaken = []
 
-    def alice_pushes_first(registry, versions):
-        if registry is bob and not overtaken:
+    def alice_pushes_first(git, versions):
+        if git.root == bob.root and not overtaken:
             overtaken.append(alice.register("m", model, **bob_options, push=True))
-        return real_push_artifacts(registry, versions)
+        return real_push_artifacts(git, versions)
 
     bob_options: dict = {}
     monkeypatch.setattr(sync, "push_artifacts", alice_pushes_first)

@@ -103,11 +103,13 @@ def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_p
 
     metrics = provenance.read_metrics_file(metrics_file) if metrics_file else {}
     metrics.update(provenance.parse_pairs(metric_pairs, "metric"))
-    result = _registry(ctx).register(
-        name, path, version=version, bump=bump, metrics=metrics,
-        params=provenance.parse_pairs(param_pairs, "param"), labels=labels,
-        description=description, data=data, base=base, dry_run=dry_run, push=push,
-    )
+    registry = _registry(ctx)
+    options = dict(version=version, bump=bump, metrics=metrics, params=provenance.parse_pairs(param_pairs, "param"),
+                   labels=labels, description=description, data=data, base=base)
+    if dry_run:
+        result = registry.plan_register(name, path, **options)
+    else:
+        result = registry.register(name, path, push=push, **options)
     if as_json:
         render.emit_json({"dry_run": dry_run, **result.to_dict()})
     elif dry_run:
@@ -131,8 +133,9 @@ def list_models(ctx, as_json: bool) -> None:
       gitreg list --json
     """
     registry = _registry(ctx)
-    models = registry.models()
-    render.warn_broken(registry.broken)
+    snapshot = registry.snapshot()
+    models = registry.models(snapshot=snapshot)
+    render.warn_broken(snapshot.broken)
     if as_json:
         render.emit_json([model.to_dict() for model in models])
         return
@@ -184,8 +187,9 @@ def history(ctx, name: str, as_json: bool) -> None:
       gitreg history churn --json
     """
     registry = _registry(ctx)
-    versions = registry.history(name)
-    render.warn_broken(registry.broken)
+    snapshot = registry.snapshot(name)
+    versions = registry.history(name, snapshot=snapshot)
+    render.warn_broken(snapshot.broken)
     if not versions:
         registry.resolve(name)  # says there is no such model, and how to see the ones there are
     if as_json:

@@ -43,8 +43,9 @@ def search(ctx, expression, sort_field, desc, limit, as_json) -> None:
     """
     text = " ".join(expression)
     registry = _registry(ctx)
-    found = registry.search(text, sort=sort_field, descending=desc, limit=limit)
-    render.warn_broken(registry.broken)
+    snapshot = registry.snapshot()
+    found = registry.search(text, sort=sort_field, descending=desc, limit=limit, snapshot=snapshot)
+    render.warn_broken(snapshot.broken)
     if as_json:
         render.emit_json([version.to_dict() for version in found])
     else:
@@ -112,8 +113,9 @@ def stats(ctx, as_json) -> None:
       gitreg stats --json
     """
     registry = _registry(ctx)
-    report = registry.stats()
-    render.warn_broken(registry.broken)
+    snapshot = registry.snapshot()
+    report = registry.stats(snapshot=snapshot)
+    render.warn_broken(snapshot.broken)
     if as_json:
         render.emit_json(report.to_dict())
     else:

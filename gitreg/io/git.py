@@ -185,15 +185,17 @@ class Git:
     def tag_object(self, name: str, oid: str) -> TagRecord | None:
         """An annotated tag object read directly (it may not be under refs/ yet); None if not a tag."""
         proc = self.run("cat-file", "tag", oid, check=False)
-        if proc.returncode != 0:
-            return None
-        headers, _, message = proc.stdout.partition("\n\n")
-        fields = dict(line.split(" ", 1) for line in headers.splitlines() if " " in line)
-        who, _, when = fields.get("tagger", "").rpartition("> ")
-        tagger, _, email = who.partition(" <")
-        timestamp = int(when.split()[0]) if when.split() else 0
-        return TagRecord(name, oid, fields.get("object", ""), tagger, email, timestamp, message,
-                         fields.get("type", ""))
+        return _tag_record(name, oid, proc.stdout) if proc.returncode == 0 else None
+
+    def tags_named(self, names: list[str]) -> list[TagRecord]:
+        """The annotated tags of these exact names that exist, with one ``cat-file --batch``."""
+        records = []
+        with self.cat_file() as cat:
+            for name in names:
+                found = cat.get(f"refs/tags/{name}")
+                if found and found[1] == "tag":
+                    records.append(_tag_record(name, found[0], found[2].decode(errors="replace")))
+        return records
 
     def read_blobs(self, specs: list[str]) -> dict[str, bytes | None]:
         """``{"rev:path": content or None}`` for every spec, with one ``cat-file --batch``."""
@@ -447,6 +449,15 @@ class CatFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _tag_record(name: str, oid: str, content: str) -> TagRecord:
+    headers, _, message = content.partition("\n\n")
+    fields = dict(line.split(" ", 1) for line in headers.splitlines() if " " in line)
+    who, _, when = fields.get("tagger", "").rpartition("> ")
+    tagger, _, email = who.partition(" <")
+    timestamp = int(when.split()[0]) if when.split() else 0
+    return TagRecord(name, oid, fields.get("object", ""), tagger, email, timestamp, message, fields.get("type", ""))
 
 
 def _tree_entries(data: bytes):

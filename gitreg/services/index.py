@@ -24,6 +24,11 @@ def read_versions(git: Git, name: str | None = None) -> tuple[list[ModelVersion]
         return versions_from(git, git.version_tags(pattern))
 
 
+def read_tags(git: Git, tags: list[str]) -> tuple[list[ModelVersion], list[BrokenTag]]:
+    """The versions of these exact tags (those that exist), without listing every tag."""
+    return versions_from(git, git.tags_named(tags)) if tags else ([], [])
+
+
 @contextmanager
 def _bulk():
     """Pause the cyclic garbage collector while thousands of long-lived cards are built: it would

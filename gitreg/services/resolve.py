@@ -37,6 +37,21 @@ def resolve_stages(
     return views
 
 
+def claimed_tags(git: Git, config: Config) -> set[str]:
+    """The version tags the stage branches' cards claim (what resolving every stage needs to read), from
+    the trees alone: a narrow command reads these tags instead of every tag."""
+    tips = git.branch_tips()
+    claimed = set()
+    with git.cat_file() as cat:
+        for stage in config.stages:
+            tip = tips.get(stage.branch, (None, True))[0]
+            for name, tree in (cat.subtrees(f"{tip}:{refs.MODELS_DIR}") if tip else {}).items():
+                version = _claimed_version(cat.blob(f"{tree}:{CARD_FILE}") or b"", name)
+                if version and refs.NAME_RE.match(name) and refs.SEMVER_RE.match(version):
+                    claimed.add(refs.format_version_tag(name, version))
+    return claimed
+
+
 def _fill(cat: CatFile, view: StageView, by_model, only: str | None) -> None:
     for name, tree in cat.subtrees(f"{view.tip}:{refs.MODELS_DIR}").items():
         if only and name != only:

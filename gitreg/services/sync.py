@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitreg.domain import refs
-from gitreg.domain.config import Stage
+from gitreg.domain.config import Config, Stage
 from gitreg.domain.stage_view import group_by_model
 from gitreg.domain.trailers import StageChange
 from gitreg.domain.version import ModelVersion
@@ -32,12 +31,10 @@ from gitreg.errors import (
 )
 from gitreg.io import artifact_store, dvc_layout, faults, journal, progress
 from gitreg.io.git import Git, TreeEdit
-from gitreg.services import history, stage_plan
+from gitreg.services import history, index, leftovers, registration, stage_plan
+from gitreg.services.registration import RegisterPlan
+from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan, StageResult
-
-if TYPE_CHECKING:
-    from gitreg.registry import Registry
-    from gitreg.services.registration import RegisterPlan
 
 REMOTE = "origin"
 ATTEMPTS = 60
@@ -66,10 +63,9 @@ def fetch_registry(git: Git) -> None:
     git.fetch(REMOTE, ["refs/tags/*:refs/tags/*", f"+refs/heads/*:{TRACKING}*"])
 
 
-def follow_stage_branches(registry: Registry, report: SyncReport | None = None) -> None:
+def follow_stage_branches(git: Git, config: Config, report: SyncReport | None = None) -> None:
     """Fast-forward each local stage branch to the remote's; keep local ones that are ahead."""
-    git = registry.git
-    for stage in registry.config.stages:
+    for stage in config.stages:
         remote_tip = git.rev_parse(f"{TRACKING}{stage.branch}")
         local_tip = git.rev_parse(stage.ref)
         if not remote_tip or remote_tip == local_tip:
@@ -102,41 +98,41 @@ def follow_current_branch(git: Git) -> str | None:
     return ref.removeprefix("refs/heads/")
 
 
-def pull(registry: Registry, artifacts: bool) -> SyncReport:
-    git = registry.git
+def pull(git: Git, config: Config, artifacts: bool) -> SyncReport:
     require_remote(git)
     report = SyncReport()
     fetch_registry(git)
     branch = follow_current_branch(git)
     if branch:
         report.refs.append(branch)
-    follow_stage_branches(registry, report)
+    follow_stage_branches(git, config, report)
     if artifacts:
-        md5s = sorted({v.card.artifact.md5 for view in registry.stages().values() for v in view.entries.values()})
+        views = Snapshot.read(git, config=config).stage_views
+        md5s = sorted({v.card.artifact.md5 for view in views.values() for v in view.entries.values()})
         if md5s:
-            artifact_store.load().fetch(registry.root, md5s)
+            artifact_store.load().fetch(git.root, md5s)
         report.artifacts = len(md5s)
     return report
 
 
 # ---------------------------------------------------------------------------------------- push
-def push(registry: Registry, all_artifacts: bool = False) -> SyncReport:
+def push(git: Git, config: Config, all_artifacts: bool = False) -> SyncReport:
     """Artifacts of everything about to be published (with ``all_artifacts``: of every version), then
     branch, new tags and stage branches atomically. The remote is asked, not assumed, to hold them."""
-    git = registry.git
     require_remote(git)
     on_remote = git.remote_refs(REMOTE, "refs/")
     ref, _ = git.head()
-    branches = [s.ref for s in registry.config.stages if git.rev_parse(s.ref)] + ([ref] if ref else [])
+    branches = [s.ref for s in config.stages if git.rev_parse(s.ref)] + ([ref] if ref else [])
     _refuse_untagged_registrations(git, branches, on_remote)
-    versions = registry.versions()
+    snapshot = Snapshot.read(git, config=config)
+    versions = list(snapshot.versions)
     new_versions = [v for v in versions if v.ref not in on_remote]
-    staged = [v for view in registry.stages().values() for v in view.entries.values()]
+    staged = [v for view in snapshot.stage_views.values() for v in view.entries.values()]
     report = SyncReport()
-    report.artifacts = push_artifacts(registry, versions if all_artifacts else new_versions + staged)
+    report.artifacts = push_artifacts(git, versions if all_artifacts else new_versions + staged)
     refspecs = [f"{v.ref}:{v.ref}" for v in new_versions] + [f"{branch}:{branch}" for branch in branches]
     changed = git.push(REMOTE, refspecs)
-    for stage in registry.config.stages:
+    for stage in config.stages:
         _PushMarker(git, stage).clear()  # what an interrupted --push left is published now, by this push
     report.refs = [ref.removeprefix("refs/tags/").removeprefix("refs/heads/") for ref in changed]
     return report
@@ -145,8 +141,6 @@ def push(registry: Registry, all_artifacts: bool = False) -> SyncReport:
 def _refuse_untagged_registrations(git: Git, branches: list[str], on_remote: dict[str, str]) -> None:
     """A registration commit no version tag points at is a version nobody finished: pushing the
     branch would publish it for good (``verify --repair`` drops it only while it is unpublished)."""
-    from gitreg.services import leftovers
-
     known = [oid for ref, oid in on_remote.items() if ref.startswith("refs/heads/") and git.rev_parse(oid)]
     found = leftovers.untagged_registrations(git, (*branches, "--not", f"--remotes={REMOTE}", *known))
     if found:
@@ -157,7 +151,7 @@ def _refuse_untagged_registrations(git: Git, branches: list[str], on_remote: dic
         )
 
 
-def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
+def push_artifacts(git: Git, versions: list[ModelVersion]) -> int:
     """Make sure the DVC remote holds the versions' bytes, uploading what it lacks; how many objects
     were uploaded. Bytes before refs: any that the remote still cannot serve raise, naming the versions."""
     unique = {v.card.artifact.md5: v.card.artifact.size for v in versions}
@@ -165,9 +159,9 @@ def push_artifacts(registry: Registry, versions: list[ModelVersion]) -> int:
     if not md5s:
         return 0
     with progress.step(f"Uploading {len(md5s)} artifact(s) to the DVC remote", sum(unique.values())):
-        result = dvc_layout.push_to_directory_remote(registry.root, md5s)
+        result = dvc_layout.push_to_directory_remote(git.root, md5s)
         if result is None:
-            result = artifact_store.load().push(registry.root, md5s)
+            result = artifact_store.load().push(git.root, md5s)
     _refuse_unserved(versions, result)
     return result.uploaded
 
@@ -190,13 +184,13 @@ def _refuse_unserved(versions: list[ModelVersion], result: dvc_layout.Transfer) 
 
 
 # ------------------------------------------------------------------------ publishing one change
-def publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
+def publish_registration(git: Git, plan: Callable[[], RegisterPlan],
                          register: Callable[[RegisterPlan], ModelVersion]) -> ModelVersion:
-    with journal.exclusive(registry.git):
-        return _publish_registration(registry, plan, register)
+    with journal.exclusive(git):
+        return _publish_registration(git, plan, register)
 
 
-def _publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
+def _publish_registration(git: Git, plan: Callable[[], RegisterPlan],
                           register: Callable[[RegisterPlan], ModelVersion]) -> ModelVersion:
     """Register on top of the remote's tip, then publish; when another writer pushed first, rebuild
     just the commit and tag on their tip (the bytes are stored and pushed once) and push again.
@@ -204,9 +198,8 @@ def _publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
     ``plan`` (no side effect) runs on the fetched tags first, so that a version another writer
     took fails before this clone's branch is fast-forwarded.
     """
-    git = registry.git
     require_remote(git)
-    if dvc_layout.directory_remote(registry.root) is None:
+    if dvc_layout.directory_remote(git.root) is None:
         artifact_store.preload()  # DVC will push; import it while the artifact is hashed and copied
     fetch_registry(git)
     planned = plan()
@@ -220,8 +213,8 @@ def _publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
     entry = journal.Journal.begin(git, "publish", head_ref=ref, base=parent, model_dir=refs.model_dir(version.name),
                                   commits=[version.commit], tags=[version.tag])
     try:
-        earlier = _unpublished_before(registry, parent, ref)
-        push_artifacts(registry, [version, *earlier])
+        earlier = _unpublished_before(git, parent, ref)
+        push_artifacts(git, [version, *earlier])
         faults.point("register:bytes-pushed")
         for attempt in range(ATTEMPTS):
             try:
@@ -235,7 +228,7 @@ def _publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
                     return version
                 # "=": the remote already held this very tag (another writer's identical registration),
                 # so this push changed nothing and is not a new version: make it the next one
-            version = _rebuild_on_remote(registry, version, ref, parent, plan, entry)
+            version = _rebuild_on_remote(git, version, ref, parent, plan, entry)
         raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
     except BaseException:
         _take_back(git, version, ref, parent)  # a registration that was not published is not kept
@@ -244,28 +237,22 @@ def _publish_registration(registry: Registry, plan: Callable[[], RegisterPlan],
         entry.close()
 
 
-def _unpublished_before(registry: Registry, parent: str, ref: str) -> list[ModelVersion]:
+def _unpublished_before(git: Git, parent: str, ref: str) -> list[ModelVersion]:
     """Versions registered here earlier and never published (e.g. kept after a crash) whose commits
     pushing ``ref`` carries: their bytes and tags go with it, never their commits alone."""
-    git = registry.git
     remote_tip = git.rev_parse(f"{TRACKING}{ref.removeprefix('refs/heads/')}")
     commits = set(git.out("rev-list", parent, *([f"^{remote_tip}"] if remote_tip else [])).split())
-    return [v for v in registry.versions() if v.commit in commits] if commits else []
+    return [v for v in index.read_versions(git)[0] if v.commit in commits] if commits else []
 
 
 def _take_back(git: Git, version: ModelVersion, ref: str, parent: str) -> None:
-    from gitreg.services import registration
-
     registration.drop_tag(git, version)
     if git.rev_parse(ref) == version.commit:
         registration.drop_commit(git, version, ref, parent)
 
 
-def _rebuild_on_remote(registry: Registry, version: ModelVersion, ref: str, parent: str,
+def _rebuild_on_remote(git: Git, version: ModelVersion, ref: str, parent: str,
                        plan: Callable[[], RegisterPlan], entry: journal.Journal) -> ModelVersion:
-    from gitreg.services import registration
-
-    git = registry.git
     registration.drop_tag(git, version)  # unpublished, and in the way of fetching the remote's tags
     fetch_registry(git)
     remote_tip = git.rev_parse(f"{TRACKING}{ref.removeprefix('refs/heads/')}")
@@ -277,23 +264,24 @@ def _rebuild_on_remote(registry: Registry, version: ModelVersion, ref: str, pare
     return registration.rebuild(git, version, plan().version, ref, remote_tip or parent, entry)
 
 
-def publish_stage_change(registry: Registry, change: Callable[[], StageResult], intent: StageChange) -> StageResult:
+def publish_stage_change(git: Git, config: Config, change: Callable[[], StageResult],
+                         intent: StageChange) -> StageResult:
     """Make a stage change on the remote's state and publish it; when another writer pushed first, plan
     it again on theirs only while the model's own state in the stage is unchanged (StageMovedError
     otherwise). A change made here earlier whose push never finished (a crash) is published, not
     made twice."""
-    git = registry.git
     require_remote(git)
     first = None
-    marker = _PushMarker(git, registry.config.stage(intent.stage))
+    stage = config.stage(intent.stage)
+    marker = _PushMarker(git, stage)
     for attempt in range(ATTEMPTS):
         fetch_registry(git)
-        _drop_overtaken(registry, intent)
-        follow_stage_branches(registry)
+        _drop_overtaken(git, stage, intent)
+        follow_stage_branches(git, config)
         landed = marker.landed(intent)
         if landed:
             return landed
-        pending = _pending_change(registry, intent)
+        pending = _pending_change(git, stage, intent)
         result = pending or change()
         if result.commit is None:
             return result
@@ -303,8 +291,9 @@ def publish_stage_change(registry: Registry, change: Callable[[], StageResult], 
             if first is not None and pending is None:
                 stage_plan.refuse_if_moved(first, plan)
             first = first or plan
-            published = [v for v in registry.history(plan.change.model) if v.version == plan.change.version]
-            push_artifacts(registry, published)
+            published = [v for v in Snapshot.read(git, plan.change.model, config).versions
+                         if v.version == plan.change.version]
+            push_artifacts(git, published)
             marker.write(intent, result.commit, plan.change.subject())
             faults.point("stage-change:pushing")
             faults.pause("stage-change:pushing")
@@ -363,27 +352,24 @@ class _PushMarker:
             f"{data['subject']}: already published by the earlier run that was interrupted; nothing changed",))
 
 
-def _drop_overtaken(registry: Registry, intent: StageChange) -> None:
+def _drop_overtaken(git: Git, stage: Stage, intent: StageChange) -> None:
     """A change made here whose push never finished, while others changed the stage on the remote: when it
     is the very change asked for again, it is dropped here and made anew on the remote's state."""
-    git = registry.git
-    stage = registry.config.stage(intent.stage)
     local, remote = git.rev_parse(stage.ref), git.rev_parse(f"{TRACKING}{stage.branch}")
     if not local or not remote or git.is_ancestor(remote, local) or git.is_ancestor(local, remote):
         return
     fork = git.merge_base(local, remote)
     if not fork or not git.on_first_parent_line(fork, local):
         return  # not ours to judge: follow_stage_branches reports the divergence
-    unpublished, pending = _unpublished_events(registry, stage, local, fork)
+    unpublished, pending = _unpublished_events(git, stage, local, fork)
     if pending and _is_intent(pending, intent) and len(pending) == len(unpublished):
         git.update_ref(stage.ref, remote, local, "gitreg: drop an unpublished change the remote overtook")
 
 
-def _unpublished_events(registry: Registry, stage: Stage, local: str, since: str | None):
+def _unpublished_events(git: Git, stage: Stage, local: str, since: str | None):
     """(commits, stage events) on the local stage branch's first-parent line after ``since``."""
-    git = registry.git
     unpublished = set(git.out("rev-list", "--first-parent", local, *([f"^{since}"] if since else [])).split())
-    events, _ = history.stage_events(git, local, stage.name, group_by_model(registry.versions()))
+    events, _ = history.stage_events(git, local, stage.name, group_by_model(index.read_versions(git)[0]))
     return unpublished, [event for event in events if event.step.oid in unpublished]
 
 
@@ -393,15 +379,13 @@ def _is_intent(pending: list, intent: StageChange) -> bool:
             and (intent.version is None or (newest.version is not None and newest.version.version == intent.version)))
 
 
-def _pending_change(registry: Registry, intent: StageChange) -> StageResult | None:
+def _pending_change(git: Git, stage: Stage, intent: StageChange) -> StageResult | None:
     """The unpublished change of the stage branch (made here, its push interrupted), when it is what
     ``intent`` asks for; ConflictError when the branch holds other unpublished changes."""
-    git = registry.git
-    stage = registry.config.stage(intent.stage)
     local, remote = git.rev_parse(stage.ref), git.rev_parse(f"{TRACKING}{stage.branch}")
     if not local or local == remote or (remote and not git.is_ancestor(remote, local)):
         return None
-    _, pending = _unpublished_events(registry, stage, local, remote)
+    _, pending = _unpublished_events(git, stage, local, remote)
     if not pending:
         return None
     newest = pending[-1]

@@ -1,0 +1,118 @@
+"""What one command reads, once: the committed configuration, the version index, the broken tags
+and (when asked) each stage's content.
+
+A snapshot is frozen: services receive it instead of re-reading state, and a command that must see
+the registry anew (a retry after a race) takes a new one. ``Snapshot.read(git, model=NAME)`` reads
+only NAME's version tags; its stage views still hold every model in each stage, read through the
+exact tags the stage branches claim, so a stage change costs the same whatever the number of versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from gitreg.domain import refs
+from gitreg.domain.config import Config, Stage
+from gitreg.domain.stage_view import StageView, group_by_model
+from gitreg.domain.version import BrokenTag, ModelVersion
+from gitreg.errors import CardError, IntegrityError, NotFoundError
+from gitreg.io.git import Git
+from gitreg.services import config_source, index
+from gitreg.services.resolve import claimed_tags, resolve_stages
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    git: Git
+    versions: tuple[ModelVersion, ...]  # of ``scope`` (or of every model), by name then semver
+    broken: tuple[BrokenTag, ...]
+    scope: str | None = None  # the model whose tags were read; None: every model's
+    given_config: Config | None = None
+
+    @classmethod
+    def read(cls, git: Git, model: str | None = None, config: Config | None = None) -> Snapshot:
+        versions, broken = index.read_versions(git, model)
+        return cls(git, tuple(versions), tuple(broken), model, config)
+
+    @cached_property
+    def config(self) -> Config:
+        """The committed ``.gitreg.yaml`` (read when first needed: a search of the index needs none)."""
+        return self.given_config or config_source.load(self.git)
+
+    # ------------------------------------------------------------------ versions
+    @cached_property
+    def by_model(self) -> dict[str, dict[str, ModelVersion]]:
+        return group_by_model(list(self.versions))
+
+    def history(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, newest first."""
+        self._covers(name)
+        return list(self.by_model.get(name, {}).values())[::-1]
+
+    def version(self, name: str, version: str | None = None) -> ModelVersion:
+        """``name``'s latest version, or ``version``; NotFoundError (or CardError for an unreadable tag)."""
+        history = self.history(name)
+        if not history:
+            self._refuse_broken(name, None)
+            raise NotFoundError(f"no model named {name!r}: `gitreg list` shows the registered models")
+        if version is None:
+            return history[0]
+        found = self.by_model[name].get(version)
+        if found is None:
+            self._refuse_broken(name, version)
+            raise NotFoundError(f"{name} has no version {version}: `gitreg history {name}` lists its versions")
+        return found
+
+    def resolve(self, ref: refs.ModelRef) -> ModelVersion:
+        """The version a reference names: ``NAME`` (latest), ``NAME@VERSION``, ``NAME#STAGE``."""
+        if ref.stage:
+            return self.in_stage(ref.name, ref.stage)
+        return self.version(ref.name, ref.version)
+
+    def _covers(self, name: str) -> None:
+        if self.scope is not None and self.scope != name:
+            raise ValueError(f"this snapshot read only {self.scope}'s versions, not {name}'s")
+
+    def _refuse_broken(self, name: str, version: str | None) -> None:
+        """A version tag that exists but cannot be read is a broken card, not an unknown version."""
+        for item in self.broken:
+            if version is None or item.tag == refs.format_version_tag(name, version):
+                raise CardError(f"{item.tag} is not a usable version ({item.reason}): "
+                                f"register a new version with `gitreg register {name} PATH`")
+
+    # ------------------------------------------------------------------ stages
+    def stage(self, name: str) -> Stage:
+        return self.config.stage(name)
+
+    @cached_property
+    def stage_views(self) -> dict[str, StageView]:
+        """Each stage with every model in it (and any content that matches no version)."""
+        versions = list(self.versions)
+        if self.scope is not None:  # the other models' versions in the stages, by their exact tags
+            others = sorted(tag for tag in claimed_tags(self.git, self.config)
+                            if refs.parse_version_tag(tag)[0] != self.scope)
+            versions += index.read_tags(self.git, others)[0]
+        return resolve_stages(self.git, self.config, versions)
+
+    @cached_property
+    def model_stages(self) -> dict[str, StageView]:
+        """Each stage with only the snapshot's model in it (cheaper than ``stage_views``)."""
+        if self.scope is None:
+            return self.stage_views
+        return resolve_stages(self.git, self.config, list(self.versions), self.scope)
+
+    def stages_of(self, name: str) -> dict[str, str]:
+        """``{stage: version}`` for the stages that hold ``name``."""
+        views = self.model_stages if name == self.scope else self.stage_views
+        return {stage: view.entries[name].version for stage, view in views.items() if name in view.entries}
+
+    def in_stage(self, name: str, stage: str) -> ModelVersion:
+        self.config.stage(stage)
+        views = self.model_stages if name == self.scope else self.stage_views
+        view = views[stage]
+        if name in view.breaches:
+            raise IntegrityError(f"{view.breaches[name]}: run `gitreg verify` and repair the stage")
+        if name not in view.entries:
+            raise NotFoundError(f"{name} is not in {stage}: promote a version with `gitreg promote {name} VERSION {stage}`")
+        return view.entries[name]
