@@ -168,7 +168,7 @@ def register_bulk(root: Path, models: int, versions: int, echo=print) -> int:
                 echo(f"  registered {mark} versions")
     stream.close()
     assert _dvc_yaml(entry_texts) == dvcyaml.with_entry(yamlio.dump({"artifacts": entries}), card.name, entry)
-    git.run("reset", "-q", "--hard", "HEAD")
+    subprocess.run(["git", "reset", "-q", "--hard", "HEAD"], cwd=root, check=True)
     return jobs[-1][2]
 
 

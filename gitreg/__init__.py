@@ -2,18 +2,82 @@
 
 >>> from gitreg import Registry
 >>> registry = Registry(".")
->>> registry.register("churn", model, metrics={"accuracy": 0.91})
+>>> version = registry.register("churn", model, metrics={"accuracy": 0.91})
+>>> registry.promote("churn", version.version, "staging")
+
+The public API is what this module exports: :class:`Registry`, the errors (every one a
+:class:`GitregError` with an :class:`ExitCode`), and the values its methods return.
 """
 
-from gitreg.errors import GitregError
+from __future__ import annotations
 
-__all__ = ["GitregError", "Registry"]
+from typing import TYPE_CHECKING
+
+from gitreg.errors import (
+    ArtifactError,
+    CardError,
+    ConflictError,
+    ExitCode,
+    GateError,
+    GitError,
+    GitregError,
+    IdentityError,
+    IntegrityError,
+    InvalidInputError,
+    NotARegistryError,
+    NotFoundError,
+    PushRejectedError,
+    RemoteMovedError,
+    StageMovedError,
+    StorageError,
+    TransferError,
+    UnsafeCardError,
+    UnsafeContentError,
+)
+
+if TYPE_CHECKING:
+    from gitreg.domain.card import Card
+    from gitreg.domain.catalog import ModelSummary
+    from gitreg.domain.compare import Comparison
+    from gitreg.domain.event import Event
+    from gitreg.domain.stage_view import StageView
+    from gitreg.domain.stats import Stats
+    from gitreg.domain.version import ModelVersion
+    from gitreg.registry import Registry
+    from gitreg.services.checks import PromotionReport
+    from gitreg.services.leftovers import Repair
+    from gitreg.services.registration import RegisterPlan
+    from gitreg.services.retrieve import EnvironmentMismatchWarning
+    from gitreg.services.snapshot import Snapshot
+    from gitreg.services.stage_plan import StagePlan, StageResult
+    from gitreg.services.sync import SyncReport
+
+# Imported on first use, so that `gitreg --help` and the CLI's start-up stay fast.
+_LAZY = {
+    "Registry": "gitreg.registry", "Card": "gitreg.domain.card", "ModelSummary": "gitreg.domain.catalog",
+    "Comparison": "gitreg.domain.compare", "Event": "gitreg.domain.event", "StageView": "gitreg.domain.stage_view",
+    "Stats": "gitreg.domain.stats", "ModelVersion": "gitreg.domain.version",
+    "PromotionReport": "gitreg.services.checks", "Repair": "gitreg.services.leftovers",
+    "RegisterPlan": "gitreg.services.registration", "EnvironmentMismatchWarning": "gitreg.services.retrieve",
+    "Snapshot": "gitreg.services.snapshot", "StagePlan": "gitreg.services.stage_plan",
+    "StageResult": "gitreg.services.stage_plan", "SyncReport": "gitreg.services.sync",
+}
+
+__all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the errors)
+    "Registry",
+    "Card", "ModelSummary", "Comparison", "Event", "StageView", "Stats", "ModelVersion", "PromotionReport",
+    "Repair", "RegisterPlan", "EnvironmentMismatchWarning", "Snapshot", "StagePlan", "StageResult",
+    "SyncReport",
+    "ArtifactError", "CardError", "ConflictError", "ExitCode", "GateError", "GitError", "GitregError",
+    "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
+    "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",
+    "UnsafeCardError", "UnsafeContentError",
+]
 
 
 def __getattr__(name: str):
-    # Imported on first use so that `gitreg --help` and the CLI's start-up stay fast.
-    if name == "Registry":
-        from gitreg.registry import Registry
+    if name in _LAZY:
+        import importlib
 
-        return Registry
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'gitreg' has no attribute {name!r}")

@@ -41,3 +41,21 @@ def test_lint_holds_the_layers_and_finds_no_errors():
     root = PACKAGE.parent
     proc = subprocess.run([ruff, "check", "gitreg", "tests", "benchmarks"], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_only_io_git_passes_git_arguments():
+    """Every other module asks ``Git`` for a named operation; the runner that takes raw arguments is private."""
+    from gitreg.io.git import Git
+
+    assert not hasattr(Git, "run") and not hasattr(Git, "out")
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).as_posix() == "io/git.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in {"_run", "_out"}:
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} calls Git.{node.attr}")
+            if isinstance(node, (ast.List, ast.Tuple)) and node.elts and isinstance(node.elts[0], ast.Constant) \
+                    and node.elts[0].value == "git":
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} builds a git command line")
+    assert not offenders, "\n".join(offenders)

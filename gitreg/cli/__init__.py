@@ -26,7 +26,7 @@ class _Group(click.Group):
             if ctx.meta.get("gitreg.traceback"):
                 raise
             click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(int(exc.exit_code))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

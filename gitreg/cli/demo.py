@@ -75,7 +75,7 @@ class _Stepper:
         self.echo("\n$ cat > .gitreg.yaml   # production: requires staging, accuracy >= 0.93, no regression")
         (self.root / ".gitreg.yaml").write_text(GATES)
         self.echo("$ git commit -am 'Gate production'")
-        Git(self.root).run("commit", "-qam", "Gate production")
+        Git(self.root).commit_all("Gate production")
 
     def train_and_register(self):
         import joblib

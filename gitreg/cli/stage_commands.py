@@ -158,7 +158,7 @@ def check_promotion(ctx, base, head, stage, as_json) -> None:
     else:
         click.echo(checks.markdown(report), nl=False)
     if not report.passed:
-        sys.exit(IntegrityError.exit_code)
+        sys.exit(int(IntegrityError.exit_code))
 
 
 @click.command()
@@ -197,7 +197,7 @@ def verify(ctx, artifacts, remote, repair, as_json) -> None:
         versions = len(registry.versions())
         click.echo(f"Registry OK: {versions} version{'' if versions == 1 else 's'}, stages consistent")
     if problems:
-        sys.exit(IntegrityError.exit_code)
+        sys.exit(int(IntegrityError.exit_code))
 
 
 STAGE_COMMANDS = [promote, rollback, retire, log, check_promotion, verify]

@@ -82,7 +82,7 @@ class Git:
         self.root = Path(root)
 
     # ----------------------------------------------------------------- plumbing
-    def run(
+    def _run(
         self,
         *args: str,
         input: str | bytes | None = None,
@@ -110,9 +110,84 @@ class Git:
             raise GitError(_describe_failure(args, proc.stderr))
         return proc
 
-    def out(self, *args: str, **kwargs) -> str:
-        stdout = self.run(*args, **kwargs).stdout
+    def _out(self, *args: str, **kwargs) -> str:
+        stdout = self._run(*args, **kwargs).stdout
         return (stdout.decode() if isinstance(stdout, bytes) else stdout).strip()
+
+
+    # ----------------------------------------------------------------- named queries
+    def symbolic_ref(self, name: str) -> str | None:
+        """The ref ``name`` (e.g. ``HEAD``, ``refs/remotes/origin/HEAD``) points at, None when it is no symbolic ref."""
+        return self._out("symbolic-ref", "-q", name, check=False) or None
+
+    def ref_oid(self, ref: str) -> str | None:
+        """The object a ref names as it is (an annotated tag's own id, not its commit's)."""
+        return self._out("rev-parse", "-q", "--verify", ref, check=False) or None
+
+    def tree_of(self, commit: str) -> str:
+        return self._out("rev-parse", f"{commit}^{{tree}}")
+
+    def commits_between(self, tip: str, exclude: str | None = None, first_parent: bool = False) -> list[str]:
+        """Commits reachable from ``tip`` and not from ``exclude`` (newest first), optionally first-parent only."""
+        return self._out("rev-list", *(["--first-parent"] if first_parent else []), tip,
+                         *([f"^{exclude}"] if exclude else [])).split()
+
+    def newest_commit_with_line(self, line: str, tip: str) -> str | None:
+        """The newest commit reachable from ``tip`` whose message has exactly the line ``line`` (a regex)."""
+        return self._out("rev-list", "-1", f"--grep=^{line}$", tip) or None
+
+    def root_commit(self, tip: str) -> str:
+        return self._out("rev-list", "--max-parents=0", "-1", tip)
+
+    def status_lines(self, pathspec: str) -> list[str]:
+        """``git status --porcelain`` lines (untracked files included) under ``pathspec``."""
+        return self._run("status", "--porcelain", "--untracked-files=all", "--", pathspec).stdout.splitlines()
+
+    def tree_names(self, rev: str, path: str) -> list[str]:
+        """The names directly under ``rev:path``."""
+        return self._out("ls-tree", "--name-only", f"{rev}:{path}").splitlines()
+
+    def tagged_commits(self) -> set[str]:
+        """Every commit an annotated tag points at."""
+        return set(self._out("for-each-ref", "--format=%(*objectname)", "refs/tags/").split())
+
+    def commits_with_source(self, revs: tuple[str, ...], trailer: str) -> list[tuple[str, str, str, str]]:
+        """(commit, the ref it was reached from, subject, ``trailer``'s value) of ``git log revs``."""
+        output = self._out("log", *revs, "--source",
+                           f"--format=%H%x00%S%x00%s%x00%(trailers:key={trailer},valueonly)%x00")
+        found = []
+        for record in output.split("\x00\n"):
+            fields = record.strip("\n").split("\x00")
+            if len(fields) >= 4:
+                found.append((fields[0], fields[1], fields[2], fields[3].strip()))
+        return found
+
+    def on_a_remote(self, commit: str) -> bool:
+        """Whether any remote-tracking branch contains ``commit``."""
+        return bool(self._out("branch", "-r", "--contains", commit))
+
+    def config_get(self, key: str) -> str | None:
+        return self._out("config", "--get", key, check=False) or None
+
+    def config_set(self, key: str, value: str) -> None:
+        self._run("config", key, value)
+
+    def is_repository(self) -> bool:
+        return self._run("rev-parse", "--git-dir", check=False).returncode == 0
+
+    def commit_all(self, message: str) -> None:
+        """Commit every change to tracked files (``git commit -a``)."""
+        self._run("commit", "-q", "-a", "-m", message)
+
+    def clone_mirror(self, url: str, path: Path) -> tuple[bool, str]:
+        """A bare, blob-less clone of ``url`` at ``path``: (succeeded, stderr)."""
+        proc = self._run("clone", "--quiet", "--bare", "--filter=blob:none", url, str(path), check=False)
+        return proc.returncode == 0, proc.stderr
+
+    def fetch_quietly(self, remote: str, refspecs: list[str]) -> tuple[bool, str]:
+        """``git fetch --prune`` of ``refspecs``: (succeeded, stderr), for callers that explain failures."""
+        proc = self._run("fetch", "--quiet", "--prune", remote, *refspecs, check=False)
+        return proc.returncode == 0, proc.stderr
 
     # ----------------------------------------------------------------- discovery
     @classmethod
@@ -137,22 +212,22 @@ class Git:
             raise GitError(_describe_failure(("init",), proc.stderr))
 
     def rev_parse(self, rev: str) -> str | None:
-        proc = self.run("rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False)
+        proc = self._run("rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False)
         return proc.stdout.strip() or None
 
     def head(self) -> tuple[str | None, str | None]:
         """(the ref HEAD points at or None when detached, the commit or None when unborn)."""
-        proc = self.run("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
+        proc = self._run("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
         lines = proc.stdout.split()
         if proc.returncode == 0 and len(lines) == 2:
             return (None if lines[1] == "HEAD" else lines[1]), lines[0]
-        unborn = self.run("symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
+        unborn = self._run("symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
         return unborn or None, None
 
     def identity(self) -> Identity:
         """The author identity and the time to stamp on this change (honours GIT_COMMITTER_DATE)."""
-        author = self.run("var", "GIT_AUTHOR_IDENT", check=False)
-        committer = self.run("var", "GIT_COMMITTER_IDENT", check=False)
+        author = self._run("var", "GIT_AUTHOR_IDENT", check=False)
+        committer = self._run("var", "GIT_COMMITTER_IDENT", check=False)
         if author.returncode or committer.returncode:
             raise IdentityError(
                 "Git does not know who you are: run `git config --global user.name \"Your Name\"` "
@@ -164,12 +239,12 @@ class Git:
         return Identity(name.strip(), email.strip(), int(timestamp), offset)
 
     def is_dirty(self) -> bool:
-        return bool(self.out("status", "--porcelain", "--untracked-files=no"))
+        return bool(self._out("status", "--porcelain", "--untracked-files=no"))
 
     # ----------------------------------------------------------------- reads
     def version_tags(self, pattern: str = "refs/tags/") -> list[TagRecord]:
         """Every annotated tag under ``pattern`` with its message, in one process."""
-        output = self.run("for-each-ref", f"--format={TAG_FORMAT}", pattern).stdout
+        output = self._run("for-each-ref", f"--format={TAG_FORMAT}", pattern).stdout
         records = []
         for chunk in output.split(RECORD_END):
             if not chunk:
@@ -184,7 +259,7 @@ class Git:
 
     def tag_object(self, name: str, oid: str) -> TagRecord | None:
         """An annotated tag object read directly (it may not be under refs/ yet); None if not a tag."""
-        proc = self.run("cat-file", "tag", oid, check=False)
+        proc = self._run("cat-file", "tag", oid, check=False)
         return _tag_record(name, oid, proc.stdout) if proc.returncode == 0 else None
 
     def tags_named(self, names: list[str]) -> list[TagRecord]:
@@ -201,7 +276,7 @@ class Git:
         """``{"rev:path": content or None}`` for every spec, with one ``cat-file --batch``."""
         if not specs:
             return {}
-        proc = self.run("cat-file", "--batch", input="\n".join(specs) + "\n", text=False)
+        proc = self._run("cat-file", "--batch", input="\n".join(specs) + "\n", text=False)
         data, pos, result = proc.stdout, 0, {}
         for spec in specs:
             end = data.index(b"\n", pos)
@@ -223,7 +298,7 @@ class Git:
     def branch_tips(self, tracking: str = "refs/remotes/origin/") -> dict[str, tuple[str, bool]]:
         """``{branch: (commit, is_local)}``: local branches, and where a clone has no local branch of
         that name, the remote-tracking one (a fresh clone sees the stages without checking them out)."""
-        output = self.out("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/", tracking)
+        output = self._out("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/", tracking)
         tips: dict[str, tuple[str, bool]] = {}
         for line in output.splitlines():
             ref, oid = line.split(" ", 1)
@@ -235,7 +310,7 @@ class Git:
 
     def ref_values(self) -> dict[str, str]:
         """``{ref: oid}`` of every ref, in one process."""
-        output = self.out("for-each-ref", "--format=%(refname) %(objectname)")
+        output = self._out("for-each-ref", "--format=%(refname) %(objectname)")
         return dict(line.split(" ", 1) for line in output.splitlines())
 
     def first_parent_log(self, ref: str, path: str | None = None) -> list[CommitRecord]:
@@ -243,32 +318,32 @@ class Git:
         args = ["log", "--first-parent", f"--format={COMMIT_FORMAT}", ref]
         if path:
             args += ["--", path]
-        proc = self.run(*args, check=False)
+        proc = self._run(*args, check=False)
         if proc.returncode != 0:
             return []
         return [_commit_record(chunk) for chunk in proc.stdout.split(RECORD_END) if chunk.strip()]
 
     def commit_record(self, rev: str) -> CommitRecord:
-        chunk = self.out("log", "-1", f"--format={COMMIT_FORMAT}", rev)
+        chunk = self._out("log", "-1", f"--format={COMMIT_FORMAT}", rev)
         return _commit_record(chunk.removesuffix("\x00"))
 
     def changed_paths(self, old: str, new: str) -> list[str]:
         """Paths whose content differs between two commits."""
-        return self.out("diff-tree", "-r", "--name-only", "--no-commit-id", old, new).splitlines()
+        return self._out("diff-tree", "-r", "--name-only", "--no-commit-id", old, new).splitlines()
 
     def on_first_parent_line(self, ancestor: str, tip: str) -> bool:
         """``ancestor`` is reached from ``tip`` by first parents alone (a branch that only moved forward)."""
-        oids = self.out("rev-list", "--first-parent", "--parents", f"{ancestor}..{tip}").splitlines()
+        oids = self._out("rev-list", "--first-parent", "--parents", f"{ancestor}..{tip}").splitlines()
         return not oids or oids[-1].split()[1:2] == [ancestor]
 
     def merge_base(self, a: str, b: str) -> str | None:
-        return self.run("merge-base", a, b, check=False).stdout.strip() or None
+        return self._run("merge-base", a, b, check=False).stdout.strip() or None
 
     def read_blob(self, rev: str, path: str) -> bytes | None:
         return self.read_blobs([f"{rev}:{path}"])[f"{rev}:{path}"]
 
     def tree_id(self, rev: str, path: str) -> str | None:
-        proc = self.run("rev-parse", "--verify", "-q", f"{rev}:{path}", check=False)
+        proc = self._run("rev-parse", "--verify", "-q", f"{rev}:{path}", check=False)
         return proc.stdout.strip() or None
 
     # ----------------------------------------------------------------- writes
@@ -281,18 +356,18 @@ class Git:
         os.unlink(index_path)  # git wants to create it itself
         env = {"GIT_INDEX_FILE": index_path}
         try:
-            self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
+            self._run("read-tree", *([parent] if parent else ["--empty"]), env=env)
             if edit.remove:
-                self.run("rm", "--cached", "-r", "-f", "-q", "--ignore-unmatch", "--", *edit.remove, env=env)
+                self._run("rm", "--cached", "-r", "-f", "-q", "--ignore-unmatch", "--", *edit.remove, env=env)
             for prefix, tree in edit.graft.items():
-                self.run("read-tree", f"--prefix={prefix}/", tree, env=env)
+                self._run("read-tree", f"--prefix={prefix}/", tree, env=env)
             if edit.put:
                 lines = [
                     f"{FILE_MODE} {self.hash_blob(content)}\t{path}"
                     for path, content in edit.put.items()
                 ]
-                self.run("update-index", "--index-info", input="\n".join(lines) + "\n", env=env)
-            tree = self.out("write-tree", env=env)
+                self._run("update-index", "--index-info", input="\n".join(lines) + "\n", env=env)
+            tree = self._out("write-tree", env=env)
         finally:
             if os.path.exists(index_path):
                 os.unlink(index_path)
@@ -302,22 +377,22 @@ class Git:
         args = ["commit-tree", tree]
         for parent in parents:
             args += ["-p", parent]
-        return self.out(*args, "-F", "-", input=message, env=_stamp(identity))
+        return self._out(*args, "-F", "-", input=message, env=_stamp(identity))
 
     def hash_blob(self, content: bytes) -> str:
-        return self.out("hash-object", "-w", "--stdin", input=content)
+        return self._out("hash-object", "-w", "--stdin", input=content)
 
     def update_ref(self, ref: str, new: str, old: str | None, reason: str) -> None:
         """Compare-and-swap: fails with ConflictError when ``ref`` is no longer at ``old``."""
         expected = old or "0" * 40
-        proc = self.run("update-ref", "-m", reason, ref, new, expected, check=False)
+        proc = self._run("update-ref", "-m", reason, ref, new, expected, check=False)
         if proc.returncode != 0:
             raise ConflictError(
                 f"{ref} moved while gitreg was working (someone else changed it): run the command again"
             )
 
     def delete_ref(self, ref: str, old: str) -> None:
-        self.run("update-ref", "-d", ref, old)
+        self._run("update-ref", "-d", ref, old)
 
     def create_tag(self, name: str, target: str, message: str, identity: Identity) -> str:
         """Create an annotated tag; ConflictError when it exists (tags are never moved)."""
@@ -328,16 +403,16 @@ class Git:
             f"object {target}\ntype commit\ntag {name}\n"
             f"tagger {identity.name} <{identity.email}> {identity.git_date}\n\n{message}"
         )
-        oid = self.out("mktag", input=tag_object)
+        oid = self._out("mktag", input=tag_object)
         self.update_ref(ref, oid, None, f"gitreg: tag {name}")
         return oid
 
     def reset_paths(self, paths: list[str]) -> None:
         """Make the user's index match HEAD for ``paths`` (after a commit made beside it)."""
-        self.run("reset", "-q", "HEAD", "--", *paths)
+        self._run("reset", "-q", "HEAD", "--", *paths)
 
     def remotes(self) -> list[str]:
-        return self.out("remote").split()
+        return self._out("remote").split()
 
     def push(self, remote: str, refspecs: list[str]) -> list[str]:
         """One atomic push, never forced; returns the remote refs it changed.
@@ -348,7 +423,7 @@ class Git:
         """One atomic push, never forced; ``{remote ref: flag}`` as Git reports each ref ("*" created,
         " " fast-forwarded, "=" already up to date: the push changed nothing there).
         RemoteMovedError when someone else pushed first."""
-        proc = self.run("push", "--atomic", "--porcelain", remote, *refspecs, check=False)
+        proc = self._run("push", "--atomic", "--porcelain", remote, *refspecs, check=False)
         if proc.returncode == 0:
             # porcelain: "<flag>\t<src>:<dst>\t<summary>"
             rows = [line.split("\t") for line in proc.stdout.splitlines() if line.count("\t") >= 2]
@@ -362,22 +437,22 @@ class Git:
         raise PushRejectedError(f"{remote} rejected the push: {reason}")
 
     def fetch(self, remote: str, refspecs: list[str]) -> None:
-        proc = self.run("fetch", "--quiet", "--no-tags", remote, *refspecs, check=False)
+        proc = self._run("fetch", "--quiet", "--no-tags", remote, *refspecs, check=False)
         if proc.returncode != 0:
             raise GitError(f"cannot fetch from {remote}: {_describe_failure(('fetch',), proc.stderr)}")
 
     def remote_refs(self, remote: str, prefix: str) -> dict[str, str]:
         """``{ref: oid}`` on ``remote`` under ``prefix`` (peeled tags folded in)."""
-        output = self.out("ls-remote", "--refs", remote, f"{prefix}*")
+        output = self._out("ls-remote", "--refs", remote, f"{prefix}*")
         return {ref: oid for oid, ref in (line.split("\t") for line in output.splitlines() if line)}
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        return self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+        return self._run("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
 
     def fast_forward_worktree(self, old: str, new: str, ref: str) -> None:
         """Move the checked-out ``ref`` from ``old`` to ``new`` like ``git merge --ff-only``:
         index and working tree follow, and the user's uncommitted changes are kept (or nothing moves)."""
-        proc = self.run("read-tree", "-m", "-u", old, new, check=False)
+        proc = self._run("read-tree", "-m", "-u", old, new, check=False)
         if proc.returncode != 0:
             raise ConflictError(
                 f"cannot fast-forward {ref} to {new[:8]}: your uncommitted changes touch the same files; "
@@ -387,10 +462,10 @@ class Git:
 
     def switch_worktree(self, old: str, new: str) -> None:
         """Index and working tree from ``old``'s content to ``new``'s, keeping unrelated local changes."""
-        self.run("read-tree", "-m", "-u", old, new)
+        self._run("read-tree", "-m", "-u", old, new)
 
     def git_dir(self) -> str:
-        return self.out("rev-parse", "--absolute-git-dir")
+        return self._out("rev-parse", "--absolute-git-dir")
 
 
 COMMIT_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%ct%x00%B%x00"

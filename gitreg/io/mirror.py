@@ -35,16 +35,15 @@ def sync(url: str) -> Path:
     """The mirror of ``url``, made or brought up to date; one clone or fetch."""
     path = mirror_path(url)
     if (path / "HEAD").is_file():
-        _git(Git(path), "fetch", "--quiet", "--prune", "origin", *REFSPECS)
+        _refuse_failure(*Git(path).fetch_quietly("origin", list(REFSPECS)))
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _git(Git(path.parent), "clone", "--quiet", "--bare", "--filter=blob:none", url, str(path))
+        _refuse_failure(*Git(path.parent).clone_mirror(url, path))
     return path
 
 
-def _git(git: Git, *args: str) -> None:
-    proc = git.run(*args, check=False)
-    if proc.returncode != 0:
-        lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+def _refuse_failure(succeeded: bool, stderr: str) -> None:
+    if not succeeded:
+        lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("warning:")]
         detail = lines[-1] if lines else "no message"
         raise GitError(f"cannot read the registry at the remote: {detail}; check the URL and your access")

@@ -25,5 +25,5 @@ def main_rev(git) -> str | None:
 
 
 def _candidate_revs(git) -> list[str]:
-    origin_head = git.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).stdout.strip()
+    origin_head = git.symbolic_ref("refs/remotes/origin/HEAD") or ""
     return [rev for rev in (r.format(origin_head=origin_head) for r in CONFIG_REVS) if rev]

@@ -41,15 +41,14 @@ def install(repo: Path, force: bool = False, artifacts: str | None = None) -> Pa
     """Write the pre-receive hook into the (bare) repository at ``repo``; with ``artifacts`` (a
     directory remote or a URL such as ``s3://bucket/prefix``) it also refuses version tags whose bytes
     that store does not hold. The store is recorded in the repository's Git config (``gitreg.artifacts``)."""
-    proc = Git(repo).run("rev-parse", "--git-dir", check=False) if repo.is_dir() else None
-    if proc is None or proc.returncode != 0:
+    if not (repo.is_dir() and Git(repo).is_repository()):
         raise NotARegistryError(f"{repo} is not a Git repository: give the path of the shared (bare) repository")
     store = _artifact_store(artifacts) if artifacts else None
-    hook = (repo / proc.stdout.strip()).resolve() / "hooks" / "pre-receive"
+    hook = Path(Git(repo).git_dir()) / "hooks" / "pre-receive"
     if hook.exists() and MARKER not in hook.read_text(errors="replace") and not force:
         raise InvalidInputError(f"{hook} exists and is not gitreg's: merge it by hand, or pass --force to replace it")
     if store:
-        Git(repo).run("config", ARTIFACTS_KEY, store)
+        Git(repo).config_set(ARTIFACTS_KEY, store)
     hook.parent.mkdir(parents=True, exist_ok=True)
     hook.write_text(f"#!/bin/sh\n{MARKER}: rejects pushes that break the registry's rules\n"
                     f"exec {shlex.quote(sys.executable)} -m gitreg.services.hook\n")
@@ -133,7 +132,7 @@ def _configuration(git: Git, updates: list[Update]) -> tuple[Config | None, list
 def _branch_of(git: Git, rev: str) -> str:
     """The branch name a configuration revision stands for (``HEAD`` of a bare repository resolved)."""
     if rev == "HEAD":
-        rev = git.out("symbolic-ref", "-q", "HEAD", check=False) or rev
+        rev = git.symbolic_ref("HEAD") or rev
     return rev.removeprefix("refs/heads/")
 
 
@@ -170,7 +169,7 @@ def _check_tags(git: Git, updates: list[Update]) -> tuple[list[str], list[ModelV
 
 def _check_bytes(git: Git, pushed: list[ModelVersion]) -> list[str]:
     """Bytes before refs, on the server: a version tag lands only when the artifact store holds its bytes."""
-    store = git.run("config", "--get", ARTIFACTS_KEY, check=False).stdout.strip()
+    store = git.config_get(ARTIFACTS_KEY) or ""
     if not store or not pushed:
         return []
     try:

@@ -49,23 +49,17 @@ def untagged_registrations(git: Git, revs: tuple[str, ...] = ("--branches",)) ->
     """(branch, commit, subject) of registration commits reachable from local branches (or from
     ``revs``, as ``git log`` takes them) that no annotated tag points at (a broken tag still counts
     as a tag: verify reports it apart)."""
-    tagged_commits = set(git.out("for-each-ref", "--format=%(*objectname)", "refs/tags/").split())
-    output = git.out("log", *revs, "--source", "--format=%H%x00%S%x00%s%x00%(trailers:key="
-                     f"{registration.REGISTRATION_TRAILER},valueonly)%x00")
+    tagged_commits = git.tagged_commits()
     found = []
-    for record in output.split("\x00\n"):
-        fields = record.strip("\n").split("\x00")
-        if len(fields) < 4:
-            continue
-        oid, source, subject, trailer = fields[:4]
-        if oid not in tagged_commits and (trailer.strip() or REGISTRATION_SUBJECT.match(subject)):
+    for oid, source, subject, trailer in git.commits_with_source(revs, registration.REGISTRATION_TRAILER):
+        if oid not in tagged_commits and (trailer or REGISTRATION_SUBJECT.match(subject)):
             found.append((source.removeprefix("refs/heads/"), oid, subject))
     return found
 
 
 def dirty_model_folders(git: Git) -> list[str]:
     """``git status`` lines of paths inside a model's folder (``models/<name>/...``)."""
-    lines = git.run("status", "--porcelain", "--untracked-files=all", "--", "models/").stdout.splitlines()
+    lines = git.status_lines("models/")
     return [line for line in lines if line[3:].strip('"').count("/") >= 2]
 
 
@@ -97,8 +91,7 @@ def repair(git: Git, recovered: list[str]) -> Repair:
 
 
 def _droppable(git: Git, branch: str, oid: str) -> bool:
-    on_a_remote = git.out("branch", "-r", "--contains", oid)
-    return git.rev_parse(f"refs/heads/{branch}") == oid and not on_a_remote
+    return git.rev_parse(f"refs/heads/{branch}") == oid and not git.on_a_remote(oid)
 
 
 def _drop_tip(git: Git, branch: str, oid: str, subject: str) -> str:

@@ -65,7 +65,7 @@ def settle(git: Git, entry: Entry) -> str:
 
 def _drop_tags(git: Git, tags) -> None:
     for tag in tags:
-        git.delete_ref(f"{refs.TAGS_PREFIX}{tag}", git.out("rev-parse", f"{refs.TAGS_PREFIX}{tag}"))
+        git.delete_ref(f"{refs.TAGS_PREFIX}{tag}", git.ref_oid(f"{refs.TAGS_PREFIX}{tag}"))
 
 
 def _own_tags(git: Git, entry: Entry) -> dict[str, str]:

@@ -229,7 +229,7 @@ def _finite(values: dict[str, Any], what: str) -> dict[str, Any]:
 
 def _refuse_local_edits(git: Git, model_dir: str, source: Source) -> None:
     """models/<name>/ is replaced by a registration: never silently discard what the user put there."""
-    changed = git.run("status", "--porcelain", "--untracked-files=all", "--", model_dir).stdout.splitlines()
+    changed = git.status_lines(model_dir)
     source_rel = _relative(git.root, source.path)
     edits = [line[3:] for line in changed if not (source_rel and line[3:].startswith(source_rel))]
     if edits:
@@ -423,7 +423,7 @@ def drop_tag(git: Git, version: ModelVersion) -> None:
     """Delete the tag of a registration that was never published, if it is still this one's (after a
     fetch, a tag of that name may be another writer's)."""
     if git.rev_parse(version.ref) == version.commit:
-        git.delete_ref(version.ref, git.out("rev-parse", version.ref))
+        git.delete_ref(version.ref, git.ref_oid(version.ref))
 
 
 def drop_commit(git: Git, version: ModelVersion, head_ref: str, parent: str) -> None:
@@ -435,8 +435,7 @@ def drop_commit(git: Git, version: ModelVersion, head_ref: str, parent: str) -> 
 def unregister_files(git: Git, model_dir: str, registered: str, parent: str) -> None:
     """Index and working tree from the registration commit back to ``parent``, including the artifact
     that Git ignores: the registered bytes go, the previous version's come back from the cache."""
-    listing = git.out("ls-tree", "--name-only", f"{registered}:{model_dir}")
-    artifacts = [name.removesuffix(".dvc") for name in listing.splitlines() if name.endswith(".dvc")]
+    artifacts = [name.removesuffix(".dvc") for name in git.tree_names(registered, model_dir) if name.endswith(".dvc")]
     git.switch_worktree(registered, parent)
     store = dvc_layout.default_layout(git.root)
     for name in artifacts:

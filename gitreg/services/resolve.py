@@ -107,5 +107,4 @@ def birth_commit(git: Git, commit: str) -> str:
     """Where a new stage branch starts: the commit that initialised the registry (no models yet)."""
     from gitreg.services.skeleton import INIT_MESSAGE
 
-    found = git.out("rev-list", "-1", f"--grep=^{INIT_MESSAGE}$", commit)
-    return found or git.out("rev-list", "--max-parents=0", "-1", commit)
+    return git.newest_commit_with_line(INIT_MESSAGE, commit) or git.root_commit(commit)

@@ -162,7 +162,7 @@ def apply(git: Git, plan: StagePlan, identity: Identity) -> str:
     plan = replace(plan, change=replace(plan.change, clock=time.time_ns()))
     commit = git.commit(plan.parent, plan.edit, plan.change.message(plan.body), identity)
     if plan.is_merge:
-        tree = git.out("rev-parse", f"{commit}^{{tree}}")
+        tree = git.tree_of(commit)
         message = f"Merge branch '{plan.promotion_branch}' into {plan.stage.branch}\n\n{plan.change.trailers()}\n"
         commit = git.commit_tree(tree, [plan.parent, commit], message, identity)
     git.update_ref(plan.stage.ref, commit, plan.expected, f"gitreg: {plan.change.subject()}")

@@ -241,7 +241,7 @@ def _unpublished_before(git: Git, parent: str, ref: str) -> list[ModelVersion]:
     """Versions registered here earlier and never published (e.g. kept after a crash) whose commits
     pushing ``ref`` carries: their bytes and tags go with it, never their commits alone."""
     remote_tip = git.rev_parse(f"{TRACKING}{ref.removeprefix('refs/heads/')}")
-    commits = set(git.out("rev-list", parent, *([f"^{remote_tip}"] if remote_tip else [])).split())
+    commits = set(git.commits_between(parent, remote_tip))
     return [v for v in index.read_versions(git)[0] if v.commit in commits] if commits else []
 
 
@@ -368,7 +368,7 @@ def _drop_overtaken(git: Git, stage: Stage, intent: StageChange) -> None:
 
 def _unpublished_events(git: Git, stage: Stage, local: str, since: str | None):
     """(commits, stage events) on the local stage branch's first-parent line after ``since``."""
-    unpublished = set(git.out("rev-list", "--first-parent", local, *([f"^{since}"] if since else [])).split())
+    unpublished = set(git.commits_between(local, since, first_parent=True))
     events, _ = history.stage_events(git, local, stage.name, group_by_model(index.read_versions(git)[0]))
     return unpublished, [event for event in events if event.step.oid in unpublished]
 
