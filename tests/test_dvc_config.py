@@ -203,3 +203,25 @@ def test_load_does_not_import_dvc(reg, tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_mirror_loads_without_dvc_once_its_bytes_are_fetched(tmp_path, clock):
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    registry, _ = Registry.init(tmp_path / "alice", remote=str(tmp_path / "store"))
+    subprocess.run(["git", "remote", "add", "origin", str(bare)], cwd=registry.root, check=True)
+    registry.push()
+    registry.register("clf", {"coef": [4, 5]}, push=True)
+    script = textwrap.dedent(f"""\
+        import sys
+        from gitreg import Registry
+        assert Registry.open({str(bare)!r}).load("clf") == {{"coef": [4, 5]}}
+        print("dvc" in sys.modules)
+        """)
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+            for _ in range(2)]
+    assert [done.stderr for done in runs if done.returncode] == []
+    assert [done.stdout.strip() for done in runs] == ["True", "False"]  # the first fetches through DVC
+    scratch = next(Path(os.environ["GITREG_CACHE_DIR"]).rglob(".dvc/config"))
+    assert dvc(scratch.parent.parent, "config", "core.no_scm").strip() == "True"
+    assert dvc(scratch.parent.parent, "config", "core.remote").strip() == "storage"

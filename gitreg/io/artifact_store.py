@@ -38,6 +38,12 @@ class Store:
         """Where DVC keeps the file objects of this repository (``<cache.dir>/files/md5``)."""
         return dvc_layout.cache_objects(root) or dvc().cache_dir(root)
 
+    @staticmethod
+    def prepare_workspace(path: Path, config: bytes | None) -> Path:
+        """A DVC project without Git that uses a registry's committed configuration, for a mirror's
+        bytes; once DVC has made it, later calls only rewrite its configuration (no DVC import)."""
+        return dvc_layout.refresh_workspace(path, config) or dvc().prepare_workspace(path, config)
+
     def __getattr__(self, name: str):
         return getattr(dvc(), name)
 

@@ -107,6 +107,27 @@ def settings(root: Path) -> Settings | None:
         return None
 
 
+def refresh_workspace(path: Path, config: bytes | None) -> Path | None:
+    """``path``'s .dvc/config set to ``config`` with ``core.no_scm`` (what :func:`gitreg.io.dvc.prepare_workspace`
+    writes) when DVC already made that project; None (nothing done) when it has not, or ``config`` does
+    not parse here."""
+    from configobj import ConfigObj, ConfigObjError
+
+    target = path / ".dvc" / "config"
+    if not target.is_file():
+        return None
+    try:
+        conf = ConfigObj((config or b"").decode().splitlines())
+    except (UnicodeDecodeError, ConfigObjError):
+        return None
+    conf.setdefault("core", {})["no_scm"] = "True"
+    fd, tmp = tempfile.mkstemp(prefix=journal.temp_prefix(), dir=target.parent)
+    with os.fdopen(fd, "wb") as handle:
+        conf.write(handle)
+    os.replace(tmp, target)
+    return path
+
+
 def _merged(files: list[Path]) -> dict:
     merged: dict = {}
     for path in files:
