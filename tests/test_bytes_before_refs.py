@@ -293,10 +293,12 @@ def test_without_a_dvc_remote_no_version_is_published(registry, artifact, tmp_pa
 
 @pytest.mark.parametrize("through", ["directory fast path", "DVC"])
 def test_a_cache_object_changed_in_place_is_never_uploaded(shared, artifact, through):
-    """The workspace file is a hard link to the cache object: a retrain writing the same path as root
-    changes both. What is uploaded must be what the hash names."""
+    """With cache.type hardlink the workspace file is the cache object: a retrain writing the same path
+    as root changes both. What is uploaded must be what the hash names."""
     registry, store, bare = shared
     run = Invoker(registry.root)
+    subprocess.run([sys.executable, "-m", "dvc", "config", "--local", "cache.type", "hardlink"], cwd=registry.root,
+                   check=True)
     if through == "DVC":  # an option the fast path does not understand sends the upload through DVC
         subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "storage", "jobs", "2"], cwd=registry.root,
                        check=True)

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,14 +24,20 @@ from gitreg.domain.pointer import Pointer, check_manifest, check_md5, read_point
 from gitreg.errors import ArtifactError, GitregError, StorageError, TransferError, UnsafeContentError  # noqa: E402
 from gitreg.io import dvc_layout as local_cache  # noqa: E402
 from gitreg.io import progress  # noqa: E402
-from gitreg.io.dvc_layout import Transfer  # noqa: E402
+from gitreg.io.dvc_layout import (  # noqa: E402  (the layout itself, re-exported for old callers)
+    Transfer,
+    complete,
+    copy_out,  # noqa: F401
+    object_path,
+    verify,
+)
+from gitreg.io.dvc_layout import manifest as _manifest  # noqa: E402
 
 # DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
 # transfers are announced by gitreg.io.progress.
 logging.getLogger("dvc").setLevel(logging.ERROR)
 
 DEFAULT_REMOTE = "storage"
-CHUNK = 1 << 20
 
 
 @contextmanager
@@ -131,93 +136,20 @@ def cache_dir(root: Path) -> Path:
         return Path(repo.cache.local.path)
 
 
-def object_path(cache: Path, md5: str) -> Path:
-    check_md5(md5)
-    return cache / md5[:2] / md5[2:]
-
-
 def materialize(root: Path, pointer: Pointer) -> Path:
-    """The verified path of the artifact in the cache (a file, or a directory's manifest)."""
+    """The verified path of the artifact in the cache (a file, or a directory's manifest), fetched from
+    the default remote first when the cache lacks any of it."""
     cache = cache_dir(root)
-    if not _complete(cache, pointer):
+    if not complete(cache, pointer):
         with progress.step("Downloading the artifact from the DVC remote", pointer.size):
             fetch(root, [pointer.md5])
-    if not _complete(cache, pointer):
+    if not complete(cache, pointer):
         raise ArtifactError(
             f"artifact {pointer.md5} is in neither the local DVC cache nor the remote: "
             "run `dvc push` on the machine that registered it, then try again"
         )
     verify(cache, pointer)
     return object_path(cache, pointer.md5)
-
-
-def _complete(cache: Path, pointer: Pointer) -> bool:
-    path = object_path(cache, pointer.md5)
-    if not path.is_file():
-        return False
-    if not pointer.is_dir:
-        return True
-    return all(object_path(cache, entry["md5"]).is_file() for entry in _manifest(path))
-
-
-def verify(cache: Path, pointer: Pointer) -> None:
-    """Check the md5 of every byte against the pointer before anyone unpickles it."""
-    path = object_path(cache, pointer.md5)
-    _check_md5(path, pointer.md5.removesuffix(".dir"), "artifact")
-    if pointer.is_dir:
-        for entry in _manifest(path):
-            _check_md5(object_path(cache, entry["md5"]), entry["md5"], entry["relpath"])
-
-
-def _check_md5(path: Path, expected: str, label: str) -> None:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
-        raise ArtifactError(
-            f"{label} bytes do not match their pointer (md5 {digest.hexdigest()} != {expected}): "
-            f"the DVC cache is corrupt; delete {path} and run the command again to fetch it anew"
-        )
-
-
-def _manifest(path: Path) -> list[dict]:
-    """A folder's manifest, every entry checked (:func:`gitreg.domain.pointer.check_manifest`) before any
-    path is built from it."""
-    try:
-        entries = json.loads(path.read_text())
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ArtifactError(f"the folder manifest {path} is not valid JSON: delete it and run the command "
-                            "again to fetch it anew") from exc
-    return check_manifest(entries, str(path), _TAMPERED)
-
-
-_TAMPERED = "the artifact was tampered with; nothing was written, restore it from a trusted version"
-
-
-def copy_out(source: Path, pointer: Pointer, destination: Path) -> None:
-    """Write a verified artifact (file or directory) to ``destination``; ``source`` is what
-    :func:`materialize` returned."""
-    cache = source.parent.parent  # objects live at <cache>/<2 hex>/<rest>
-    if not pointer.is_dir:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, destination)
-        return
-    copies = [(object_path(cache, entry["md5"]), _target(destination, entry["relpath"]))
-              for entry in _manifest(source)]
-    for obj, target in copies:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(obj, target)
-
-
-def _target(destination: Path, relpath: str) -> Path:
-    """Where a folder's file goes; refused when it would land outside ``destination`` (e.g. through a
-    symbolic link already there)."""
-    target = destination / relpath
-    if not target.resolve().is_relative_to(destination.resolve()):
-        raise UnsafeContentError(f"{relpath} of the folder artifact would be written outside {destination}: "
-                                 "remove the symbolic link there, or write the artifact elsewhere")
-    return target
 
 
 def push(root: Path, md5s: list[str] | None = None) -> Transfer:

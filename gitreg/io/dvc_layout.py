@@ -1,50 +1,244 @@
-"""Storing a single-file artifact in DVC's local cache in one pass, without importing DVC.
+"""DVC's configuration and cache layout, read and written without importing DVC.
 
-``dvc add`` reads a file once to hash it, again to copy it into the cache, and a third time to
-check it out; with DVC's import and index building that is ~4x the cost of hashing and copying the
-file once. For a plain file in the default cache layout the result is simple and stable (DVC 3:
-``.dvc/cache/files/md5/<2>/<30>``, read-only; a pointer with md5, size, ``hash: md5`` and path),
-so gitreg writes it directly: one read that hashes, one kernel copy, then a hard link back into
-the workspace (the object is read-only, and ``load`` verifies its md5 anyway). Uploading such an
-object to a plain directory remote (the same layout under the remote's path) is one more copy.
-Folders, caches configured elsewhere and any other remote still go through DVC.
+**Configuration.** :func:`settings` merges DVC's four configuration files as DVC does (system, global,
+the repository's ``.dvc/config``, then ``.dvc/config.local``; later levels win; a relative
+``cache.dir`` or remote ``url`` is relative to the directory of the file that sets it) and answers
+what gitreg needs: the cache directory, the cache link types (``cache.type``), the default remote
+(``core.remote``) and its URL. It is the one place that reads DVC's configuration; configurations it
+cannot answer for (``cache.local``, a URL as ``cache.dir``, an unreadable file) make it say so, and
+the caller asks DVC itself.
+
+**Cache.** ``dvc add`` reads a file once to hash it, again to copy it into the cache, and a third time
+to check it out; with DVC's import and index building that is ~4x the cost of hashing and copying the
+file once. For a plain file the result is simple and stable (DVC 3: ``<cache>/files/md5/<2>/<30>``,
+read-only; a pointer with md5, size, ``hash: md5`` and path), so gitreg writes it directly: one read
+that hashes, one kernel copy, then the workspace file as ``cache.type`` says (the first of reflink,
+hardlink, symlink, copy that works; DVC's default is reflink, then copy). Reading verifies every
+byte against its md5 here too, so ``load`` needs no DVC when the bytes are in the cache. Uploading
+such an object to a plain directory remote (the same layout under the remote's path) is one more
+copy. Folders, shared caches and any other remote still go through DVC.
 """
 
 from __future__ import annotations
 
-import configparser
 import errno
 import hashlib
+import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitreg.domain import yamlio
-from gitreg.domain.pointer import Pointer, check_md5
+from gitreg.domain.pointer import Pointer, check_manifest, check_md5
+from gitreg.errors import ArtifactError, StorageError, UnsafeContentError
 from gitreg.io import faults, journal
 
-CUSTOM_CACHE = re.compile(r"^\s*\[\s*'?\s*cache\s*'?\s*\]", re.MULTILINE)
+CHUNK = 1 << 20
+CACHE_TYPES = ("reflink", "hardlink", "symlink", "copy")
+DEFAULT_CACHE_TYPES = ("reflink", "copy")  # DVC's LocalHashFileDB.DEFAULT_CACHE_TYPES
+_URL = re.compile(r"^\w+://")
+_NAMED = re.compile(r'^\s*(remote|machine|db)\s*"(.*)"\s*$')
+
+
+# ---------------------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class Settings:
+    """What DVC's merged configuration says about where bytes live (see :func:`settings`)."""
+
+    cache_dir: Path | None  # what `dvc cache dir` prints; None when DVC must say (cache.local, a URL)
+    cache_types: tuple[str, ...]  # cache.type, in order of preference
+    shared: bool  # cache.shared = group: objects need group permissions, DVC writes them
+    remote: str | None  # core.remote
+    remote_options: dict[str, str] = field(default_factory=dict)  # its section, url resolved
+
+    @property
+    def objects(self) -> Path | None:
+        """Where file objects live: ``<cache dir>/files/md5``."""
+        return self.cache_dir / "files" / "md5" if self.cache_dir is not None else None
+
+    @property
+    def remote_url(self) -> str | None:
+        return self.remote_options.get("url")
+
+
+def config_files(root: Path) -> list[Path]:
+    """DVC's configuration files of the repository at ``root``, in the order they shadow each other."""
+    return [_system_dir() / "config", _global_dir() / "config", root / ".dvc" / "config",
+            root / ".dvc" / "config.local"]
+
+
+def _system_dir() -> Path:
+    if value := os.environ.get("DVC_SYSTEM_CONFIG_DIR"):
+        return Path(value)
+    if sys.platform.startswith("linux"):  # what platformdirs says, without importing it
+        dirs = os.environ.get("XDG_CONFIG_DIRS", "").strip() or "/etc/xdg"
+        return Path(dirs.split(os.pathsep)[0]) / "dvc"
+    import platformdirs
+
+    return Path(platformdirs.site_config_dir("dvc", "iterative"))
+
+
+def _global_dir() -> Path:
+    if value := os.environ.get("DVC_GLOBAL_CONFIG_DIR"):
+        return Path(value)
+    if sys.platform.startswith("linux"):
+        home = os.environ.get("XDG_CONFIG_HOME", "").strip() or os.path.expanduser("~/.config")
+        return Path(home) / "dvc"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("dvc", "iterative"))
+
+
+class _Unreadable(Exception):
+    """A configuration this reader does not answer for; DVC itself will (or will report the error)."""
+
+
+def settings(root: Path) -> Settings | None:
+    """DVC's configuration for the repository at ``root``, merged as DVC merges it; None when it cannot
+    be read here (DVC itself then decides, and reports a broken file). Read afresh on every call (four
+    small files, well under a millisecond): ``dvc config`` may have changed one since."""
+    try:
+        return _settings(root, _merged(config_files(root)))
+    except _Unreadable:
+        return None
+
+
+def refresh_workspace(path: Path, config: bytes | None) -> Path | None:
+    """``path``'s .dvc/config set to ``config`` with ``core.no_scm`` (what :func:`gitreg.io.dvc.prepare_workspace`
+    writes) when DVC already made that project; None (nothing done) when it has not, or ``config`` does
+    not parse here."""
+    from configobj import ConfigObj, ConfigObjError
+
+    target = path / ".dvc" / "config"
+    if not target.is_file():
+        return None
+    try:
+        conf = ConfigObj((config or b"").decode().splitlines())
+    except (UnicodeDecodeError, ConfigObjError):
+        return None
+    conf.setdefault("core", {})["no_scm"] = "True"
+    fd, tmp = tempfile.mkstemp(prefix=journal.temp_prefix(), dir=target.parent)
+    with os.fdopen(fd, "wb") as handle:
+        conf.write(handle)
+    os.replace(tmp, target)
+    return path
+
+
+def _merged(files: list[Path]) -> dict:
+    merged: dict = {}
+    for path in files:
+        _merge(merged, _load(path))
+    return merged
+
+
+def _load(path: Path) -> dict:
+    """One configuration file as DVC reads it (configobj, keys lower-cased, named sections grouped),
+    with its paths resolved against the file's directory."""
+    from configobj import ConfigObj, ConfigObjError
+
+    try:
+        with open(path, "rb") as handle:
+            raw = ConfigObj(handle).dict()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, ConfigObjError) as exc:
+        raise _Unreadable(str(path)) from exc
+    conf: dict = {"remote": {}}
+    for section, values in _lower(raw).items():
+        if not isinstance(values, dict):
+            raise _Unreadable(f"{path}: {section} outside a section")
+        if match := _NAMED.match(section):
+            conf.setdefault(match.group(1), {})[match.group(2)] = values
+        else:
+            conf[section] = values
+    base = path.parent.absolute()
+    if isinstance(conf.get("cache", {}).get("dir"), str):
+        conf["cache"]["dir"] = _resolve(base, conf["cache"]["dir"])
+    for options in conf["remote"].values():
+        if isinstance(options.get("url"), str):
+            options["url"] = _resolve(base, options["url"])
+    return conf
+
+
+def _lower(data: dict) -> dict:
+    return {key.lower(): _lower(value) if isinstance(value, dict) else value for key, value in data.items()}
+
+
+def _resolve(base: Path, path: str) -> str:
+    """DVC's ``Config._resolve``: URLs and absolute paths as they are, ``~`` expanded, the rest
+    relative to the configuration file's directory."""
+    if _URL.match(path) or os.path.isabs(path):
+        return path
+    expanded = os.path.expanduser(path)
+    return expanded if os.path.isabs(expanded) else os.path.abspath(base / path)
+
+
+def _merge(into: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(into.get(key), dict) and isinstance(value, dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _settings(root: Path, conf: dict) -> Settings:
+    cache = conf.get("cache", {})
+    core = conf.get("core", {})
+    if "local" in cache:  # the cache is a named remote: DVC's business
+        cache_dir = None
+    elif isinstance(cache.get("dir"), str):
+        cache_dir = None if _URL.match(cache["dir"]) else Path(cache["dir"])
+    else:
+        cache_dir = root.absolute() / ".dvc" / "cache"
+    remote = core.get("remote").lower() if isinstance(core.get("remote"), str) and core.get("remote") else None
+    options = conf.get("remote", {}).get(remote, {}) if remote else {}
+    return Settings(cache_dir=cache_dir, cache_types=_types(cache.get("type")),
+                    shared=str(cache.get("shared", "")).lower() == "group", remote=remote,
+                    remote_options={key: value for key, value in options.items() if isinstance(value, str)})
+
+
+def _types(value: object) -> tuple[str, ...]:
+    """``cache.type``: ``reflink,copy`` (configobj may already have made it a list)."""
+    if value is None or value == "":
+        return DEFAULT_CACHE_TYPES
+    items = value if isinstance(value, list) else str(value).split(",")
+    types = tuple(str(item).strip() for item in items if str(item).strip())
+    if not types or any(kind not in CACHE_TYPES for kind in types):
+        raise _Unreadable(f"cache.type {value!r}")
+    return types
 
 
 def default_layout(root: Path) -> Path | None:
-    """The cache directory when the registry uses DVC's default one; None when configured otherwise."""
-    for name in ("config", "config.local"):
-        config = root / ".dvc" / name
-        if config.is_file() and CUSTOM_CACHE.search(config.read_text(errors="replace")):
-            return None
-    return root / ".dvc" / "cache" / "files" / "md5"
+    """Where gitreg itself may write file objects (``<cache.dir>/files/md5``, whichever level sets
+    ``cache.dir``); None when DVC must write them (a shared or non-local cache, an unreadable config)."""
+    found = settings(root)
+    return found.objects if found is not None and not found.shared else None
 
 
-def add_file(cache: Path, source: Path, target: Path) -> Pointer:
-    """Put ``source`` in the cache, link it at ``target``, and write ``target``.dvc and the .gitignore."""
+def cache_objects(root: Path) -> Path | None:
+    """Where DVC keeps this repository's file objects, read from its configuration; None when only
+    DVC can say."""
+    found = settings(root)
+    return found.objects if found is not None else None
+
+
+def cache_types(root: Path) -> tuple[str, ...]:
+    """How DVC links cache objects into the workspace (``cache.type``), in order of preference."""
+    found = settings(root)
+    return found.cache_types if found is not None else DEFAULT_CACHE_TYPES
+
+
+# ---------------------------------------------------------------------------------------- writing
+def add_file(cache: Path, source: Path, target: Path, types: tuple[str, ...] = DEFAULT_CACHE_TYPES) -> Pointer:
+    """Put ``source`` in the cache, place it at ``target`` as ``types`` (``cache.type``) say, and write
+    ``target``.dvc and the .gitignore."""
     md5, size = _store(cache, source)
     obj = cache / md5[:2] / md5[2:]
-    if source.resolve() == target.resolve():
-        target.unlink()
-    link(obj, target)
+    link(obj, target, types, present=source.resolve() == target.resolve())
     _write_pointer(target, md5, size)
     _ignore(target)
     return Pointer(md5=md5, size=size, nfiles=1)
@@ -71,12 +265,49 @@ def _store(cache: Path, source: Path) -> tuple[str, int]:
     return md5, obj.stat().st_size
 
 
-def link(obj: Path, target: Path) -> None:
-    """A cache object at ``target``: a hard link (objects are read-only), else a copy."""
-    try:
-        os.link(obj, target)
-    except OSError:  # another file system, or links not allowed: a plain copy
-        shutil.copyfile(obj, target)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def link(obj: Path, target: Path, types: tuple[str, ...] = ("hardlink", "copy"), *, present: bool = False) -> str:
+    """The cache object ``obj`` at ``target`` as DVC's checkout would place it: the first of ``types``
+    (``cache.type``) that works here; returns it. ``present``: ``target`` already holds these bytes (the
+    file just stored), so a copy is the file itself. Whatever was at ``target`` is replaced in one step."""
+    tried = []
+    for kind in types:
+        if kind == "copy" and present:
+            return kind
+        tmp = target.parent / f"{journal.temp_prefix()}{os.getpid()}-{target.name}"
+        try:
+            _PLACE[kind](obj, tmp)
+            os.replace(tmp, target)
+            return kind
+        except OSError as exc:  # not on this file system, or not allowed: the next type
+            tried.append(f"{kind} ({exc.strerror or exc})")
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+    raise StorageError(f"cannot place {target.name} from the DVC cache with cache.type {','.join(types)}: "
+                       f"{'; '.join(tried)}; set another with `dvc config cache.type reflink,copy`")
+
+
+def _reflink(obj: Path, tmp: Path) -> None:
+    """A copy-on-write clone (btrfs, XFS, APFS...): no bytes copied; fails elsewhere."""
+    if sys.platform != "linux":
+        raise OSError(errno.ENOTSUP, "reflinks are only tried on Linux here")
+    import fcntl
+
+    ficlone = 0x40049409  # FICLONE
+    with open(obj, "rb") as source, open(tmp, "xb") as clone:
+        fcntl.ioctl(clone.fileno(), ficlone, source.fileno())
+    os.chmod(tmp, 0o666 & ~_UMASK)
+
+
+def _copy(obj: Path, tmp: Path) -> None:
+    shutil.copyfile(obj, tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)
+
+
+_PLACE = {"reflink": _reflink, "hardlink": os.link, "symlink": os.symlink, "copy": _copy}
 
 
 def _write_pointer(target: Path, md5: str, size: int) -> None:
@@ -113,7 +344,7 @@ def push_to_directory_remote(root: Path, md5s: list[str]) -> Transfer | None:
     fully understand. A failed or short copy is reported in ``failed`` and leaves no object behind."""
     md5s = [check_md5(md5) for md5 in md5s]  # paths in the cache and the remote are built from them
     store = directory_remote(root)
-    cache = default_layout(root)
+    cache = cache_objects(root)
     if store is None or cache is None or any(md5.endswith(".dir") for md5 in md5s):
         return None
     sources = {md5: cache / md5[:2] / md5[2:] for md5 in md5s}
@@ -180,15 +411,96 @@ def _copy_into(source: Path, target: Path) -> None:
 
 
 def directory_remote(root: Path) -> Path | None:
-    """The default DVC remote when it is a plain local directory (an absolute path, no options)."""
-    config = configparser.ConfigParser(strict=False, interpolation=None)
+    """The default DVC remote when it is a plain local directory (a path, no other option), from the
+    merged configuration (a relative ``url`` is relative to the file that sets it); else None."""
+    found = settings(root)
+    if found is None or found.remote is None or set(found.remote_options) != {"url"}:
+        return None
+    url = found.remote_url
+    return Path(url) if url and os.path.isabs(url) and Path(url).is_dir() else None
+
+
+# ---------------------------------------------------------------------------------------- reading
+def object_path(cache: Path, md5: str) -> Path:
+    check_md5(md5)
+    return cache / md5[:2] / md5[2:]
+
+
+def local_artifact(root: Path, pointer: Pointer) -> Path | None:
+    """The verified path of the artifact (a file, or a folder's manifest) in the cache DVC's configuration
+    names, when every byte of it is there; None when DVC must fetch it (or name the cache)."""
+    cache = cache_objects(root)
+    if cache is None or not complete(cache, pointer):
+        return None
+    verify(cache, pointer)
+    return object_path(cache, pointer.md5)
+
+
+def complete(cache: Path, pointer: Pointer) -> bool:
+    path = object_path(cache, pointer.md5)
+    if not path.is_file():
+        return False
+    if not pointer.is_dir:
+        return True
+    return all(object_path(cache, entry["md5"]).is_file() for entry in manifest(path))
+
+
+def verify(cache: Path, pointer: Pointer) -> None:
+    """Check the md5 of every byte against the pointer before anyone unpickles it."""
+    path = object_path(cache, pointer.md5)
+    _check_md5(path, pointer.md5.removesuffix(".dir"), "artifact")
+    if pointer.is_dir:
+        for entry in manifest(path):
+            _check_md5(object_path(cache, entry["md5"]), entry["md5"], entry["relpath"])
+
+
+def _check_md5(path: Path, expected: str, label: str) -> None:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    digest = digest.hexdigest()
+    if digest != expected:
+        raise ArtifactError(
+            f"{label} bytes do not match their pointer (md5 {digest} != {expected}): "
+            f"the DVC cache is corrupt; delete {path} and run the command again to fetch it anew"
+        )
+
+
+def manifest(path: Path) -> list[dict]:
+    """A folder's manifest, every entry checked (:func:`gitreg.domain.pointer.check_manifest`) before any
+    path is built from it."""
     try:
-        config.read([root / ".dvc" / "config", root / ".dvc" / "config.local"])
-    except configparser.Error:
-        return None
-    name = config.get("core", "remote", fallback=None)
-    section = f"'remote \"{name}\"'"
-    if not name or not config.has_section(section) or set(config[section]) != {"url"}:
-        return None
-    url = config[section]["url"]
-    return Path(url) if os.path.isabs(url) and Path(url).is_dir() else None
+        entries = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"the folder manifest {path} is not valid JSON: delete it and run the command "
+                            "again to fetch it anew") from exc
+    return check_manifest(entries, str(path), _TAMPERED)
+
+
+_TAMPERED = "the artifact was tampered with; nothing was written, restore it from a trusted version"
+
+
+def copy_out(source: Path, pointer: Pointer, destination: Path) -> None:
+    """Write a verified artifact (file or directory) to ``destination`` as plain copies (the caller's
+    files, not links into the read-only cache); ``source`` is what ``materialize`` returned."""
+    cache = source.parent.parent  # objects live at <cache>/<2 hex>/<rest>
+    if not pointer.is_dir:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+        return
+    copies = [(object_path(cache, entry["md5"]), _target(destination, entry["relpath"]))
+              for entry in manifest(source)]
+    for obj, target in copies:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(obj, target)
+
+
+def _target(destination: Path, relpath: str) -> Path:
+    """Where a folder's file goes; refused when it would land outside ``destination`` (e.g. through a
+    symbolic link already there)."""
+    target = destination / relpath
+    if not target.resolve().is_relative_to(destination.resolve()):
+        raise UnsafeContentError(f"{relpath} of the folder artifact would be written outside {destination}: "
+                                 "remove the symbolic link there, or write the artifact elsewhere")
+    return target

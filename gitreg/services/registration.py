@@ -334,7 +334,7 @@ def _store_bytes(root: Path, source: Source, target: Path) -> Pointer:
     default_cache = dvc_layout.default_layout(root)
     with progress.step(f"Storing {source.path.name} in the DVC cache", source.size):
         if source.path.is_file() and default_cache:
-            return dvc_layout.add_file(default_cache, source.path, target)
+            return dvc_layout.add_file(default_cache, source.path, target, dvc_layout.cache_types(root))
         if source.path.is_dir():
             shutil.copytree(source.path, target)
         elif source.path != target:
@@ -447,7 +447,7 @@ def unregister_files(git: Git, model_dir: str, registered: str, parent: str) -> 
         before = git.read_blob(parent, f"{model_dir}/{name}.dvc")
         obj = store / read_pointer(before).md5[:2] / read_pointer(before).md5[2:] if before and store else None
         if obj is not None and obj.is_file():
-            dvc_layout.link(obj, target)
+            dvc_layout.link(obj, target, dvc_layout.cache_types(git.root))
 
 
 def rebuild(git: Git, version: ModelVersion, new_version: str, head_ref: str, onto: str,
