@@ -39,6 +39,9 @@ def _isolate(home: Path, monkeypatch) -> Path:
     monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(home / "dvc-system"))
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
     monkeypatch.setenv("GITREG_CACHE_DIR", str(home / "gitreg-cache"))
+    # No back-off sleeps between publish attempts (the lead's injection point in services/sync.py:
+    # _back_off multiplies its jittered delay by this; in-process and in every `gitreg` subprocess).
+    monkeypatch.setenv("GITREG_BACKOFF_SCALE", "0")
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
                 "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
         monkeypatch.delenv(var, raising=False)
