@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,14 +22,15 @@ from gitreg.cli import cli
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory, monkeypatch):
-    home = tmp_path_factory.mktemp("home")
+GITCONFIG = (
+    "[user]\n\tname = Ada Lovelace\n\temail = ada@example.com\n"
+    "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+)
+
+
+def _isolate(home: Path, monkeypatch) -> Path:
     config = home / ".gitconfig"
-    config.write_text(
-        "[user]\n\tname = Ada Lovelace\n\temail = ada@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
-    )
+    config.write_text(GITCONFIG)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -35,10 +39,18 @@ def isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(home / "dvc-system"))
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
     monkeypatch.setenv("GITREG_CACHE_DIR", str(home / "gitreg-cache"))
+    # No back-off sleeps between publish attempts (the lead's injection point in services/sync.py:
+    # _back_off multiplies its jittered delay by this; in-process and in every `gitreg` subprocess).
+    monkeypatch.setenv("GITREG_BACKOFF_SCALE", "0")
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
                 "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    return _isolate(tmp_path_factory.mktemp("home"), monkeypatch)
 
 
 class Clock:
@@ -65,11 +77,89 @@ def clock(monkeypatch):
     return Clock(monkeypatch)
 
 
+# ---------------------------------------------------------------- template registries
+# `gitreg init` costs 0.3-0.5 s (DVC's Repo.init and config edit); copying a registry the real init
+# made once per session (per xdist worker) costs a few milliseconds. A directory DVC remote is an
+# absolute path committed in .dvc/config, so a copy gets its own path written there and its one
+# commit rebuilt byte for byte as a fresh init would have made it (same tree, author, date, message:
+# the same commit id), with the template's objects and reflog entries replaced.
+TEMPLATE_STORE = "/gitreg-template-store-3f9c"  # the remote path in a template's .dvc/config
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/_.+-]+")
+
+
+class Templates:
+    """One real ``Registry.init`` per variant and Git date, copied per test by :meth:`init`."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.made: dict[tuple, Path] = {}
+
+    def init(self, path: Path, remote: str | os.PathLike | None = None) -> Registry:
+        """What ``Registry.init(path, remote=remote)`` makes for a new ``path`` (the Registry only)."""
+        path = Path(path)
+        store = str(Path(remote).resolve()) if remote is not None else None
+        usable = (not path.exists() and (store is None or _PLAIN_PATH.fullmatch(store))
+                  and Path(os.environ["GIT_CONFIG_GLOBAL"]).read_text() == GITCONFIG)
+        if not usable:  # anything unusual: the real thing
+            reg, changed = Registry.init(path, remote=None if remote is None else str(remote))
+            assert changed
+            return reg
+        template = self._template(store is not None)
+        shutil.copytree(template, path, symlinks=True)
+        if store is not None:
+            _point_at(path, store)
+        return Registry(path)
+
+    def _template(self, with_remote: bool) -> Path:
+        key = (with_remote, os.environ.get("GIT_AUTHOR_DATE"), os.environ.get("GIT_COMMITTER_DATE"))
+        if key not in self.made:
+            folder = self.base / f"t{len(self.made)}"
+            with pytest.MonkeyPatch.context() as mp:  # made in a home of its own, at the test's Git date
+                (folder / "home").mkdir(parents=True)
+                _isolate(folder / "home", mp)
+                _, changed = Registry.init(folder / "registry", remote=TEMPLATE_STORE if with_remote else None)
+            assert changed
+            self.made[key] = folder / "registry"
+        return self.made[key]
+
+
+def _point_at(root: Path, store: str) -> None:
+    """Write ``store`` where the template's remote path is, and rebuild the one commit on that tree."""
+    config = root / ".dvc" / "config"
+    config.write_text(config.read_text().replace(TEMPLATE_STORE, store))
+    old = git(root, "rev-parse", "HEAD", "HEAD^{tree}", "HEAD:.dvc", "HEAD:.dvc/config").split()
+    blob = git(root, "hash-object", "-w", ".dvc/config").strip()
+    git(root, "update-index", "--cacheinfo", f"100644,{blob},.dvc/config")
+    tree = git(root, "write-tree").strip()
+    raw = subprocess.run(["git", "cat-file", "commit", old[0]], cwd=root, check=True, capture_output=True).stdout
+    commit = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=root, check=True,
+                            capture_output=True, input=raw.replace(old[1].encode(), tree.encode(), 1)).stdout
+    commit = commit.decode().strip()
+    dot_git = root / ".git"
+    for name in (["HEAD"] + [p.relative_to(dot_git).as_posix() for p in (dot_git / "logs").rglob("*") if p.is_file()]
+                 + [p.relative_to(dot_git).as_posix() for p in (dot_git / "refs").rglob("*") if p.is_file()]):
+        file = dot_git / name
+        file.write_text(file.read_text().replace(old[0], commit))
+    for sha in old:  # the template's commit, trees and config blob: a fresh init never had them
+        (dot_git / "objects" / sha[:2] / sha[2:]).unlink()
+        if not any((dot_git / "objects" / sha[:2]).iterdir()):
+            (dot_git / "objects" / sha[:2]).rmdir()
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory) -> Templates:
+    return Templates(tmp_path_factory.mktemp("templates"))
+
+
 @pytest.fixture
-def registry(tmp_path, clock) -> Registry:
-    reg, changed = Registry.init(tmp_path / "registry")
-    assert changed
-    return reg
+def new_registry(templates, clock):
+    """``new_registry(path, remote=None)``: a registry as ``Registry.init`` makes it, copied from a template."""
+    return templates.init
+
+
+@pytest.fixture
+def registry(tmp_path, new_registry) -> Registry:
+    return new_registry(tmp_path / "registry")
 
 
 @pytest.fixture
@@ -90,16 +180,26 @@ def dataset():
     return load_breast_cancer(return_X_y=True)
 
 
-@pytest.fixture
-def make_model(dataset):
+@pytest.fixture(scope="session")
+def trained(dataset):
+    """Each model trained once per session, kept pickled: every test gets its own unpickled copy."""
     from sklearn.linear_model import LogisticRegression
 
     x, y = dataset
+    models: dict[tuple, bytes] = {}
 
     def make(c: float = 1.0, n_features: int = 30):
-        return LogisticRegression(C=c, max_iter=50).fit(x[:200, :n_features], y[:200])
+        if (c, n_features) not in models:
+            model = LogisticRegression(C=c, max_iter=50).fit(x[:200, :n_features], y[:200])
+            models[c, n_features] = pickle.dumps(model)
+        return pickle.loads(models[c, n_features])
 
     return make
+
+
+@pytest.fixture
+def make_model(trained):
+    return trained
 
 
 class Invoker:

@@ -454,9 +454,9 @@ def test_artifact_missing_from_cache_without_remote(registered, run, tmp_path):
 
 
 @pytest.mark.parametrize("remote_exists", [True, False])
-def test_artifact_missing_from_cache_and_remote(tmp_path, clock, artifact, make_model, remote_exists):
+def test_artifact_missing_from_cache_and_remote(tmp_path, new_registry, clock, artifact, make_model, remote_exists):
     remote = tmp_path / "dvc-remote"
-    registry, _ = Registry.init(tmp_path / "reg", remote=str(remote))
+    registry = new_registry(tmp_path / "reg", remote=remote)
     if remote_exists:
         remote.mkdir()
     found = registry.register("m", artifact)

@@ -13,7 +13,6 @@ import sys
 
 import pytest
 
-from gitreg import Registry
 from gitreg.errors import TransferError
 from tests.conftest import Invoker, git, snapshot
 from tests.test_s3 import s3_endpoint  # noqa: F401  (the moto server fixture)
@@ -111,11 +110,11 @@ def read_only(path):
 
 
 @pytest.fixture
-def shared(tmp_path, clock, artifact):
+def shared(tmp_path, new_registry, clock, artifact):
     """A registry with a plain directory DVC remote (the fast path), pushed to an empty bare origin."""
     store, bare = tmp_path / "store", bare_repo(tmp_path / "origin.git")
     store.mkdir()
-    registry, _ = Registry.init(tmp_path / "alice", remote=str(store))
+    registry = new_registry(tmp_path / "alice", remote=store)
     git(registry.root, "remote", "add", "origin", str(bare))
     registry.push()
     return registry, store, bare

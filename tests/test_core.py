@@ -135,9 +135,9 @@ def test_load_refuses_corrupted_cache(registry, make_model):
         registry.load("cancer")
 
 
-def test_get_fetches_from_remote_when_cache_is_empty(tmp_path, clock, artifact):
+def test_get_fetches_from_remote_when_cache_is_empty(tmp_path, new_registry, clock, artifact):
     remote = tmp_path / "dvc-remote"
-    reg, _ = Registry.init(tmp_path / "reg", remote=str(remote))
+    reg = new_registry(tmp_path / "reg", remote=remote)
     reg.register("m", artifact)
     from gitreg.io import dvc
 

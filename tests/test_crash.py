@@ -38,11 +38,11 @@ KILLS = [  # (step, --push, what the next command makes of it)
 
 
 @pytest.fixture
-def busy_clone(tmp_path, clock):
+def busy_clone(tmp_path, new_registry, clock):
     """A clone of a shared registry with m@v0.1.0 published, and a user in the middle of their work."""
     bare, store = tmp_path / "origin.git", tmp_path / "dvc-store"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    registry, _ = Registry.init(tmp_path / "alice", remote=str(store))
+    registry = new_registry(tmp_path / "alice", remote=store)
     git(registry.root, "remote", "add", "origin", str(bare))
     first = tmp_path / "v1.bin"
     first.write_bytes(b"weights-v1" * 100)

@@ -6,7 +6,6 @@ import subprocess
 
 import pytest
 
-from gitreg import Registry
 from gitreg.errors import PushRejectedError
 from tests.conftest import git
 
@@ -23,12 +22,12 @@ stages:
 
 
 @pytest.fixture(params=["main", "trunk"], ids=["bare-HEAD-main", "bare-HEAD-elsewhere"])
-def guarded(tmp_path, clock, artifact, run, request):
+def guarded(tmp_path, new_registry, clock, artifact, run, request):
     """A hooked bare remote; its HEAD names the registry's branch, or (a usual mismatch) another one."""
     bare = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", request.param, str(bare)], check=True)
     assert "Installed" in run("hook", "install", str(bare), cwd=tmp_path).output
-    registry, _ = Registry.init(tmp_path / "alice", remote=str(tmp_path / "store"))
+    registry = new_registry(tmp_path / "alice", remote=tmp_path / "store")
     (registry.root / ".gitreg.yaml").write_text(GATES)
     git(registry.root, "commit", "-qam", "Gate production")
     git(registry.root, "remote", "add", "origin", str(bare))

@@ -268,11 +268,11 @@ def test_pointers_are_checked(text, error, reason):
         read_pointer(text, "models/m/model.bin.dvc")
 
 
-def test_a_hostile_card_md5_is_skipped_and_never_becomes_a_path(tmp_path, artifact, clock):
+def test_a_hostile_card_md5_is_skipped_and_never_becomes_a_path(tmp_path, new_registry, artifact, clock):
     """Before: `push` copied .dvc/victim (any file of the clone) to the DVC remote's parent folder."""
     bare, store = tmp_path / "origin.git", tmp_path / "store"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    registry, _ = Registry.init(tmp_path / "registry", remote=str(store))
+    registry = new_registry(tmp_path / "registry", remote=store)
     git(registry.root, "remote", "add", "origin", str(bare))
     registry.register("m", artifact, version="1.0.0", push=True)
     (registry.root / ".dvc" / "victim").write_text("the clone's secret")
@@ -430,13 +430,13 @@ def test_deeply_nested_or_long_search_expressions_are_one_line_errors(registered
     ("--remote", "https://user:SECRETVALUE@dvc.example.com/store"),
     ("--remote", "s3://bucket/registry", "--endpoint-url", "http://user:SECRETVALUE@127.0.0.1:9000"),
 ])
-def test_credentials_inside_urls_are_refused_before_anything_is_written(tmp_path, clock, args):
+def test_credentials_inside_urls_are_refused_before_anything_is_written(tmp_path, new_registry, clock, args):
     fresh = tmp_path / "fresh"
     fails(Invoker(tmp_path), "init", str(fresh), *args, code=4,
           match=r"URL holds credentials .*: give the URL without them and pass --access-key-id and "
                 r"--secret-access-key \(kept in \.dvc/config\.local, never committed\)")
     assert not fresh.exists()
-    existing, _ = Registry.init(tmp_path / "existing")
+    existing = new_registry(tmp_path / "existing")
     refused(Invoker(existing.root), "init", ".", *args, code=4, match="URL holds credentials")
     assert "SECRETVALUE" not in (existing.root / ".dvc" / "config").read_text()
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from gitreg import Registry
 
-
-def test_gto_and_dvc_artifacts_read_the_registry(tmp_path, clock, artifact):
-    registry, _ = Registry.init(tmp_path / "reg", remote=str(tmp_path / "dvc-remote"))
+def test_gto_and_dvc_artifacts_read_the_registry(tmp_path, new_registry, clock, artifact):
+    registry = new_registry(tmp_path / "reg", remote=tmp_path / "dvc-remote")
     first = registry.register("churn", artifact)
     clock.tick()
     artifact.write_bytes(b"weights-v2" * 100)

@@ -13,10 +13,10 @@ from tests.conftest import Invoker, git
 
 
 @pytest.fixture
-def published(tmp_path, clock, make_model):
+def published(tmp_path, new_registry, clock, make_model):
     bare = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    registry, _ = Registry.init(tmp_path / "alice", remote=str(tmp_path / "store"))
+    registry = new_registry(tmp_path / "alice", remote=tmp_path / "store")
     git(registry.root, "remote", "add", "origin", str(bare))
     registry.push()
     registry.register("cancer", make_model(), metrics={"accuracy": 0.9}, push=True)

@@ -15,12 +15,12 @@ from tests.conftest import Invoker, git, snapshot
 
 
 @pytest.fixture
-def shared(tmp_path, clock):
+def shared(tmp_path, new_registry, clock):
     """(bare Git remote, DVC store, first clone's registry)."""
     bare = tmp_path / "origin.git"
     store = tmp_path / "dvc-store"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    first, _ = Registry.init(tmp_path / "alice", remote=str(store))
+    first = new_registry(tmp_path / "alice", remote=store)
     git(first.root, "remote", "add", "origin", str(bare))
     first.push()
     return bare, store, first

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from gitreg import Registry
 from tests.conftest import git, snapshot
 
 
@@ -37,7 +36,7 @@ def test_get_refuses_a_dangling_symlink_as_output(registry, artifact, tmp_path, 
     assert not outside.exists()
 
 
-def test_the_hook_runs_from_a_python_whose_path_has_a_space(tmp_path, run):
+def test_the_hook_runs_from_a_python_whose_path_has_a_space(tmp_path, new_registry, run):
     import subprocess
     import sys
 
@@ -47,6 +46,6 @@ def test_the_hook_runs_from_a_python_whose_path_has_a_space(tmp_path, run):
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     subprocess.run([str(spaced / "bin" / "python"), "-m", "gitreg", "hook", "install", str(bare)], check=True,
                    capture_output=True)
-    registry, _ = Registry.init(tmp_path / "alice")
+    registry = new_registry(tmp_path / "alice")
     git(registry.root, "remote", "add", "origin", str(bare))
     git(registry.root, "push", "-q", "origin", "main")  # the hook ran and let it through

@@ -15,11 +15,11 @@ from tests.conftest import git
 
 
 @pytest.fixture
-def production(tmp_path, clock, artifact):
+def production(tmp_path, new_registry, clock, artifact):
     """m v0.1.0 → v0.2.0 → v0.3.0 promoted in turn to production, and n v0.1.0 registered, on a bare remote."""
     bare = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    registry, _ = Registry.init(tmp_path / "alice", remote=str(tmp_path / "store"))
+    registry = new_registry(tmp_path / "alice", remote=tmp_path / "store")
     git(registry.root, "remote", "add", "origin", str(bare))
     for n in range(3):
         artifact.write_bytes(f"m{n}".encode() * 100)

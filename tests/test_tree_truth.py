@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 
-from gitreg import Registry
 from gitreg.errors import NotFoundError, PushRejectedError
 from tests.conftest import Invoker, git
 
@@ -29,12 +28,12 @@ def clone_of(bare, where):
 
 
 @pytest.fixture
-def forge(tmp_path, clock, artifact):
+def forge(tmp_path, new_registry, clock, artifact):
     """Three versions of m (0.95, 0.97, 0.5 accuracy) and one of n, v1 of m in production, on a bare
     'forge' remote."""
     bare = tmp_path / "forge.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    registry, _ = Registry.init(tmp_path / "alice", remote=str(tmp_path / "store"))
+    registry = new_registry(tmp_path / "alice", remote=tmp_path / "store")
     (registry.root / ".gitreg.yaml").write_text(GATED)
     git(registry.root, "commit", "-qam", "Gate production")
     git(registry.root, "remote", "add", "origin", str(bare))
@@ -382,11 +381,11 @@ def test_promotion_branches_opened_under_different_ci_pins_still_merge_cleanly(f
         git(clone, "merge", "-q", "--no-ff", "-m", f"Merge {branch}", f"origin/promote/production/{branch}")
 
 
-def test_a_branch_named_main_cannot_take_the_gates_from_a_registry_on_trunk(tmp_path, clock, artifact):
+def test_a_branch_named_main_cannot_take_the_gates_from_a_registry_on_trunk(tmp_path, new_registry, clock, artifact):
     bare = tmp_path / "trunk.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "trunk", str(bare)], check=True)
     Invoker(tmp_path)("hook", "install", str(bare))
-    registry, _ = Registry.init(tmp_path / "carol")
+    registry = new_registry(tmp_path / "carol")
     root = registry.root
     git(root, "branch", "-m", "trunk")
     (root / ".gitreg.yaml").write_text(GATED)

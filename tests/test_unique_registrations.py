@@ -17,11 +17,11 @@ from tests.conftest import git, snapshot
 
 
 @pytest.fixture
-def shared(tmp_path, clock):
+def shared(tmp_path, new_registry, clock):
     """(bare Git remote, DVC store, first clone's registry, the one model file every job registers)."""
     bare, store = tmp_path / "origin.git", tmp_path / "dvc-store"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    first, _ = Registry.init(tmp_path / "alice", remote=str(store))
+    first = new_registry(tmp_path / "alice", remote=store)
     git(first.root, "remote", "add", "origin", str(bare))
     first.push()
     model = tmp_path / "m.joblib"
