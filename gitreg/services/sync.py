@@ -414,4 +414,10 @@ def _drop_unpublished(git: Git, result: StageResult) -> None:
 def _back_off(attempt: int) -> None:
     # Exponential back-off with full jitter: writers that lost a race retry at different moments
     # instead of colliding again, and a crowd of writers thins out quickly.
-    time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))
+    SLEEP(random.uniform(0, BACKOFF_SCALE * min(1.0, 0.02 * 2 ** attempt)))
+
+
+# The sleeper and its scale are injectable: tests (and their gitreg subprocesses, through the environment)
+# race writers without waiting on the wall clock.
+SLEEP = time.sleep
+BACKOFF_SCALE = float(os.environ.get("GITREG_BACKOFF_SCALE") or 1)
