@@ -137,7 +137,7 @@ def list_models(ctx, as_json: bool) -> None:
     models = registry.models(snapshot=snapshot)
     render.warn_broken(snapshot.broken)
     if as_json:
-        render.emit_json([model.to_dict() for model in models])
+        render.emit_json_rows(model.to_dict() for model in models)
         return
     if not models:
         click.echo("No models yet: register one with `gitreg register NAME PATH`.")
@@ -193,7 +193,7 @@ def history(ctx, name: str, as_json: bool) -> None:
     if not versions:
         registry.resolve(name)  # says there is no such model, and how to see the ones there are
     if as_json:
-        render.emit_json([v.to_dict() for v in versions])
+        render.emit_json_rows(v.to_dict() for v in versions)
         return
     rows = [[v.version, v.card.created, v.card.author.get("name", ""), render.short(v.commit),
              render.metrics_text(v.card.metrics)] for v in versions]

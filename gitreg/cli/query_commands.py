@@ -47,7 +47,7 @@ def search(ctx, expression, sort_field, desc, limit, as_json) -> None:
     found = registry.search(text, sort=sort_field, descending=desc, limit=limit, snapshot=snapshot)
     render.warn_broken(snapshot.broken)
     if as_json:
-        render.emit_json([version.to_dict() for version in found])
+        render.emit_json_rows(version.to_dict() for version in found)
     else:
         from gitreg.cli import query_render
 

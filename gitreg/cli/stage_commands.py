@@ -120,7 +120,7 @@ def log(ctx, name, stage, as_json) -> None:
     """
     events = _registry(ctx).log(name, stage)
     if as_json:
-        render.emit_json([event.to_dict() for event in events])
+        render.emit_json_rows(event.to_dict() for event in events)
         return
     rows = [[e.time, e.action, e.model, _arrow(e), e.stage or "", e.author.split(" <")[0], render.short(e.commit),
              "override" if e.override else ""] for e in events]

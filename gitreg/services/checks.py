@@ -264,7 +264,7 @@ def verify_version(cat: CatFile, version: ModelVersion) -> list[str]:
     except CardError as exc:
         return [f"tag {version.tag}: {exc}"]
     problems = []
-    if card.to_dict() != version.card.to_dict():
+    if card != version.card:
         problems.append(f"tag {version.tag}: its message index and {where} disagree")
     problems += _pointer_agrees(cat, version, card)
     return problems
