@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -74,24 +75,44 @@ def isolate(work: Path) -> None:
         os.environ.pop(var, None)
 
 
-def run_once(argv: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one run: ``wait4`` reports the largest of the process and the
-    processes it waited for."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {stderr.decode(errors='replace').strip()}")
-    return seconds, usage.ru_maxrss / 1024
+TIME = Path("/usr/bin/time")
+
+
+def run_once(argv: list[str], cwd: Path, timeout: float | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one run: the largest of the process and those it waited for,
+    as ``/usr/bin/time`` reads it (without it: ``RUSAGE_CHILDREN``,
+    the largest child so far). ``inf`` seconds: killed after ``timeout``."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        wrapped = [str(TIME), "-f", "%M", "-o", rss.name, *argv] if TIME.exists() else argv
+        start = time.perf_counter()
+        proc = subprocess.Popen(wrapped, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            stderr = proc.communicate(timeout=timeout)[1]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            return float("inf"), 0.0
+        seconds = time.perf_counter() - start
+        status = proc.returncode
+        if status != 0:
+            raise SystemExit(f"{' '.join(argv)} failed ({status}): {stderr.decode(errors='replace').strip()}")
+        peak_kb = int(rss.read().split()[-1]) if TIME.exists() else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, peak_kb / 1024
+
+
+SLOW = 60.0  # a run slower than this is not repeated
+TIMEOUT = 900.0  # a run is killed after this (--timeout)
 
 
 def timed(argv: list[str] | None, cwd: Path, reps: int, before=None) -> dict:
-    """Median wall seconds and peak RSS of ``argv`` run ``reps`` times (``before(i)`` gives run i's argv)."""
-    runs = [run_once(before(i) if before else argv, cwd) for i in range(reps)]
+    """Median wall seconds and peak RSS of ``argv`` run ``reps`` times (``before(i)`` gives run i's argv);
+    a command slower than SLOW seconds runs once, one slower than TIMEOUT is killed (seconds: inf)."""
+    runs = []
+    for i in range(reps):
+        runs.append(run_once(before(i) if before else argv, cwd, TIMEOUT))
+        if runs[-1][0] > SLOW and not before:
+            break
     return {"seconds": statistics.median(r[0] for r in runs), "runs": [round(r[0], 3) for r in runs],
             "peak_mb": round(max(r[1] for r in runs), 1)}
 
@@ -109,16 +130,27 @@ def main() -> None:
                         help="make the stage history with the real promote/rollback (slow at scale)")
     parser.add_argument("--gto", action="store_true", help="also time GTO's `gto show` at 1,000 versions")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--build-only", action="store_true", help="only build the registries (with --keep)")
+    parser.add_argument("--previous", type=Path, help="a --json FILE of other sizes, for the cost table")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds before one run is killed")
     options = parser.parse_args()
+    globals()["TIMEOUT"] = options.timeout
     sizes = [int(size) for size in options.sizes.split(",")]
     if any(size % VERSIONS_PER_MODEL or size <= 0 for size in sizes):
         parser.error(f"every size must be a positive multiple of {VERSIONS_PER_MODEL} (models × 100 versions)")
     work = options.keep or Path(tempfile.mkdtemp(prefix="gitreg-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     isolate(work)
+    if options.build_only and not options.keep:
+        parser.error("--build-only needs --keep DIR")
     results = {"reps": options.reps, "cpus": os.cpu_count(), "sizes": []}
+    if options.previous:
+        results["sizes"] = [s for s in json.loads(options.previous.read_text())["sizes"] if s["versions"] not in sizes]
     try:
         for size in sizes:
+            if options.build_only:
+                ensure_built(work, size, options)
+                continue
             results["sizes"].append(run_size(work, size, options))
             print(size_table(results["sizes"][-1]), flush=True)
             if options.json:
@@ -126,6 +158,7 @@ def main() -> None:
     finally:
         if not options.keep:
             shutil.rmtree(work, ignore_errors=True)
+    results["sizes"].sort(key=lambda s: s["versions"])
     if len(results["sizes"]) > 1:
         print(cost_table(results["sizes"]))
     if options.json:
@@ -136,19 +169,29 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_size(work: Path, total: int, options) -> dict:
+def ensure_built(work: Path, total: int, options) -> tuple[Path, dict]:
+    """The registry of ``total`` versions in ``work`` (built unless there), and its build figures:
+    build seconds, and ``show``/``history`` timed once with loose refs before they are packed."""
     models = total // VERSIONS_PER_MODEL
-    root = work / f"registry-{total}"
-    result: dict = {"versions": total, "models": models, "reps": options.reps, "rows": []}
-    name = model_name(models // 2)
+    root, notes = work / f"registry-{total}", work / f"registry-{total}.build.json"
     if not root.exists():
         log(f"building {total} versions…")
         started = time.perf_counter()
         build(root, models, VERSIONS_PER_MODEL, echo=log, real_stages=options.real_stage_history, pack=False)
-        result["build_seconds"] = round(time.perf_counter() - started, 1)
-        log(f"  built in {result['build_seconds']} s")
-        result["loose_refs"] = {what: round(run_once(gitreg(what, name), root)[0], 3) for what in ("show", "history")}
+        figures = {"build_seconds": round(time.perf_counter() - started, 1)}
+        log(f"  built in {figures['build_seconds']} s")
+        name = model_name(models // 2)
+        figures["loose_refs"] = {what: round(run_once(gitreg(what, name), root)[0], 3) for what in ("show", "history")}
         pack_refs(root)
+        notes.write_text(json.dumps(figures))
+    return root, json.loads(notes.read_text()) if notes.exists() else {}
+
+
+def run_size(work: Path, total: int, options) -> dict:
+    models = total // VERSIONS_PER_MODEL
+    root, figures = ensure_built(work, total, options)
+    result: dict = {"versions": total, "models": models, "reps": options.reps, **figures, "rows": []}
+    name = model_name(models // 2)
     result["stage_commits"] = int(subprocess.run(
         ["git", "rev-list", "--count", "--first-parent", "stage/dev", "stage/staging", "stage/production"],
         cwd=root, capture_output=True, text=True).stdout.strip() or 0)
@@ -156,8 +199,10 @@ def run_size(work: Path, total: int, options) -> dict:
     log(f"timing at {total} versions…")
 
     def add(command: str, kind: str, figures: dict, target: str = "", met: bool | None = None) -> None:
-        result["rows"].append({"command": command, "key": re.sub(r"model-\d+", "NAME", command), "kind": kind, **figures, "seconds": round(figures["seconds"], 3),
-                               "target": target, "met": met})
+        key = re.sub(r"model-\d+", "NAME", command)
+        result["rows"].append({"command": command, "key": key, "kind": kind, **figures,
+                               "seconds": round(figures["seconds"], 3), "target": target, "met": met})
+        log(f"  {command}: {figures['seconds']:.3f} s (runs {figures['runs']}), {figures['peak_mb']} MB")
 
     floor = timed([sys.executable, "-c", FLOOR], root, reps)
     add("floor: one `git for-each-ref` pass (Python)", "floor", floor)
@@ -179,16 +224,18 @@ def run_size(work: Path, total: int, options) -> dict:
         figures = timed(argv, root, reps)
         ok = figures["seconds"] <= READ_TARGET * floor["seconds"] and figures["peak_mb"] < MEMORY_TARGET
         add(f"`gitreg {what}`", "read", figures, f"≤ {READ_TARGET:g}× floor, < {MEMORY_TARGET:g} MB", ok)
+    for row in result["rows"]:
+        row["x_floor"] = round(row["seconds"] / floor["seconds"], 2)
+    add_writes(root, models, reps, add, result)
+    add_load(root, reps, add, result)
+    # verify last: at scale it is the slowest; its own floor stands beside it
     verify_floor = timed([sys.executable, "-c", VERIFY_FLOOR], root, reps)
     add("verify floor: the floor + one `cat-file --batch` pass over every card", "floor", verify_floor)
     figures = timed(gitreg("verify"), root, reps)
     ok = figures["seconds"] <= READ_TARGET * verify_floor["seconds"] and figures["peak_mb"] < MEMORY_TARGET
     add("`gitreg verify`", "read", figures, f"≤ {READ_TARGET:g}× verify floor, < {MEMORY_TARGET:g} MB", ok)
-    for row in result["rows"]:
-        base = verify_floor if row["command"] == "`gitreg verify`" else floor
-        row["x_floor"] = round(row["seconds"] / base["seconds"], 2)
-    add_writes(root, models, reps, add, result)
-    add_load(root, reps, add, result)
+    result["rows"][-2]["x_floor"] = round(verify_floor["seconds"] / floor["seconds"], 2)
+    result["rows"][-1]["x_floor"] = round(figures["seconds"] / verify_floor["seconds"], 2)
     if options.gto and total == 1000:
         gto = timed([str(BIN / "gto"), "show"], root, reps)
         add("`gto show` (GTO 1.x)", "gto", {**gto, "x_floor": round(gto["seconds"] / floor["seconds"], 2)})
