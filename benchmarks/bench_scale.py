@@ -206,6 +206,7 @@ def run_size(work: Path, total: int, options) -> dict:
 
     floor = timed([sys.executable, "-c", FLOOR], root, reps)
     add("floor: one `git for-each-ref` pass (Python)", "floor", floor)
+    add("`python -c pass` (the interpreter's own start-up)", "floor", timed([sys.executable, "-c", "pass"], root, reps))
     help_ = timed(gitreg("--help"), root, reps)
     add("`gitreg --help`", "help", help_, f"< {HELP_TARGET} s", help_["seconds"] < HELP_TARGET)
     reads = [
