@@ -6,8 +6,17 @@ Registrations are streamed into one ``git fast-import`` process: for each versio
 ``artifacts:`` entry, and a real annotated tag ``<name>@v<version>`` whose message is exactly
 :func:`gitreg.domain.version.tag_message`. Each card's ``lineage.commit`` is its parent commit, read back
 from fast-import with ``get-mark``. The artifact bytes go into the DVC cache, so ``gitreg get`` and
-``gitreg verify`` work on the result. Stage history is then made by the real ``Registry.promote``
-and ``Registry.rollback``.
+``gitreg verify`` work on the result.
+
+Stage history is streamed into a second fast-import with the commits ``gitreg promote`` and ``gitreg
+rollback`` write (gitreg/services/stage_plan.py): a promotion is a commit on the stage tip (or, for a new
+stage branch, on the commit that initialised the registry) whose ``models/<name>/`` is the version tag's
+own subtree, with ``StageChange.message()``, merged with --no-ff by a commit carrying the same tree and
+``Merge branch 'promote/<stage>/<name>-v<version>' into <branch>`` plus the trailers; a rollback is one
+commit on the tip that restores the subtree the undone promotion replaced, with ``This reverts commit
+<merge>.`` and ``Gitreg-Reverts``. ``real_stages=True`` makes the same changes with the real
+``Registry.promote`` and ``Registry.rollback`` instead (slow at scale; for cross-checks, see
+check_builder.py).
 """
 
 from __future__ import annotations
@@ -21,10 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gitreg import Registry
-from gitreg.domain import dvcyaml, yamlio
+from gitreg.domain import dvcyaml, refs, yamlio
 from gitreg.domain.card import Artifact, Card
+from gitreg.domain.trailers import StageChange
 from gitreg.domain.version import tag_message
 from gitreg.services import provenance
+from gitreg.services.resolve import birth_commit
+from gitreg.services.stage_plan import _workflows_from_main
 
 START = 1_704_067_200  # 2024-01-01T00:00:00Z
 STEP = 6_000  # seconds between two registrations: 10,000 of them span about 23 months
@@ -203,37 +215,137 @@ def _tag(stream: FastImport, mark: int, card: Card, message: str) -> None:
     stream.data(message)
 
 
-def stage_history(root: Path, models: int, start: int, echo=print, every: int = 10) -> int:
-    """Real promotions through dev, staging and production, and rollbacks, for every ``every``-th model."""
-    registry = Registry(root)
-    clock = start
-    changes = 0
+def stage_changes(models: int, versions: int, every: int = 10) -> list[tuple[str, str, str | None, str]]:
+    """(model, stage, version, action) in order: for every ``every``-th model its six newest versions
+    through dev, every other one through staging, two through production, and a production rollback
+    for every second of those models."""
+    newest = [version_of(step) for step in range(versions)][-6:]  # oldest first
+    planned = []
     for model in range(0, models, every):
         name = model_name(model)
-        versions = [v.version for v in registry.history(name)][:6][::-1]  # six newest, oldest first
-        for stage, picks in (("dev", versions), ("staging", versions[1::2]), ("production", versions[3::2])):
-            for version in picks:
-                clock += 60
-                os.environ["GIT_COMMITTER_DATE"] = os.environ["GIT_AUTHOR_DATE"] = f"{clock} +0000"
-                registry.promote(name, version, stage)
-                changes += 1
+        for stage, picks in (("dev", newest), ("staging", newest[1::2]), ("production", newest[3::2])):
+            planned += [(name, stage, version, "promote") for version in picks]
         if model % (2 * every) == 0:
-            clock += 60
-            os.environ["GIT_COMMITTER_DATE"] = os.environ["GIT_AUTHOR_DATE"] = f"{clock} +0000"
-            registry.rollback(name, "production")
-            changes += 1
+            planned.append((name, "production", None, "rollback"))
+    return planned
+
+
+def _set_clock(clock: int) -> None:
+    os.environ["GIT_COMMITTER_DATE"] = os.environ["GIT_AUTHOR_DATE"] = f"{clock} +0000"
+
+
+def stage_history_real(root: Path, models: int, versions: int, start: int, echo=print, every: int = 10) -> int:
+    """The changes of :func:`stage_changes` made by the real ``Registry.promote`` and ``rollback``."""
+    registry = Registry(root)
+    clock = start
+    planned = stage_changes(models, versions, every)
+    for name, stage, version, action in planned:
+        clock += 60
+        _set_clock(clock)
+        if action == "promote":
+            registry.promote(name, version, stage)
+        else:
+            registry.rollback(name, stage)
     for var in ("GIT_COMMITTER_DATE", "GIT_AUTHOR_DATE"):
         os.environ.pop(var, None)
     if echo:
-        echo(f"  made {changes} stage changes with Registry.promote/rollback")
+        echo(f"  made {len(planned)} stage changes with Registry.promote/rollback")
     return clock
 
 
-def build(root: Path, models: int, versions: int, stages: bool = True, echo=print) -> Path:
-    """A new registry at ``root`` holding ``models`` × ``versions`` versions (and stage history)."""
+def _ident(git, var: str) -> str:
+    return git.out("var", var).rpartition(">")[0] + ">"
+
+
+def stage_history(root: Path, models: int, versions: int, start: int, echo=print, every: int = 10) -> int:
+    """The changes of :func:`stage_changes` as the commits gitreg writes, in one fast-import stream."""
+    registry = Registry(root)
+    git = registry.git
+    config = registry.config
+    if any(stage.gates for stage in config.stages):
+        raise RuntimeError("the fast stage history writes no Gitreg-Gate trailers: use real_stages with gates")
+    birth = birth_commit(git, git.rev_parse("HEAD"))
+    if _workflows_from_main(git, birth):
+        raise RuntimeError("main's workflows differ from the birth commit's: the fast stage history would miss them")
+    author, committer = _ident(git, "GIT_AUTHOR_IDENT"), _ident(git, "GIT_COMMITTER_IDENT")
+    planned = stage_changes(models, versions, every)
+    wanted = sorted({(name, version) for name, _, version, _ in planned if version})
+    query = "".join(f"refs/tags/{name}@v{version}:{refs.model_dir(name)}\n" for name, version in wanted)
+    ids = git.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).stdout.split("\n")
+    subtree = {}
+    for key, line in zip(wanted, ids):
+        oid, _, kind = line.partition(" ")
+        if kind != "tree":
+            raise RuntimeError(f"no subtree for {key[0]}@v{key[1]}: {line}")
+        subtree[key] = oid
+    branches = {stage.name: stage.branch for stage in config.stages}
+    tips: dict[str, str] = {}  # stage -> ":mark" of its tip
+    held: dict[tuple[str, str], str] = {}  # (stage, model) -> version in effect
+    stacks: dict[tuple[str, str], list[tuple[int, str | None]]] = {}  # promotions in effect: (merge mark, before)
+    stream = FastImport(root)
+    clock, mark = start, 0
+
+    def commit(stage: str, message: str, parent: str, name: str, tree: str | None, merge: int | None = None) -> int:
+        nonlocal mark
+        mark += 1
+        stream.write(f"commit refs/heads/{branches[stage]}\n", f"mark :{mark}\n",
+                     f"author {author} {clock} +0000\n", f"committer {committer} {clock} +0000\n")
+        stream.data(message)
+        stream.write(f"from {parent}\n")
+        if merge:
+            stream.write(f"merge :{merge}\n")
+        stream.write(f"D {refs.model_dir(name)}\n")
+        if tree:
+            stream.write(f"M 040000 {tree} {refs.model_dir(name)}\n")
+        stream.write("\n")
+        return mark
+
+    for serial, (name, stage, version, action) in enumerate(planned):
+        clock += 60
+        key = (stage, name)
+        parent = tips.get(stage, birth)
+        current = held.get(key)
+        stack = stacks.setdefault(key, [])
+        if action == "promote":
+            change = StageChange("promote", name, stage, version, current, clock=clock * 10**9 + serial)
+            tree = subtree[(name, version)]
+            promotion = commit(stage, change.message(), parent, name, tree)
+            message = (f"Merge branch 'promote/{stage}/{name}-v{version}' into {branches[stage]}\n\n"
+                       f"{change.trailers()}\n")
+            tip = commit(stage, message, parent, name, tree, merge=promotion)
+            stack.append((tip, current))
+            held[key] = version
+        else:
+            undone, restored = stack.pop()
+            oid = stream.mark(undone)
+            change = StageChange("rollback", name, stage, restored, current, reverts=(oid,),
+                                 clock=clock * 10**9 + serial)
+            tip = commit(stage, change.message(f"This reverts commit {oid}."), parent, name,
+                         subtree[(name, restored)] if restored else None)
+            if restored:
+                held[key] = restored
+            else:
+                held.pop(key, None)
+        tips[stage] = f":{tip}"
+    stream.close()
+    if echo:
+        echo(f"  wrote {len(planned)} stage changes with git fast-import")
+    return clock
+
+
+def build(root: Path, models: int, versions: int, stages: bool = True, echo=print, real_stages: bool = False,
+          every: int = 10, pack: bool = True) -> Path:
+    """A new registry at ``root`` holding ``models`` × ``versions`` versions (and stage history); with
+    ``pack`` its refs are packed as a registry's ``git gc`` would."""
     root.mkdir(parents=True, exist_ok=False)
     Registry.init(root)
     last = register_bulk(root, models, versions, echo)
     if stages:
-        stage_history(root, models, last, echo)
+        (stage_history_real if real_stages else stage_history)(root, models, versions, last, echo, every)
+    if pack:
+        pack_refs(root)
     return root
+
+
+def pack_refs(root: Path) -> None:
+    subprocess.run(["git", "pack-refs", "--all"], cwd=root, check=True)
