@@ -254,7 +254,8 @@ def stage_history_real(root: Path, models: int, versions: int, start: int, echo=
 
 
 def _ident(git, var: str) -> str:
-    return git.out("var", var).rpartition(">")[0] + ">"
+    proc = subprocess.run(["git", "var", var], cwd=git.root, capture_output=True, text=True, check=True)
+    return proc.stdout.strip().rpartition(">")[0] + ">"
 
 
 def stage_history(root: Path, models: int, versions: int, start: int, echo=print, every: int = 10) -> int:

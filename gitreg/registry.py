@@ -10,37 +10,42 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitreg.domain import catalog, refs
 from gitreg.domain.catalog import ModelSummary
-from gitreg.domain.compare import Comparison
 from gitreg.domain.config import CONFIG_FILE, Config, Stage
-from gitreg.domain.event import Event
-from gitreg.domain.stage_view import StageView
-from gitreg.domain.stats import Stats
 from gitreg.domain.trailers import StageChange
-from gitreg.domain.version import ModelVersion
 from gitreg.errors import InvalidInputError, NotARegistryError, NotFoundError
-from gitreg.io import artifact_store
+from gitreg.io import journal
 from gitreg.io.git import Git
-from gitreg.services import (
-    audit,
-    config_source,
-    leftovers,
-    recovery,
-    registration,
-    retrieve,
-    stage_change,
-    sync,
-)
-from gitreg.services.checks import PromotionReport
-from gitreg.services.registration import RegisterPlan, RegisterRequest
-from gitreg.services.retrieve import EnvironmentMismatchWarning
+from gitreg.services import config_source
 from gitreg.services.snapshot import Snapshot
-from gitreg.services.stage_plan import StageResult
 
-__all__ = ["EnvironmentMismatchWarning", "ModelSummary", "Registry"]
+# Write services, DVC-facing code and result types are imported where they are used: a read
+# command then imports none of them (a third of its start-up time).
+if TYPE_CHECKING:
+    from gitreg.domain.compare import Comparison
+    from gitreg.domain.event import Event
+    from gitreg.domain.stage_view import StageView
+    from gitreg.domain.stats import Stats
+    from gitreg.domain.version import ModelVersion
+    from gitreg.services.checks import PromotionReport
+    from gitreg.services.leftovers import Repair
+    from gitreg.services.registration import RegisterPlan, RegisterRequest
+    from gitreg.services.stage_plan import StageResult
+    from gitreg.services.sync import SyncReport
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EnvironmentMismatchWarning":  # the warning load() gives, importable from here as before
+        from gitreg.services.retrieve import EnvironmentMismatchWarning
+
+        return EnvironmentMismatchWarning
+    raise AttributeError(f"module 'gitreg.registry' has no attribute {name!r}")
+
+
+__all__ = ["ModelSummary", "Registry"]
 
 
 class Registry:
@@ -54,8 +59,7 @@ class Registry:
         if not (self.root / CONFIG_FILE).is_file() and not self.git.read_blob("HEAD", CONFIG_FILE):
             fix = "`gitreg init` in a clone of it" if remote_url else f"`gitreg init {self.root}`"
             raise NotARegistryError(f"{remote_url or self.root} is a Git repository but not a gitreg registry: run {fix}")
-        # a registration killed half-way is finished or undone before anything else reads the clone
-        self.recovered: tuple[str, ...] = () if remote_url else tuple(recovery.recover(self.git))
+        self.recovered: tuple[str, ...] = () if remote_url else _recover(self.git)
 
     @classmethod
     def open(cls, url: str) -> Registry:
@@ -104,6 +108,8 @@ class Registry:
         """Where DVC works for this registry: the clone itself, or a scratch project beside a mirror."""
         if not self.remote_url:
             return self.root
+        from gitreg.io import artifact_store
+
         return artifact_store.load().prepare_workspace(self.root.parent / f"{self.root.name}.dvc",
                                                        self.git.read_blob("HEAD", ".dvc/config"))
 
@@ -113,6 +119,8 @@ class Registry:
                       labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
                       base: str | None = None) -> RegisterPlan:
         """What ``register`` with these arguments would do (version, tag, card, parent); changes nothing."""
+        from gitreg.services import registration
+
         request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base)
         snapshot = self._writable_snapshot(request.name, push=False)
         return registration.plan(self.git, request, snapshot.history(request.name)[::-1])
@@ -127,6 +135,8 @@ class Registry:
         one atomic push; when another writer pushed first, the registration is redone on top of
         theirs (with ``bump``, as the next free version).
         """
+        from gitreg.services import registration, sync
+
         request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base)
         snapshot = self._writable_snapshot(request.name, push)
 
@@ -160,6 +170,8 @@ class Registry:
         With ``pr`` only the promotion branch is made (and pushed when there is a Git remote).
         With ``push`` the stage branch is published to ``origin`` (redone on top of any concurrent change).
         """
+        from gitreg.services import stage_change
+
         ref = refs.ModelRef(refs.check_name(name), refs.check_version(version))
 
         def change(snapshot: Snapshot, target: Stage) -> StageResult:
@@ -172,6 +184,8 @@ class Registry:
     def rollback(self, name: str, stage: str, *, to: str | None = None, dry_run: bool = False,
                  push: bool = False) -> StageResult:
         """Revert the newest change of ``name`` in ``stage`` still in effect (or back to version ``to``)."""
+        from gitreg.services import stage_change
+
         name, to = refs.check_name(name), refs.check_version(to) if to else None
         return self._stage_change(
             lambda snapshot, target: stage_change.rollback(self.git, snapshot, name, target, to=to, dry_run=dry_run),
@@ -179,6 +193,8 @@ class Registry:
 
     def retire(self, name: str, stage: str, *, dry_run: bool = False, push: bool = False) -> StageResult:
         """Remove ``name`` from ``stage``, as a recorded stage change."""
+        from gitreg.services import stage_change
+
         name = refs.check_name(name)
         return self._stage_change(
             lambda snapshot, target: stage_change.retire(self.git, snapshot, name, target, dry_run=dry_run),
@@ -186,6 +202,8 @@ class Registry:
 
     def _stage_change(self, change: Callable[[Snapshot, Stage], StageResult], push: bool,
                       intent: StageChange) -> StageResult:
+        from gitreg.services import sync
+
         self._require_writable()
         config = self.config
         target = config.stage(intent.stage)
@@ -195,14 +213,18 @@ class Registry:
 
         return sync.publish_stage_change(self.git, config, attempt, intent) if push else attempt()
 
-    def push(self, all_artifacts: bool = False) -> sync.SyncReport:
+    def push(self, all_artifacts: bool = False) -> SyncReport:
         """Publish to ``origin``: artifacts first (of new and staged versions, or with ``all_artifacts`` of
         every version), then the branch, new version tags and stage branches."""
+        from gitreg.services import sync
+
         self._require_writable()
         return sync.push(self.git, self.config, all_artifacts)
 
-    def pull(self, artifacts: bool = False) -> sync.SyncReport:
+    def pull(self, artifacts: bool = False) -> SyncReport:
         """Fetch the registry's refs from ``origin`` (and with ``artifacts`` every stage's artifacts)."""
+        from gitreg.services import sync
+
         self._require_writable()
         return sync.pull(self.git, self.config, artifacts)
 
@@ -218,7 +240,7 @@ class Registry:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
         every version whose bytes are missing or corrupt in the local DVC cache, with ``remote`` in the
         DVC remote."""
-        from gitreg.services import artifact_check, checks
+        from gitreg.services import artifact_check, checks, leftovers
 
         snapshot = self.snapshot()
         versions = list(snapshot.versions)
@@ -229,8 +251,10 @@ class Registry:
             problems += leftovers.problems(self.git)  # what interrupted writes left in this clone
         return problems
 
-    def repair(self) -> leftovers.Repair:
+    def repair(self) -> Repair:
         """Fix what interrupted writes left that is safe to fix (see :mod:`gitreg.services.leftovers`)."""
+        from gitreg.services import leftovers
+
         self._require_writable()
         return leftovers.repair(self.git, list(self.recovered))
 
@@ -267,6 +291,8 @@ class Registry:
 
     def log(self, name: str | None = None, stage: str | None = None) -> list[Event]:
         """Every registration and stage change (of ``name``, in ``stage``), newest first."""
+        from gitreg.services import audit
+
         snapshot = self.snapshot()
         if stage:
             snapshot.stage(stage)
@@ -276,12 +302,16 @@ class Registry:
 
     def show(self, ref: str | refs.ModelRef) -> ModelVersion:
         """The version with its card read from the tagged tree (the source of truth)."""
+        from gitreg.services import retrieve
+
         return retrieve.tagged_card(self.git, self.resolve(ref))
 
     # ------------------------------------------------------------------ bytes
     def load(self, name: str, version: str | None = None, stage: str | None = None) -> Any:
         """The Python object of a joblib artifact (latest, ``version`` or the one in ``stage``),
         after checking its bytes against the pointer."""
+        from gitreg.services import retrieve
+
         found = self.resolve(refs.ModelRef(
             refs.check_name(name), refs.check_version(version) if version else None,
             refs.check_stage(stage) if stage else None))
@@ -289,6 +319,8 @@ class Registry:
 
     def get(self, ref: str | refs.ModelRef, output: str | os.PathLike) -> Path:
         """Write the artifact of ``ref`` to ``output`` (a file, or a folder for folder artifacts)."""
+        from gitreg.services import retrieve
+
         return retrieve.write_out(self.git, self._dvc_root(), self.resolve(ref), output)
 
     # ------------------------------------------------------------------ search, compare, stats
@@ -329,6 +361,8 @@ class Registry:
         return replace(report, evaluation=self._evaluate(found, data, target, options))
 
     def _evaluate(self, found: list[ModelVersion], data, target: str | None, options: dict):
+        from gitreg.services import retrieve
+
         try:
             from gitreg.services import evaluation
         except ImportError as exc:  # numpy: scikit-learn brings it, gitreg itself does not need it
@@ -342,6 +376,7 @@ class Registry:
         """Models, versions, versions per stage with each stage's newest change, artifact bytes, and
         registrations per month."""
         from gitreg.domain import stats
+        from gitreg.services import audit
 
         snapshot = snapshot or self.snapshot()
         versions, config = list(snapshot.versions), snapshot.config
@@ -350,7 +385,19 @@ class Registry:
         return stats.compute(versions, snapshot.stage_views, last, len(snapshot.broken))
 
 
+def _recover(git: Git) -> tuple[str, ...]:
+    """A registration killed half-way is finished or undone before anything else reads the clone."""
+    if not journal.has_entries(git):
+        return ()
+    from gitreg.services import recovery
+
+    return tuple(recovery.recover(git))
+
+
 def _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base) -> RegisterRequest:
+    from gitreg.services import registration
+    from gitreg.services.registration import RegisterRequest
+
     return RegisterRequest(name=refs.check_name(name), source=registration.source_from(model_or_path),
                            version=version, bump=bump, metrics=dict(metrics or {}), params=dict(params or {}),
                            labels=tuple(labels), description=description, data=tuple(data), base=base)

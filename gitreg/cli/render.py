@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,7 @@ def emit_json_rows(rows: Iterable[dict[str, Any]]) -> None:
     """A JSON array with one row per line, streamed: the C encoder (``indent`` would select the pure-Python
     one) and no list of every row in memory — 100,000 versions are 20x faster and a tenth of the memory."""
     encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=(", ", ": ")).encode
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     separator = "[\n"
     for row in rows:
         out.write(separator + encode(row))

@@ -77,6 +77,9 @@ class TreeEdit:
     put: dict[str, bytes] = field(default_factory=dict)  # path -> content
 
 
+LOOSE_TAGS = 64
+
+
 class Git:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -165,6 +168,17 @@ class Git:
     def on_a_remote(self, commit: str) -> bool:
         """Whether any remote-tracking branch contains ``commit``."""
         return bool(self._out("branch", "-r", "--contains", commit))
+
+    def pack_tags_when_loose(self, threshold: int = LOOSE_TAGS) -> bool:
+        """``git pack-refs`` (tags only) once more than ``threshold`` tags are loose files: every narrow read
+        (``for-each-ref 'refs/tags/NAME@v*'``) scans the loose ones (0.4 s at 50,000) while packed ones cost
+        nothing, and packing rewrites packed-refs (0.14 s at 100,000) only once per ``threshold`` tags."""
+        dot_git = self.root / ".git"
+        try:
+            loose = sum(1 for _ in os.scandir((dot_git if dot_git.is_dir() else Path(self.git_dir())) / "refs" / "tags"))
+        except OSError:
+            return False
+        return loose > threshold and self._run("pack-refs", check=False).returncode == 0
 
     def config_get(self, key: str) -> str | None:
         return self._out("config", "--get", key, check=False) or None

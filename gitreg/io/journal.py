@@ -52,6 +52,14 @@ def directory(git: Git) -> Path:
     return git_dir(git) / JOURNAL_DIR
 
 
+def has_entries(git: Git) -> bool:
+    """Whether any operation was journaled here and not discarded (cheap: one directory listing)."""
+    try:
+        return any(name.endswith(".json") for name in os.listdir(directory(git)))
+    except FileNotFoundError:
+        return False
+
+
 @contextmanager
 def exclusive(git: Git) -> Iterator[None]:
     """One ``register --push`` at a time in this clone (parallel CI jobs may share one checkout): the

@@ -61,6 +61,7 @@ def require_remote(git: Git) -> None:
 def fetch_registry(git: Git) -> None:
     """Every version tag (tags never move, so none is overwritten) and every branch, as tracking refs."""
     git.fetch(REMOTE, ["refs/tags/*:refs/tags/*", f"+refs/heads/*:{TRACKING}*"])
+    git.pack_tags_when_loose()  # a fetch writes each new tag as a loose file
 
 
 def follow_stage_branches(git: Git, config: Config, report: SyncReport | None = None) -> None:
