@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -59,17 +58,18 @@ for _command in COMMANDS + STAGE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS:
     cli.add_command(_command)
 
 
-class _Stderr(logging.Handler):
-    """The library's progress lines, on whatever stderr is when they are emitted."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.echo(record.getMessage(), err=True)
-
-
 def _show_progress_on_stderr() -> None:
+    """The library's progress lines, on whatever stderr is when they are emitted (``logging`` is imported
+    here, when a command runs: ``gitreg --help`` does without it)."""
+    import logging
+
+    class Stderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            click.echo(record.getMessage(), err=True)
+
     logger = logging.getLogger("gitreg")
-    if not any(isinstance(handler, _Stderr) for handler in logger.handlers):
-        logger.addHandler(_Stderr())
+    if not any(type(handler).__name__ == "Stderr" for handler in logger.handlers):
+        logger.addHandler(Stderr())
         logger.setLevel(logging.INFO)
         logger.propagate = False
 
