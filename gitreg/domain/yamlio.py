@@ -12,18 +12,15 @@ from __future__ import annotations
 import io
 import json
 import math
+from functools import cache
 from typing import Any
-
-import yaml as _pyyaml
-from ruamel.yaml import YAML
-from ruamel.yaml import resolver as ruamel_resolver
-from ruamel.yaml.composer import Composer, MaxDepthExceededError
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import AliasEvent
 
 from gitreg.errors import UnsafeContentError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "YAMLError", "dump", "load", "load_json", "load_roundtrip"]
+# ruamel.yaml and PyYAML are imported when YAML is first read or written (50 ms that `load`, `show`,
+# `history` and every JSON-only read do without).
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "YAMLError", "dump", "load", "load_json", "load_roundtrip"]  # noqa: F822 (YAMLError: __getattr__)
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -35,20 +32,36 @@ class _Refused(Exception):
         self.reason, self.line = reason, line
 
 
-class _LimitedComposer(Composer):
+def __getattr__(name: str) -> Any:
+    if name == "YAMLError":  # evaluated only when an ``except yamlio.YAMLError`` clause meets an exception
+        from ruamel.yaml.error import YAMLError
+
+        return YAMLError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _limited_composer() -> type:
     """ruamel's composer, refusing anchors and aliases before any node is built from them."""
+    from ruamel.yaml.composer import Composer
+    from ruamel.yaml.events import AliasEvent
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.parser.peek_event()
-        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
-            line = event.start_mark.line + 1 if event.start_mark else None
-            raise _Refused("YAML anchors and aliases (& and *) are not allowed; write the values out", line)
-        return super().compose_node(parent, index)
+    class LimitedComposer(Composer):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.parser.peek_event()
+            if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+                line = event.start_mark.line + 1 if event.start_mark else None
+                raise _Refused("YAML anchors and aliases (& and *) are not allowed; write the values out", line)
+            return super().compose_node(parent, index)
+
+    return LimitedComposer
 
 
-def _yaml(typ: str) -> YAML:
+def _yaml(typ: str) -> Any:
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ=typ, pure=True)  # the limits live in the pure composer; a C one would skip them
-    yaml.Composer = _LimitedComposer
+    yaml.Composer = _limited_composer()
     yaml.max_depth = MAX_DEPTH
     yaml.default_flow_style = False
     yaml.width = 4096
@@ -67,6 +80,8 @@ def _checked_size(text: str | bytes, where: str) -> None:
 
 
 def _load(typ: str, text: str | bytes, where: str) -> Any:
+    from ruamel.yaml.composer import MaxDepthExceededError
+
     _checked_size(text, where)
     try:
         return _yaml(typ).load(text)
@@ -85,7 +100,7 @@ def load(text: str | bytes, where: str = "the YAML document") -> Any:
     YAML 1.2's scalars and ruamel's refusal of duplicate keys; anything else, and any error, goes
     through ruamel, so results and messages are ruamel's (``tests/test_yaml_equivalence.py``).
     """
-    fast = _fast_load(text) if _Yaml12Loader and _fast_candidate(text) else _NO_RESULT
+    fast = _fast_load(text) if _fast_candidate(text) and _yaml12_loader() else _NO_RESULT
     return fast if fast is not _NO_RESULT else _load("safe", text, where)
 
 
@@ -104,7 +119,7 @@ def _fast_candidate(text: str | bytes) -> bool:
 
 def _fast_load(text: str | bytes) -> Any:
     try:
-        loader = _Yaml12Loader(text)
+        loader = _yaml12_loader()(text)
         try:
             node = loader.get_single_node()
             if node is None:
@@ -120,6 +135,8 @@ def _fast_load(text: str | bytes) -> Any:
 
 def _plain_tree(root: Any) -> bool:
     """No node reached twice (an alias), no duplicate mapping key, nesting within MAX_DEPTH."""
+    import yaml as _pyyaml
+
     seen, todo = set(), [(root, 1)]
     while todo:
         node, level = todo.pop()
@@ -188,10 +205,14 @@ def _depth(data: Any) -> int:
     return deepest
 
 
+@cache
 def _yaml12_loader() -> type | None:
     """PyYAML's libyaml loader with YAML 1.2's core schema, as ruamel reads it (1.1's yes/no/on/off
     booleans, sexagesimal numbers and leading-zero octals are plain strings or decimals here). None
     when PyYAML was built without libyaml: then ruamel reads everything."""
+    import yaml as _pyyaml
+    from ruamel.yaml import resolver as ruamel_resolver
+
     if not getattr(_pyyaml, "__with_libyaml__", False):
         return None
 
@@ -209,9 +230,6 @@ def _yaml12_loader() -> type | None:
         if (1, 2) in versions:
             Loader.add_implicit_resolver(tag, regexp, first)
     return Loader
-
-
-_Yaml12Loader = _yaml12_loader()
 
 
 def dump(data: Any) -> str:
