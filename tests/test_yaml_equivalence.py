@@ -72,3 +72,11 @@ def test_documents_ruamel_writes_read_back_the_same_both_ways(data):
     expected = ruamel(text)
     assert expected[0] == "ok"
     assert same(yamlio.load(text), expected[1])
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', '{"a": -Infinity}', '{"a": 1e999}', '{"a": [1' + "0" * 400 + '.0]}'])
+def test_json_without_finite_numbers_is_refused_on_either_decoder(text):
+    with pytest.raises(UnsafeContentError):
+        yamlio.load_json(text)
+
+
