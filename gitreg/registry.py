@@ -73,7 +73,7 @@ class Registry:
         return cls(mirror.sync(url), remote_url=url)
 
     @classmethod
-    def init(cls, path: str | os.PathLike = ".", remote: str | None = None,
+    def init(cls, path: str | os.PathLike = ".", remote: str | os.PathLike | None = None,
              remote_options: dict[str, str] | None = None,
              ci_install: str | None = None) -> tuple[Registry, bool]:
         """Prepare ``path`` as a registry (idempotent); returns the registry and whether anything changed.
@@ -86,7 +86,8 @@ class Registry:
         """
         from gitreg.services import skeleton
 
-        changed = skeleton.init(Path(path), remote, remote_options, ci_install=ci_install)
+        changed = skeleton.init(Path(path), os.fspath(remote) if remote is not None else None, remote_options,
+                                ci_install=ci_install)
         return cls(path), changed
 
     @property

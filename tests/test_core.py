@@ -147,3 +147,9 @@ def test_get_fetches_from_remote_when_cache_is_empty(tmp_path, new_registry, clo
     shutil.rmtree(reg.root / ".dvc" / "cache")
     out = reg.get("m", tmp_path / "out.bin")
     assert out.read_bytes() == artifact.read_bytes()
+
+
+def test_init_takes_the_remote_as_a_path_too(tmp_path):
+    store = tmp_path / "store"
+    registry, changed = Registry.init(tmp_path / "repo", remote=store)
+    assert changed and f"url = {store}" in (registry.root / ".dvc" / "config").read_text()
