@@ -1,1 +1,1 @@
-"""One module per capability; each takes git, a Snapshot and the artifact store, never the Registry."""
+"""One module per capability; each takes git (and a Snapshot where it reads the registry), never the Registry."""
