@@ -246,3 +246,15 @@ def snapshot(root: Path) -> dict:
 
 def _symbolic(root: Path) -> bool:
     return subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=root, capture_output=True).returncode == 0
+
+
+def pytest_configure(config):
+    """Compile gitreg's bytecode once, before any worker starts: with PYTHONDONTWRITEBYTECODE set (as on
+    these machines) an editable install is never compiled, and each of the suite's hundreds of `gitreg`
+    subprocesses would compile every module again (0.09 s each)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        import compileall
+
+        import gitreg
+
+        compileall.compile_dir(Path(gitreg.__file__).parent, quiet=1)
