@@ -16,7 +16,7 @@ from gitreg.domain import refs
 from gitreg.domain.config import Config, Stage
 from gitreg.domain.stage_view import StageView, group_by_model
 from gitreg.domain.version import BrokenTag, ModelVersion
-from gitreg.errors import CardError, IntegrityError, NotFoundError
+from gitreg.errors import CardError, IntegrityError, InvalidInputError, NotFoundError
 from gitreg.io.git import Git
 from gitreg.services import config_source, index
 from gitreg.services.resolve import claimed_tags, resolve_stages
@@ -72,7 +72,8 @@ class Snapshot:
 
     def _covers(self, name: str) -> None:
         if self.scope is not None and self.scope != name:
-            raise ValueError(f"this snapshot read only {self.scope}'s versions, not {name}'s")
+            raise InvalidInputError(f"this snapshot read only {self.scope}'s versions, not {name}'s: "
+                                    f"take one with `Registry.snapshot()` or `Registry.snapshot({name!r})`")
 
     def _refuse_broken(self, name: str, version: str | None) -> None:
         """A version tag that exists but cannot be read is a broken card, not an unknown version."""
@@ -88,12 +89,17 @@ class Snapshot:
     @cached_property
     def stage_views(self) -> dict[str, StageView]:
         """Each stage with every model in it (and any content that matches no version)."""
-        versions = list(self.versions)
-        if self.scope is not None:  # the other models' versions in the stages, by their exact tags
-            others = sorted(tag for tag in claimed_tags(self.git, self.config)
-                            if refs.parse_version_tag(tag)[0] != self.scope)
-            versions += index.read_tags(self.git, others)[0]
-        return resolve_stages(self.git, self.config, versions)
+        if self.scope is None:
+            return resolve_stages(self.git, self.config, list(self.versions))
+        # the other models' versions in the stages, by the exact tags their cards' plain lines claim
+        others = sorted(tag for tag in claimed_tags(self.git, self.config)
+                        if refs.parse_version_tag(tag)[0] != self.scope)
+        views = resolve_stages(self.git, self.config, [*self.versions, *index.read_tags(self.git, others)[0]])
+        if any(view.breaches for view in views.values()):
+            # content the claims could not name (a card formatted by hand, or a real breach): judge it
+            # against every tag, exactly as the full resolver does
+            views = resolve_stages(self.git, self.config, index.read_versions(self.git)[0])
+        return views
 
     @cached_property
     def model_stages(self) -> dict[str, StageView]:
