@@ -272,7 +272,8 @@ def stage_history(root: Path, models: int, versions: int, start: int, echo=print
     planned = stage_changes(models, versions, every)
     wanted = sorted({(name, version) for name, _, version, _ in planned if version})
     query = "".join(f"refs/tags/{name}@v{version}:{refs.model_dir(name)}\n" for name, version in wanted)
-    ids = git.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).stdout.split("\n")
+    ids = subprocess.run(["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"], cwd=root, input=query,
+                         capture_output=True, text=True, check=True).stdout.split("\n")
     subtree = {}
     for key, line in zip(wanted, ids):
         oid, _, kind = line.partition(" ")

@@ -243,7 +243,7 @@ class Registry:
         DVC remote."""
         from gitreg.services import artifact_check, checks, leftovers
 
-        snapshot = self.snapshot()
+        snapshot = Snapshot.read(self.git, recheck=True)
         versions = list(snapshot.versions)
         problems = checks.verify(self.git, snapshot.config, versions, list(snapshot.broken))
         if artifacts or remote:

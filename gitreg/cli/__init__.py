@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -74,5 +75,13 @@ def _show_progress_on_stderr() -> None:
         logger.propagate = False
 
 
+# The cyclic collector rescans every live object each time enough new ones survive: a read of 100,000
+# versions keeps some million small objects, and the default thresholds spent 2 of its 4 seconds
+# collecting garbage that does not exist (data read from Git has no cycles). Collections 300x rarer cost
+# nothing measurable and still bound what cycles a long transfer could leave (mypy does the same).
+GC_THRESHOLDS = (200_000, 30, 30)
+
+
 def main() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     cli(prog_name="gitreg")

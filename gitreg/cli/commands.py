@@ -143,7 +143,7 @@ def list_models(ctx, as_json: bool) -> None:
         click.echo("No models yet: register one with `gitreg register NAME PATH`.")
         return
     rows = [[m.name, m.latest.version, str(m.versions), render.stages_text(m.stages),
-             ",".join(m.latest.card.labels), render.metrics_text(m.latest.card.metrics)] for m in models]
+             ",".join(card.labels), render.metrics_text(card.metrics)] for m in models for card in (m.latest.card,)]
     render.table(rows, ["NAME", "LATEST", "VERSIONS", "STAGES", "LABELS", "METRICS"])
 
 
@@ -195,8 +195,8 @@ def history(ctx, name: str, as_json: bool) -> None:
     if as_json:
         render.emit_json_rows(v.to_dict() for v in versions)
         return
-    rows = [[v.version, v.card.created, v.card.author.get("name", ""), render.short(v.commit),
-             render.metrics_text(v.card.metrics)] for v in versions]
+    rows = [[v.version, card.created, card.author.get("name", ""), render.short(v.commit),
+             render.metrics_text(card.metrics)] for v in versions for card in (v.card,)]
     render.table(rows, ["VERSION", "CREATED", "AUTHOR", "COMMIT", "METRICS"])
 
 

@@ -28,8 +28,8 @@ def search_table(found, expression: str, sort_field: str | None) -> None:
     wanted = query.parse(expression).metrics
     if sort_field and sort_field.startswith("metrics."):
         wanted = list(dict.fromkeys([*wanted, query.parse_sort(sort_field).key]))
-    rows = [[v.name, v.version, v.card.created, v.card.author.get("name", ""),
-             _metrics(v.card.metrics, wanted)] for v in found]
+    rows = [[v.name, v.version, card.created, card.author.get("name", ""), _metrics(card.metrics, wanted)]
+            for v in found for card in (v.card,)]
     render.table(rows, ["NAME", "VERSION", "CREATED", "AUTHOR", "METRICS"])
 
 
@@ -47,8 +47,8 @@ def compare_text(report: Comparison, markdown: bool = False) -> None:
     labels = report.labels
     click.echo(f"Comparing {' and '.join(labels) if len(labels) == 2 else ', '.join(labels)} "
                f"(baseline {labels[0]}; Δ is the version minus the baseline)\n")
-    render.table([[v.tag, v.card.created, v.card.author.get("name", ""), render.short(v.commit),
-                   f"{v.card.artifact.size} B", _same_bytes(report, v)] for v in report.versions],
+    render.table([[v.tag, card.created, card.author.get("name", ""), render.short(v.commit),
+                   f"{card.artifact.size} B", _same_bytes(report, v)] for v in report.versions for card in (v.card,)],
                  ["VERSION", "CREATED", "AUTHOR", "COMMIT", "SIZE", ""])
     click.echo()
     if report.metrics:

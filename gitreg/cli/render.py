@@ -29,9 +29,17 @@ def emit_json_rows(rows: Iterable[dict[str, Any]]) -> None:
 
 
 def table(rows: list[list[str]], headers: list[str]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    for row in [headers, *rows]:
-        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    """Aligned columns, written in blocks (one ``click.echo`` per row took a second for 100,000 rows)."""
+    cells = [headers, *([str(cell) for cell in row] for row in rows)]
+    widths = [max(map(len, column)) for column in zip(*cells)]
+    out, block = sys.stdout, []
+    for row in cells:
+        block.append("  ".join([cell.ljust(width) for cell, width in zip(row, widths)]).rstrip())
+        if len(block) == 4096:
+            out.write("\n".join(block) + "\n")
+            block = []
+    if block:
+        out.write("\n".join(block) + "\n")
 
 
 def metrics_text(metrics: dict[str, Any], limit: int = HEADLINE_METRICS) -> str:

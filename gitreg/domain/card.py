@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from gitreg.domain import yamlio
@@ -13,6 +14,7 @@ from gitreg.domain.refs import NAME_RE, SEMVER_RE
 from gitreg.errors import CardError, UnsafeCardError, UnsafeContentError
 
 SCHEMA_VERSION = 1
+CARD_RULES = f"schema-{SCHEMA_VERSION}.rules-1"  # change the rules number whenever _build accepts less
 CARD_FILE = "card.yaml"
 CARD_KEYS = ("schema", "name", "version", "created", "author", "artifact", "description", "labels", "metrics",
              "params", "lineage", "environment", "signature")
@@ -74,7 +76,8 @@ class Card:
 
     @classmethod
     def from_dict(cls, data: Any, where: str, numbers_checked: bool = False) -> Card:
-        """``numbers_checked``: the data comes from :func:`yamlio.load_json`, which admits no NaN or Infinity."""
+        """``numbers_checked``: the data comes from :func:`yamlio.load_json`, which admits no NaN or Infinity,
+        and nothing else holds it."""
         try:
             return _build(data, numbers_checked)
         except (KeyError, TypeError, ValueError) as exc:
@@ -107,13 +110,31 @@ class Card:
         return cls.from_dict(data, where, numbers_checked=True)
 
 
-def _build(data: Any, numbers_checked: bool) -> Card:
-    if not isinstance(data, dict):
+_PLAIN_KEYS, _ARTIFACT_KEYS = CARD_KEYS[:-1], ("path", "md5", "size", "kind", "nfiles")
+_MAPPINGS = ("author", "metrics", "params", "lineage", "environment")
+
+
+def is_plain_form(data: dict) -> bool:
+    """Whether a card that passed validation is, as data, exactly what ``Card.to_dict`` gives: every key,
+    in order, nothing left to default or convert. The index lines ``register`` writes are."""
+    keys = tuple(data)
+    if keys != CARD_KEYS[: len(keys)] or len(keys) < len(_PLAIN_KEYS) or data.get("signature", 0) is None:
+        return False
+    artifact = data["artifact"]
+    return (tuple(artifact) == _ARTIFACT_KEYS and type(artifact["kind"]) is str
+            and type(data["description"]) is str and all(type(label) is str for label in data["labels"])
+            and all(type(data[key]) is dict for key in _MAPPINGS))
+
+
+def _build(data: Any, fresh: bool) -> Card:
+    """``fresh``: ``data`` was just decoded from the JSON index (finite numbers, nothing else holds it), so
+    it is neither checked for NaN again nor copied; 100,000 index cards are built in every full read."""
+    if type(data) is not dict:
         raise TypeError("the card is not a mapping")
     if data.get("schema") != SCHEMA_VERSION:
         raise ValueError(f"schema must be {SCHEMA_VERSION}, found {data.get('schema')!r}")
-    _require(data, "name", str, lambda v: NAME_RE.match(v))
-    _require(data, "version", str, lambda v: SEMVER_RE.match(v))
+    _require(data, "name", str, _is_name)
+    _require(data, "version", str, _is_semver)
     if hasattr(data.get("created"), "isoformat"):  # an unquoted timestamp typed by hand
         data = {**data, "created": data["created"].isoformat()}
     _require(data, "created", str)
@@ -121,37 +142,66 @@ def _build(data: Any, numbers_checked: bool) -> Card:
         unknown = next(key for key in data if key not in _CARD_KEY_SET)
         raise ValueError(f"unknown field {unknown!r} (schema {SCHEMA_VERSION} has {', '.join(CARD_KEYS)})")
     artifact = data["artifact"]
-    if not isinstance(artifact, dict):
+    if type(artifact) is not dict:
         raise TypeError("artifact must be a mapping")
     _check_artifact(artifact)
-    for key in ("metrics", "params", "lineage", "environment"):
-        if not isinstance(data.get(key, {}), dict):
+    parts = {key: data.get(key) or {} for key in ("author", "metrics", "params", "lineage", "environment")}
+    for key, value in parts.items():
+        if not isinstance(value, dict):
             raise TypeError(f"{key} must be a mapping")
-    for key in () if numbers_checked else ("metrics", "params"):
-        check_finite(data.get(key) or {}, key)
-    if not isinstance(data.get("labels", []), list):
+        if not fresh:
+            parts[key] = dict(value)
+    if not fresh:
+        check_finite(parts["metrics"], "metrics")
+        check_finite(parts["params"], "params")
+    labels = data.get("labels") or []
+    if type(labels) is not list:
         raise TypeError("labels must be a list")
-    return Card(
-        schema=data["schema"],
+    if not fresh or not all(type(label) is str for label in labels):
+        labels = [str(label) for label in labels]
+    description = data.get("description") or ""
+    kind = artifact.get("kind", "file")
+    return _assemble(
+        Card,
+        schema=SCHEMA_VERSION,
         name=data["name"],
         version=data["version"],
         created=data["created"],
-        author=dict(data.get("author") or {}),
-        artifact=Artifact(
-            path=str(artifact["path"]),
-            md5=str(artifact["md5"]),
-            size=int(artifact["size"]),
-            kind=str(artifact.get("kind", "file")),
-            nfiles=int(artifact.get("nfiles", 1)),
+        author=parts["author"],
+        artifact=_assemble(
+            Artifact,
+            path=artifact["path"],
+            md5=artifact["md5"],
+            size=artifact["size"],
+            kind=kind if type(kind) is str else str(kind),
+            nfiles=artifact.get("nfiles", 1),
         ),
-        description=str(data.get("description") or ""),
-        labels=[str(label) for label in data.get("labels") or []],
-        metrics=dict(data.get("metrics") or {}),
-        params=dict(data.get("params") or {}),
-        lineage=dict(data.get("lineage") or {}),
-        environment=dict(data.get("environment") or {}),
+        description=description if type(description) is str else str(description),
+        labels=labels,
+        metrics=parts["metrics"],
+        params=parts["params"],
+        lineage=parts["lineage"],
+        environment=parts["environment"],
         signature=data.get("signature"),
     )
+
+
+def _assemble(cls: type, **fields: Any) -> Any:
+    """A frozen dataclass from every one of its fields, without the generated ``__init__``'s one
+    ``object.__setattr__`` per field (a third of building a card; a full read builds 100,000)."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
+
+
+@lru_cache(maxsize=8192)  # a registry has few distinct names and version numbers, each seen 100s of times
+def _is_name(value: str) -> bool:
+    return NAME_RE.match(value) is not None
+
+
+@lru_cache(maxsize=8192)
+def _is_semver(value: str) -> bool:
+    return SEMVER_RE.match(value) is not None
 
 
 def _check_artifact(artifact: dict) -> None:

@@ -29,10 +29,26 @@ def run(query: Query, versions: list[ModelVersion], membership: Membership | Non
     test = predicate(query)
     membership = membership or {}
     empty: frozenset = frozenset()
-    found = [v for v in versions if test(v, membership.get((v.name, v.version), empty))]
+    found = [v for v in versions if test(_Row(v), membership.get((v.name, v.version), empty))]
     if order is not None:
         found = sort(found, order, descending)
     return found[:limit] if limit is not None else found
+
+
+class _Row:
+    """A version as the predicates see it: its card built once, on first use, and let go with the row
+    (a version keeps only its index line; a query on names and versions builds no card at all)."""
+
+    __slots__ = ("name", "version", "_of", "_card")
+
+    def __init__(self, of: ModelVersion):
+        self.name, self.version, self._of, self._card = of.name, of.version, of, None
+
+    @property
+    def card(self):
+        if self._card is None:
+            self._card = self._of.card
+        return self._card
 
 
 def stage_membership(views: dict) -> Membership:
@@ -230,7 +246,7 @@ def sort(versions: Iterable[ModelVersion], order: Field, descending: bool = Fals
     get = ACCESSORS[order.kind](order.key)
     present, absent = [], []
     for version in versions:
-        key = _sort_key(order.kind, get(version))
+        key = _sort_key(order.kind, get(_Row(version)))
         (absent if key is None else present).append((key, version))
     present.sort(key=lambda item: item[0], reverse=descending)
     return [version for _, version in present] + [version for _, version in absent]

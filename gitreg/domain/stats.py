@@ -47,16 +47,22 @@ class Stats:
 
 def compute(versions: list[ModelVersion], views: dict[str, StageView], last_changes: dict[str, Event | None],
             broken_tags: int = 0) -> Stats:
-    unique = {v.card.artifact.md5: v.card.artifact.size for v in versions}
+    unique, total, created = {}, 0, []
+    for version in versions:  # the fields only, not every card built (a version keeps its index line)
+        card = version.card_data()
+        artifact = card["artifact"]
+        unique[artifact["md5"]] = artifact["size"]
+        total += artifact["size"]
+        created.append(card["created"])
     return Stats(
         models=len({v.name for v in versions}),
         versions=len(versions),
         broken_tags=broken_tags,
-        artifact_bytes=sum(v.card.artifact.size for v in versions),
+        artifact_bytes=total,
         unique_artifact_bytes=sum(unique.values()),
         stages=tuple(StageStats(name, view.stage.branch, len(view.entries), len(view.breaches),
                                 last_changes.get(name)) for name, view in views.items()),
-        per_month=per_month(v.card.created for v in versions),
+        per_month=per_month(created),
     )
 
 

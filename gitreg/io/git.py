@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,19 +26,6 @@ from gitreg.errors import (
     RemoteMovedError,
 )
 
-TAG_FORMAT = "%00".join(
-    [
-        "%(refname:strip=2)",
-        "%(objecttype)",
-        "%(objectname)",
-        "%(*objectname)",
-        "%(*objecttype)",
-        "%(taggername)",
-        "%(taggeremail:trim)",
-        "%(taggerdate:unix)",
-        "%(contents)",
-    ]
-) + "%00"
 RECORD_END = "\x00\n"
 # How Git words "someone else pushed first" (rejections, lost ref-lock races, stale expectations).
 REMOTE_MOVED_SIGNS = ("(fetch first)", "(non-fast-forward)", "(already exists)", "cannot lock ref",
@@ -61,9 +50,6 @@ class TagRecord:
     name: str
     tag_oid: str
     commit: str
-    tagger_name: str
-    tagger_email: str
-    timestamp: int
     message: str
     target_type: str = "commit"  # what the tag points at: a version tag must name a commit
 
@@ -256,24 +242,46 @@ class Git:
         return bool(self._out("status", "--porcelain", "--untracked-files=no"))
 
     # ----------------------------------------------------------------- reads
-    def version_tags(self, pattern: str = "refs/tags/") -> list[TagRecord]:
-        """Every annotated tag under ``pattern`` with its message, in one process."""
-        output = self._run("for-each-ref", f"--format={TAG_FORMAT}", pattern).stdout
-        records = []
-        for chunk in output.split(RECORD_END):
-            if not chunk:
-                continue
-            name, otype, oid, peeled, peeled_type, tagger, email, date, message = chunk.split("\x00")
-            if otype != "tag":
-                continue  # lightweight tags are not versions
-            records.append(
-                TagRecord(name, oid, peeled, tagger, email, int(date or 0), message, peeled_type)
-            )
-        return records
+    def version_tags(self, pattern: str = "refs/tags/") -> Iterator[TagRecord]:
+        """Every annotated tag under ``pattern`` with its message, as the caller reads them: one
+        ``for-each-ref`` names the tags (0.2 s at 100,000), one ``cat-file --batch`` streams their objects
+        while the caller parses them, Git and Python on two cores. (``for-each-ref`` with ``%(contents)``
+        writes nothing before it has read every tag, so its reader only waits; and holds all in memory.)"""
+        listing = self._out("for-each-ref", "--format=%(objecttype) %(objectname) %(refname:strip=2)", pattern)
+        tags = [line[4:].split(" ", 1) for line in listing.splitlines() if line.startswith("tag ")]
+        objects = self._stream_objects([oid for oid, _ in tags])
+        for (oid, name), (kind, content) in zip(tags, objects):
+            if kind == "tag":
+                yield _tag_record(name, oid, content)
+
+    def _stream_objects(self, oids: list[str]) -> Iterator[tuple[str, bytes]]:
+        """(type, content) of each object, in order, from one ``cat-file --batch`` fed by a thread."""
+        if not oids:
+            return
+        proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, oids), daemon=True)
+        feeder.start()
+        try:
+            for _ in oids:
+                header = proc.stdout.readline().split()
+                if len(header) < 3:  # "<oid> missing", or Git died
+                    if not header:
+                        raise GitError(_describe_failure(("cat-file", "--batch"), proc.stderr.read()))
+                    yield "missing", b""
+                    continue
+                content = proc.stdout.read(int(header[2]) + 1)
+                yield header[1].decode(), content[:-1]
+        finally:
+            proc.kill()
+            feeder.join()
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
 
     def tag_object(self, name: str, oid: str) -> TagRecord | None:
         """An annotated tag object read directly (it may not be under refs/ yet); None if not a tag."""
-        proc = self._run("cat-file", "tag", oid, check=False)
+        proc = self._run("cat-file", "tag", oid, check=False, text=False)
         return _tag_record(name, oid, proc.stdout) if proc.returncode == 0 else None
 
     def tags_named(self, names: list[str]) -> list[TagRecord]:
@@ -283,7 +291,7 @@ class Git:
             for name in names:
                 found = cat.get(f"refs/tags/{name}")
                 if found and found[1] == "tag":
-                    records.append(_tag_record(name, found[0], found[2].decode(errors="replace")))
+                    records.append(_tag_record(name, found[0], found[2]))
         return records
 
     def read_blobs(self, specs: list[str]) -> dict[str, bytes | None]:
@@ -501,17 +509,37 @@ def _commit_record(chunk: str) -> CommitRecord:
 
 
 class CatFile:
-    """One ``git cat-file --batch`` process answering any number of questions, one at a time."""
+    """One ``git cat-file --batch`` process answering any number of questions: one at a time, or many in
+    one exchange (:meth:`prefetch`), whose answers are kept."""
 
     def __init__(self, root: Path):
         self.proc = subprocess.Popen(
             ["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
+        self.known: dict[str, tuple[str, str, bytes] | None] = {}
 
     def get(self, spec: str) -> tuple[str, str, bytes] | None:
         """(oid, type, content) of ``rev:path`` or an object id; None when missing."""
+        if spec in self.known:
+            return self.known[spec]
         self.proc.stdin.write(spec.encode() + b"\n")
         self.proc.stdin.flush()
+        return self._answer()
+
+    def prefetch(self, specs) -> None:
+        """Ask all of ``specs`` at once (written by a thread while the answers are read) and keep the
+        answers for :meth:`get`: one exchange instead of a round trip each (3,000 took a second). Only
+        for specs named by object id (``OID`` or ``OID:path``), whose answer cannot change."""
+        todo = [spec for spec in dict.fromkeys(specs) if spec not in self.known]
+        if not todo:
+            return
+        feeder = threading.Thread(target=_feed, args=(self.proc.stdin, todo, False), daemon=True)
+        feeder.start()
+        for spec in todo:
+            self.known[spec] = self._answer()
+        feeder.join()
+
+    def _answer(self) -> tuple[str, str, bytes] | None:
         header = self.proc.stdout.readline().split()
         if len(header) < 3 or header[-1] == b"missing":
             return None
@@ -540,13 +568,26 @@ class CatFile:
         self.close()
 
 
-def _tag_record(name: str, oid: str, content: str) -> TagRecord:
-    headers, _, message = content.partition("\n\n")
-    fields = dict(line.split(" ", 1) for line in headers.splitlines() if " " in line)
-    who, _, when = fields.get("tagger", "").rpartition("> ")
-    tagger, _, email = who.partition(" <")
-    timestamp = int(when.split()[0]) if when.split() else 0
-    return TagRecord(name, oid, fields.get("object", ""), tagger, email, timestamp, message, fields.get("type", ""))
+def _feed(stream, lines: list[str], close: bool = True) -> None:
+    try:
+        stream.write("".join(f"{line}\n" for line in lines).encode())
+        stream.close() if close else stream.flush()
+    except (BrokenPipeError, ValueError, OSError):  # the reader stopped early and killed the process
+        pass
+
+
+def _tag_record(name: str, oid: str, content: bytes) -> TagRecord:
+    """A tag object's target, its type and the message (Git writes ``object`` and ``type`` first)."""
+    headers, _, message = content.partition(b"\n\n")
+    first, _, rest = headers.partition(b"\n")
+    second = rest.partition(b"\n")[0]
+    if first.startswith(b"object ") and second.startswith(b"type "):
+        target, kind = first[7:], second[5:]
+    else:  # a tag object made by hand, headers in any order
+        fields = dict(line.split(b" ", 1) for line in headers.split(b"\n") if b" " in line)
+        target, kind = fields.get(b"object", b""), fields.get(b"type", b"")
+    return TagRecord(name, oid, target.decode(errors="replace"), message.decode(errors="replace"),
+                     kind.decode(errors="replace"))
 
 
 def _tree_entries(data: bytes):

@@ -25,7 +25,9 @@ def events(git: Git, config: Config, versions: list[ModelVersion], model: str | 
     if stage is None:
         for position, version in enumerate(versions):
             if model is None or version.name == model:
-                keyed.append(((_timestamp(version.card.created), REGISTER, 0, position), _registration(version)))
+                card = version.card_data()
+                stamp = _timestamp(card["created"])
+                keyed.append(((stamp, REGISTER, 0, position), _registration(version, card["author"], stamp)))
     tips = git.branch_tips()
     registered = group_by_model(versions)
     for stage_config in config.stages:
@@ -51,11 +53,9 @@ def _event(found: history.StageEvent) -> Event:
                  found.gates, found.override)
 
 
-def _registration(version: ModelVersion) -> Event:
-    author = version.card.author
+def _registration(version: ModelVersion, author: dict, stamp: int) -> Event:
     return Event("register", version.name, version.version, None, None,
-                 f"{author.get('name', '')} <{author.get('email', '')}>",
-                 _iso(_timestamp(version.card.created)), version.commit)
+                 f"{author.get('name', '')} <{author.get('email', '')}>", _iso(stamp), version.commit)
 
 
 def _timestamp(iso: str) -> int:

@@ -17,7 +17,7 @@ from gitreg.domain import refs
 from gitreg.domain.trailers import StageChange, parse
 from gitreg.domain.version import ModelVersion
 from gitreg.io.git import CatFile, CommitRecord, Git
-from gitreg.services.resolve import match_tree
+from gitreg.services.resolve import match_tree, prefetch_matches
 
 PROMOTE, ROLLBACK, RETIRE = "promote", "rollback", "retire"
 
@@ -111,6 +111,9 @@ def replay(cat: CatFile, steps: Iterable[Step], stage: str, registered: dict[str
     """The events of ``steps`` (oldest first), in order; ``ledger`` carries what came before."""
     ledger = ledger if ledger is not None else Ledger()
     events = []
+    steps = list(steps)
+    prefetch_matches(cat, [(model, tree) for step in steps for model in step.changed_models() if not only or model == only
+                           for tree in (step.before.get(model), step.after.get(model)) if tree], registered)
     for step in steps:
         for model in step.changed_models():
             before, after = step.before.get(model), step.after.get(model)
@@ -135,6 +138,8 @@ def steps(git: Git, cat: CatFile, rev_range: str, model: str | None = None) -> l
     """The first-parent commits of ``rev_range`` that change ``models/`` (or one model), oldest first."""
     path = refs.model_dir(model) if model else refs.MODELS_DIR
     records = git.first_parent_log(rev_range, path)[::-1]
+    cat.prefetch(f"{oid}:{refs.MODELS_DIR}" for record in records for oid in (*record.parents[:1], record.oid))
+    cat.prefetch(record.parents[1] for record in records if len(record.parents) > 1 and not parse(record.message))
     return [step_of(cat, record) for record in records]
 
 

@@ -76,7 +76,7 @@ def check(git: Git, updates: list[Update]) -> list[str]:
     config, problems = _configuration(git, updates)
     if config is None:
         return problems
-    versions, _ = index.read_versions(git)
+    versions, _ = index.read_versions(git, recheck=True)
     found, pushed = _check_tags(git, [u for u in updates if u.ref.startswith(refs.TAGS_PREFIX)])
     problems += found + _version_order(versions, pushed)
     versions += pushed

@@ -14,19 +14,21 @@ from gitreg.domain import refs, versioning
 from gitreg.domain.card import CARD_FILE, Card
 from gitreg.domain.version import BrokenTag, ModelVersion
 from gitreg.errors import CardError
+from gitreg.io import checked_tags
 from gitreg.io.git import Git, TagRecord
 
 
-def read_versions(git: Git, name: str | None = None) -> tuple[list[ModelVersion], list[BrokenTag]]:
-    """Every registered version (of ``name``, or all), oldest to newest by semver."""
+def read_versions(git: Git, name: str | None = None, recheck: bool = False) -> tuple[list[ModelVersion], list[BrokenTag]]:
+    """Every registered version (of ``name``, or all), oldest to newest by semver. ``recheck``: build every
+    card, trusting no earlier read (``verify`` and the server's hook)."""
     pattern = f"{refs.TAGS_PREFIX}{name}@v*" if name else refs.TAGS_PREFIX
     with _bulk():
-        return versions_from(git, git.version_tags(pattern))
+        return versions_from(git, git.version_tags(pattern), remember=not recheck, complete=name is None)
 
 
 def read_tags(git: Git, tags: list[str]) -> tuple[list[ModelVersion], list[BrokenTag]]:
     """The versions of these exact tags (those that exist), without listing every tag."""
-    return versions_from(git, git.tags_named(tags)) if tags else ([], [])
+    return versions_from(git, git.tags_named(tags), remember=True) if tags else ([], [])
 
 
 @contextmanager
@@ -42,9 +44,15 @@ def _bulk():
             gc.enable()
 
 
-def versions_from(git: Git, records: list[TagRecord]) -> tuple[list[ModelVersion], list[BrokenTag]]:
-    """The versions that tag records describe (also tags not yet in refs, as in a pre-receive hook)."""
-    versions, broken, unindexed = [], [], []
+def versions_from(git: Git, records: list[TagRecord], remember: bool = False,
+                  complete: bool = False) -> tuple[list[ModelVersion], list[BrokenTag]]:
+    """The versions that tag records describe (also tags not yet in refs, as in a pre-receive hook).
+
+    Each version keeps its card as the index line; the card is built here only for tags not checked
+    before (``remember``: by an earlier read of this clone, :mod:`gitreg.io.checked_tags`), so that a
+    broken one is reported now. ``complete``: the records are every tag, and the file keeps only them."""
+    known = checked_tags.load(git) if remember else frozenset()
+    versions, broken, unindexed, seen = [], [], [], []
     for record in records:
         parsed = refs.parse_version_tag(record.name)
         if not parsed:
@@ -57,15 +65,29 @@ def versions_from(git: Git, records: list[TagRecord]) -> tuple[list[ModelVersion
         if index_line is None:
             unindexed.append(record)
             continue
-        _collect(record, parsed, lambda where: Card.from_json(index_line, where), versions, broken)
+        key = checked_tags.key(record.tag_oid, record.name)
+        if key not in known and not _valid(record, parsed, lambda where: Card.from_json(index_line, where), broken):
+            continue
+        seen.append(key)
+        versions.append(ModelVersion(*parsed, record.name, record.commit, index_line))
     _read_from_trees(git, unindexed, versions, broken)
     versions.sort(key=lambda v: (v.name, versioning.precedence(v.version), v.version))  # semver order, cheaply
+    if remember:
+        _remember(git, known, seen, complete)
     return versions, broken
 
 
+def _remember(git: Git, known: frozenset[str], seen: list[str], complete: bool) -> None:
+    kept = frozenset(seen) if complete else known.union(seen)
+    if kept != known:
+        checked_tags.save(git, kept)
+
+
 def _index_line(message: str) -> str | None:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines and lines[-1].startswith("{") else None
+    """The message's last line, when it holds JSON (lines end at newlines only: U+2028 in a description
+    is JSON text, not a line end)."""
+    last = message.rstrip().rpartition("\n")[2].strip()
+    return last if last.startswith("{") else None
 
 
 def _read_from_trees(git, records: list[TagRecord], versions, broken) -> None:
@@ -78,17 +100,19 @@ def _read_from_trees(git, records: list[TagRecord], versions, broken) -> None:
         if blob is None:
             broken.append(BrokenTag(record.name, f"no {CARD_FILE} under models/{parsed[0]}/ at the tagged commit"))
             continue
-        _collect(record, parsed, lambda where: Card.from_yaml(blob, where), versions, broken)
+        card = _valid(record, parsed, lambda where: Card.from_yaml(blob, where), broken)
+        if card is not None:
+            versions.append(ModelVersion(*parsed, record.name, record.commit, card))
 
 
-def _collect(record: TagRecord, parsed, read_card, versions, broken) -> None:
-    name, version = parsed
+def _valid(record: TagRecord, parsed: tuple[str, str], read_card, broken: list[BrokenTag]) -> Card | None:
+    """The card of a version tag, or None with the reason in ``broken``."""
     try:
         card = read_card(f"the card of {record.name}")
     except CardError as exc:
         broken.append(BrokenTag(record.name, str(exc)))
-        return
-    if (card.name, card.version) != (name, version):
+        return None
+    if (card.name, card.version) != parsed:
         broken.append(BrokenTag(record.name, f"its card says {card.name}@v{card.version}"))
-        return
-    versions.append(ModelVersion(name, version, record.name, record.commit, card))
+        return None
+    return card

@@ -45,7 +45,9 @@ def claimed_tags(git: Git, config: Config) -> set[str]:
     with git.cat_file() as cat:
         for stage in config.stages:
             tip = tips.get(stage.branch, (None, True))[0]
-            for name, tree in (cat.subtrees(f"{tip}:{refs.MODELS_DIR}") if tip else {}).items():
+            trees = cat.subtrees(f"{tip}:{refs.MODELS_DIR}") if tip else {}
+            cat.prefetch(f"{tree}:{CARD_FILE}" for tree in trees.values())
+            for name, tree in trees.items():
                 version = _claimed_version(cat.blob(f"{tree}:{CARD_FILE}") or b"", name)
                 if version and refs.NAME_RE.match(name) and refs.SEMVER_RE.match(version):
                     claimed.add(refs.format_version_tag(name, version))
@@ -53,14 +55,24 @@ def claimed_tags(git: Git, config: Config) -> set[str]:
 
 
 def _fill(cat: CatFile, view: StageView, by_model, only: str | None) -> None:
-    for name, tree in cat.subtrees(f"{view.tip}:{refs.MODELS_DIR}").items():
-        if only and name != only:
-            continue
+    trees = {name: tree for name, tree in cat.subtrees(f"{view.tip}:{refs.MODELS_DIR}").items()
+             if not only or name == only}
+    prefetch_matches(cat, list(trees.items()), by_model)
+    for name, tree in trees.items():
         found = match_tree(cat, name, tree, by_model.get(name, {}))
         if isinstance(found, ModelVersion):
             view.entries[name] = found
         else:
             view.breaches[name] = Breach(view.stage.name, name, found)
+
+
+def prefetch_matches(cat: CatFile, trees: list[tuple[str, str]], registered: dict[str, dict[str, ModelVersion]]) -> None:
+    """Read in two exchanges what :func:`match_tree` will ask of each (model, tree): the cards, then the
+    tagged trees of the versions their lines claim."""
+    cat.prefetch(f"{tree}:{CARD_FILE}" for _, tree in trees)
+    claimed = [(name, registered.get(name, {}).get(_claimed_version(blob, name))) for name, tree in trees
+               if (blob := cat.blob(f"{tree}:{CARD_FILE}")) is not None]
+    cat.prefetch(f"{version.commit}:{refs.model_dir(name)}" for name, version in claimed if version is not None)
 
 
 def match_tree(cat: CatFile, name: str, tree: str, registered: dict[str, ModelVersion]):

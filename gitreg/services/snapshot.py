@@ -31,8 +31,9 @@ class Snapshot:
     given_config: Config | None = None
 
     @classmethod
-    def read(cls, git: Git, model: str | None = None, config: Config | None = None) -> Snapshot:
-        versions, broken = index.read_versions(git, model)
+    def read(cls, git: Git, model: str | None = None, config: Config | None = None, recheck: bool = False) -> Snapshot:
+        """``recheck``: build every card now, trusting no earlier read of this clone (``verify``)."""
+        versions, broken = index.read_versions(git, model, recheck)
         return cls(git, tuple(versions), tuple(broken), model, config)
 
     @cached_property

@@ -155,7 +155,7 @@ def _refuse_untagged_registrations(git: Git, branches: list[str], on_remote: dic
 def push_artifacts(git: Git, versions: list[ModelVersion]) -> int:
     """Make sure the DVC remote holds the versions' bytes, uploading what it lacks; how many objects
     were uploaded. Bytes before refs: any that the remote still cannot serve raise, naming the versions."""
-    unique = {v.card.artifact.md5: v.card.artifact.size for v in versions}
+    unique = {artifact.md5: artifact.size for v in versions for artifact in (v.card.artifact,)}
     md5s = sorted(unique)
     if not md5s:
         return 0
