@@ -145,3 +145,50 @@ def test_prefetched_answers_include_the_missing(three):
         assert cat.get(f"{head}:nothing-here") is None and cat.get("0" * 40) is None
         assert cat.get(f"{head}:models")[1] == "tree"
         assert cat.get(f"{head}:.gitreg.yaml")[1] == "blob"  # and asking one by one still works
+
+
+def tag_with_files(registry, version: str, edit) -> str:
+    """A version tag made by hand whose index is the latest card at ``version`` and whose files
+    ``edit(folder, card)`` changes after they are written as register writes them."""
+    from dataclasses import replace
+
+    from gitreg.domain.version import tag_message
+
+    root, latest = registry.root, registry.show("m")
+    card = replace(latest.card, version=version)
+    git(root, "checkout", "-q", latest.tag, "--", "models/m")
+    folder = root / "models" / "m"
+    (folder / "card.yaml").write_text(card.to_yaml())
+    edit(folder, card)
+    git(root, "add", "models/m")
+    git(root, "commit", "-qm", f"Register m v{version}")
+    git(root, "tag", "-a", f"m@v{version}", "-m", tag_message(card))
+    return f"m@v{version}"
+
+
+def test_verify_parses_what_is_not_written_as_register_writes_it(three):
+    def reformat(folder, card):
+        text = (folder / "card.yaml").read_text().replace("accuracy:", "# hand-edited\n  accuracy:")
+        (folder / "card.yaml").write_text(text.replace("schema: 1", "schema: 1  # same data"))
+        pointer = folder / f"{card.artifact.path}.dvc"
+        pointer.write_text(f"outs:\n- md5: {card.artifact.md5}\n  size: {card.artifact.size}\n  hash: md5\n"
+                           f"  path: {card.artifact.path}  # DVC's own layout, with a comment\n")
+
+    tag_with_files(three, "0.4.0", reformat)
+    assert three.verify() == []
+
+
+def test_verify_finds_a_card_or_pointer_that_says_other_than_the_index(three):
+    def other_metric(folder, card):
+        text = (folder / "card.yaml").read_text()
+        (folder / "card.yaml").write_text(text.replace(f"accuracy: {card.metrics['accuracy']}", "accuracy: 0.99"))
+
+    def other_bytes(folder, card):
+        pointer = folder / f"{card.artifact.path}.dvc"
+        pointer.write_text(pointer.read_text().replace(card.artifact.md5, "ab" * 16))
+
+    tag_with_files(three, "0.4.0", other_metric)
+    tag_with_files(three, "0.5.0", other_bytes)
+    problems = three.verify()
+    assert any("m@v0.4.0: its message index and" in problem for problem in problems)
+    assert any("m@v0.5.0: its pointer" in problem and "ab" * 16 in problem for problem in problems)

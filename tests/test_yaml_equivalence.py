@@ -80,3 +80,42 @@ def test_json_without_finite_numbers_is_refused_on_either_decoder(text):
         yamlio.load_json(text)
 
 
+
+
+# ``dump_plain`` lets verify compare bytes instead of parsing: whatever it writes must read back as exactly
+# the data, and for the plain data cards hold it must write what ``dump`` writes (else verify parses).
+plain_text = st.text(st.sampled_from("abcxyzAZ019_./@+:, -"), min_size=1, max_size=12)
+plain_leaves = st.one_of(st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+                         st.sampled_from(SCALARS), plain_text, keys)
+plain_documents = st.recursive(plain_leaves, lambda inner: st.one_of(st.lists(plain_leaves, max_size=4),
+                                                                     st.dictionaries(st.one_of(plain_text, keys), inner,
+                                                                                     max_size=4)), max_leaves=20)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(st.one_of(plain_text, keys), plain_documents, min_size=1, max_size=6))
+def test_what_dump_plain_writes_reads_back_as_the_data_and_is_what_dump_writes(data):
+    text = yamlio.dump_plain(data)
+    if text is None:
+        return
+    assert same(ruamel(text)[1], data) and same(yamlio.load(text), data)
+    assert text == yamlio.dump(data)
+
+
+def test_dump_plain_writes_every_card_register_writes(registry, artifact):
+    from gitreg.domain.pointer import plain_texts
+
+    version = registry.register("m", artifact, metrics={"accuracy": 0.91, "loss": 0.2}, params={"C": 1.0},
+                                labels=["tabular"], description="a model")
+    tree = f"{version.commit}:models/m"
+    card_yaml = registry.git.read_blobs([f"{tree}/card.yaml"])[f"{tree}/card.yaml"]
+    assert yamlio.dump_plain(version.card.to_dict()).encode() == card_yaml
+    artifact = version.card.artifact
+    pointer = registry.git.read_blobs([f"{tree}/{artifact.path}.dvc"])[f"{tree}/{artifact.path}.dvc"]
+    assert pointer in plain_texts(artifact.md5, artifact.size, artifact.path)
+
+
+@pytest.mark.parametrize("value", ["a: b", "a #b", "x ", " x", "'q'", "line\nbreak", "tab\tx", "é", None, 1e-05,
+                                   1e20, [{"a": 1}], [[1]], "~", "-x", "?x", "*x", "&x", "!x", "%x", "@x", "#x"])
+def test_dump_plain_leaves_anything_unsure_to_the_parser(value):
+    assert yamlio.dump_plain({"k": value}) is None

@@ -11,6 +11,7 @@ from typing import Any
 from gitreg.domain import yamlio
 from gitreg.domain.pointer import is_md5
 from gitreg.domain.refs import NAME_RE, SEMVER_RE
+from gitreg.domain.values import assemble
 from gitreg.errors import CardError, UnsafeCardError, UnsafeContentError
 
 SCHEMA_VERSION = 1
@@ -110,20 +111,22 @@ class Card:
         return cls.from_dict(data, where, numbers_checked=True)
 
 
-_PLAIN_KEYS, _ARTIFACT_KEYS = CARD_KEYS[:-1], ("path", "md5", "size", "kind", "nfiles")
-_MAPPINGS = ("author", "metrics", "params", "lineage", "environment")
+_UNSIGNED_KEYS, _SIGNED_KEYS = list(CARD_KEYS[:-1]), list(CARD_KEYS)
+_ARTIFACT_KEYS = ["path", "md5", "size", "kind", "nfiles"]
+_DICT, _STR = {dict}, {str}
 
 
 def is_plain_form(data: dict) -> bool:
     """Whether a card that passed validation is, as data, exactly what ``Card.to_dict`` gives: every key,
     in order, nothing left to default or convert. The index lines ``register`` writes are."""
-    keys = tuple(data)
-    if keys != CARD_KEYS[: len(keys)] or len(keys) < len(_PLAIN_KEYS) or data.get("signature", 0) is None:
+    keys = list(data)
+    if keys != _UNSIGNED_KEYS and (keys != _SIGNED_KEYS or data["signature"] is None):
         return False
-    artifact = data["artifact"]
-    return (tuple(artifact) == _ARTIFACT_KEYS and type(artifact["kind"]) is str
-            and type(data["description"]) is str and all(type(label) is str for label in data["labels"])
-            and all(type(data[key]) is dict for key in _MAPPINGS))
+    artifact, labels = data["artifact"], data["labels"]
+    return (type(artifact) is dict and list(artifact) == _ARTIFACT_KEYS and type(artifact["kind"]) is str
+            and type(data["description"]) is str and type(labels) is list and (not labels or set(map(type, labels)) == _STR)
+            and {type(data["author"]), type(data["metrics"]), type(data["params"]), type(data["lineage"]),
+                 type(data["environment"])} == _DICT)
 
 
 def _build(data: Any, fresh: bool) -> Card:
@@ -161,14 +164,14 @@ def _build(data: Any, fresh: bool) -> Card:
         labels = [str(label) for label in labels]
     description = data.get("description") or ""
     kind = artifact.get("kind", "file")
-    return _assemble(
+    return assemble(
         Card,
         schema=SCHEMA_VERSION,
         name=data["name"],
         version=data["version"],
         created=data["created"],
         author=parts["author"],
-        artifact=_assemble(
+        artifact=assemble(
             Artifact,
             path=artifact["path"],
             md5=artifact["md5"],
@@ -184,14 +187,6 @@ def _build(data: Any, fresh: bool) -> Card:
         environment=parts["environment"],
         signature=data.get("signature"),
     )
-
-
-def _assemble(cls: type, **fields: Any) -> Any:
-    """A frozen dataclass from every one of its fields, without the generated ``__init__``'s one
-    ``object.__setattr__`` per field (a third of building a card; a full read builds 100,000)."""
-    instance = object.__new__(cls)
-    instance.__dict__.update(fields)
-    return instance
 
 
 @lru_cache(maxsize=8192)  # a registry has few distinct names and version numbers, each seen 100s of times

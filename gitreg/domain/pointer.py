@@ -74,3 +74,18 @@ def read_pointer(text: str | bytes, where: str = "pointer") -> Pointer:
             f"{where} is not a valid DVC pointer: restore it with `git checkout` from the version tag"
         ) from exc
     return Pointer(md5=check_md5(md5, where), size=size, nfiles=nfiles)
+
+
+def plain_texts(md5: str, size: int, path: str, nfiles: int | None = None) -> tuple[bytes, ...]:
+    """The pointer files that say exactly (md5, size, path) as gitreg and DVC write them (items indented,
+    and at the margin), for a comparison of bytes instead of a parse; empty when the values are not all
+    plain YAML (then only parsing can tell)."""
+    fields = {"md5": md5, "size": size, **({"nfiles": nfiles} if nfiles is not None else {}), "hash": "md5",
+              "path": path}
+    body = yamlio.dump_plain(fields)
+    if body is None:
+        return ()
+    first, *rest = body.splitlines(keepends=True)
+    return tuple(f"outs:\n{margin}- {first}{''.join(margin + '  ' + line for line in rest)}".encode()
+                 for margin in ("  ", ""))
+

@@ -36,8 +36,8 @@ def run(query: Query, versions: list[ModelVersion], membership: Membership | Non
 
 
 class _Row:
-    """A version as the predicates see it: its card built once, on first use, and let go with the row
-    (a version keeps only its index line; a query on names and versions builds no card at all)."""
+    """A version as the predicates see it: its card as data (``ModelVersion.card_data``), decoded once, on
+    first use, and let go with the row (a query on names and versions decodes no card at all)."""
 
     __slots__ = ("name", "version", "_of", "_card")
 
@@ -45,9 +45,9 @@ class _Row:
         self.name, self.version, self._of, self._card = of.name, of.version, of, None
 
     @property
-    def card(self):
+    def card(self) -> dict:
         if self._card is None:
-            self._card = self._of.card
+            self._card = self._of.card_data()
         return self._card
 
 
@@ -96,23 +96,23 @@ def _stage_test(condition: Condition) -> Predicate:
 
 
 def _metric(key: str):
-    return lambda version: version.card.metrics.get(key, MISSING)
+    return lambda version: version.card["metrics"].get(key, MISSING)
 
 
 def _param(key: str):
-    return lambda version: version.card.params.get(key, MISSING)
+    return lambda version: version.card["params"].get(key, MISSING)
 
 
 ACCESSORS: dict[str, Callable[[str], Callable[[ModelVersion], Any]]] = {
     "metrics": _metric,
     "params": _param,
     "version": lambda key: lambda version: version.version,
-    "created": lambda key: lambda version: datetime.fromisoformat(version.card.created),
-    "size": lambda key: lambda version: version.card.artifact.size,
+    "created": lambda key: lambda version: datetime.fromisoformat(version.card["created"]),
+    "size": lambda key: lambda version: version.card["artifact"]["size"],
     "name": lambda key: lambda version: version.name,
-    "description": lambda key: lambda version: version.card.description,
-    "labels": lambda key: lambda version: version.card.labels,
-    "author": lambda key: lambda version: _author(version.card.author),
+    "description": lambda key: lambda version: version.card["description"],
+    "labels": lambda key: lambda version: version.card["labels"],
+    "author": lambda key: lambda version: _author(version.card["author"]),
 }
 
 

@@ -40,7 +40,7 @@ class ModelVersion:
         source = self.card_source
         if isinstance(source, Card):
             return source.to_dict()
-        data = yamlio.load_json(source, f"the card of {self.tag}")
+        data = yamlio.load_checked_json(source, f"the card of {self.tag}")
         return data if is_plain_form(data) and (data["name"], data["version"]) == (self.name, self.version) \
             else self.card.to_dict()
 

@@ -517,6 +517,7 @@ class CatFile:
             ["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         self.known: dict[str, tuple[str, str, bytes] | None] = {}
+        self._subtrees: dict[str, dict[str, str]] = {}
 
     def get(self, spec: str) -> tuple[str, str, bytes] | None:
         """(oid, type, content) of ``rev:path`` or an object id; None when missing."""
@@ -551,11 +552,14 @@ class CatFile:
         return found[2] if found and found[1] == "blob" else None
 
     def subtrees(self, spec: str) -> dict[str, str]:
-        """``{name: tree oid}`` of the directories directly under a tree."""
+        """``{name: tree oid}`` of the directories directly under a tree (each tree parsed once: a stage
+        branch's commits mostly share their ``models/`` trees with their parents')."""
         found = self.get(spec)
         if not found or found[1] != "tree":
             return {}
-        return {name: oid for mode, name, oid in _tree_entries(found[2]) if mode == b"40000"}
+        if found[0] not in self._subtrees:
+            self._subtrees[found[0]] = {name: oid for mode, name, oid in _tree_entries(found[2]) if mode == b"40000"}
+        return dict(self._subtrees[found[0]])
 
     def close(self) -> None:
         self.proc.stdin.close()

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from gitreg.domain.config import Config
 from gitreg.domain.event import Event
 from gitreg.domain.stage_view import group_by_model
+from gitreg.domain.values import assemble
 from gitreg.domain.version import ModelVersion
 from gitreg.io.git import Git
 from gitreg.services import history
@@ -54,8 +55,9 @@ def _event(found: history.StageEvent) -> Event:
 
 
 def _registration(version: ModelVersion, author: dict, stamp: int) -> Event:
-    return Event("register", version.name, version.version, None, None,
-                 f"{author.get('name', '')} <{author.get('email', '')}>", _iso(stamp), version.commit)
+    return assemble(Event, action="register", model=version.name, version=version.version, from_version=None,
+                    stage=None, author=f"{author.get('name', '')} <{author.get('email', '')}>", time=_iso(stamp),
+                    commit=version.commit, gates=(), override=None)
 
 
 def _timestamp(iso: str) -> int:
