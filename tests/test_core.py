@@ -153,3 +153,36 @@ def test_init_takes_the_remote_as_a_path_too(tmp_path):
     store = tmp_path / "store"
     registry, changed = Registry.init(tmp_path / "repo", remote=store)
     assert changed and f"url = {store}" in (registry.root / ".dvc" / "config").read_text()
+
+
+def test_load_names_only_the_differences_of_packages_the_object_needed(registry, tmp_path):
+    """A plain dict needs neither scikit-learn nor its version (a fresh process, which has not imported it)."""
+    import json
+    import subprocess
+    import sys
+
+    import joblib
+
+    path = tmp_path / "plain.joblib"
+    joblib.dump({"weights": [1.0, 2.0]}, path)
+    registry.register("plain", path)
+    script = f"""
+import json, sys, warnings
+from dataclasses import replace
+from gitreg import Registry
+from gitreg.domain.version import ModelVersion
+registry = Registry({str(registry.root)!r})
+found = registry.resolve("plain")
+odd = replace(found.card, environment={{"python": found.card.environment["python"],
+                                        "packages": {{"scikit-learn": "0.0.1", "joblib": "0.0.2"}}}})
+registry.resolve = lambda ref: ModelVersion(found.name, found.version, found.tag, found.commit, odd)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    loaded = registry.load("plain")
+print(json.dumps([loaded, "sklearn" in sys.modules, [str(w.message) for w in caught]]))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded, sklearn_imported, said = json.loads(proc.stdout)
+    assert loaded == {"weights": [1.0, 2.0]} and not sklearn_imported
+    assert any("joblib 0.0.2 -> " in text for text in said)
+    assert not any("scikit-learn" in text for text in said)

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from gitreg.domain import yamlio
-from gitreg.domain.pointer import is_md5
+from gitreg.domain.pointer import is_md5, plain_texts
 from gitreg.domain.refs import NAME_RE, SEMVER_RE
 from gitreg.domain.values import assemble
 from gitreg.errors import CardError, UnsafeCardError, UnsafeContentError
@@ -29,6 +29,10 @@ class Artifact:
     size: int
     kind: str  # "joblib", "file" or "directory"
     nfiles: int = 1
+
+    def pointer_texts(self) -> tuple[bytes, ...]:
+        """The DVC pointer files that name exactly these bytes, as gitreg and DVC write them."""
+        return plain_texts(self.md5, self.size, self.path, self.nfiles if self.md5.endswith(".dir") else None)
 
 
 def _copy(value: Any) -> Any:

@@ -258,7 +258,7 @@ class Git:
         """(type, content) of each object, in order, from one ``cat-file --batch`` fed by a thread."""
         if not oids:
             return
-        proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root, stdin=subprocess.PIPE,
+        proc = subprocess.Popen(["git", "cat-file", "--batch", "--buffer"], cwd=self.root, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         feeder = threading.Thread(target=_feed, args=(proc.stdin, oids), daemon=True)
         feeder.start()

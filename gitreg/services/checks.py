@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from gitreg.domain import gates, refs, yamlio
 from gitreg.domain.card import CARD_FILE, Artifact, Card
 from gitreg.domain.config import Config, Stage
-from gitreg.domain.pointer import plain_texts, read_pointer
+from gitreg.domain.pointer import read_pointer
 from gitreg.domain.stage_view import group_by_model
 from gitreg.domain.version import BrokenTag, ModelVersion
 from gitreg.errors import CardError, GitregError, InvalidInputError, NotFoundError
@@ -292,7 +292,7 @@ def _pointer_agrees(cat: CatFile, version: ModelVersion, artifact: Artifact) -> 
     blob = cat.blob(f"{version.commit}:{refs.model_dir(version.name)}/{name}")
     if blob is None:
         return [f"tag {version.tag}: no DVC pointer {name} in its tree"]
-    if blob in plain_texts(artifact.md5, artifact.size, artifact.path, _nfiles(artifact)):
+    if blob in artifact.pointer_texts():
         return []
     try:
         pointer = read_pointer(blob, f"{name} at {version.tag}")
@@ -302,10 +302,6 @@ def _pointer_agrees(cat: CatFile, version: ModelVersion, artifact: Artifact) -> 
         return [f"tag {version.tag}: its pointer {name} says md5 {pointer.md5} size {pointer.size}, its card "
                 f"md5 {artifact.md5} size {artifact.size}: the version is not what its card says"]
     return []
-
-
-def _nfiles(artifact: Artifact) -> int | None:
-    return artifact.nfiles if artifact.md5.endswith(".dir") else None
 
 
 def _commit(git: Git, rev: str) -> str:

@@ -8,6 +8,7 @@ the ``card.yaml`` in their tree, all read by one ``cat-file --batch``.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable
 from contextlib import contextmanager
 
 from gitreg.domain import refs, versioning
@@ -22,13 +23,14 @@ def read_versions(git: Git, name: str | None = None, recheck: bool = False) -> t
     """Every registered version (of ``name``, or all), oldest to newest by semver. ``recheck``: build every
     card, trusting no earlier read (``verify`` and the server's hook)."""
     pattern = f"{refs.TAGS_PREFIX}{name}@v*" if name else refs.TAGS_PREFIX
+    remember = not recheck and name is None  # one model's cards are checked faster than the file is read
     with _bulk():
-        return versions_from(git, git.version_tags(pattern), remember=not recheck, complete=name is None)
+        return versions_from(git, git.version_tags(pattern), remember=remember)
 
 
 def read_tags(git: Git, tags: list[str]) -> tuple[list[ModelVersion], list[BrokenTag]]:
     """The versions of these exact tags (those that exist), without listing every tag."""
-    return versions_from(git, git.tags_named(tags), remember=True) if tags else ([], [])
+    return versions_from(git, git.tags_named(tags)) if tags else ([], [])
 
 
 @contextmanager
@@ -44,13 +46,14 @@ def _bulk():
             gc.enable()
 
 
-def versions_from(git: Git, records: list[TagRecord], remember: bool = False,
-                  complete: bool = False) -> tuple[list[ModelVersion], list[BrokenTag]]:
+def versions_from(git: Git, records: Iterable[TagRecord],
+                  remember: bool = False) -> tuple[list[ModelVersion], list[BrokenTag]]:
     """The versions that tag records describe (also tags not yet in refs, as in a pre-receive hook).
 
     Each version keeps its card as the index line; the card is built here only for tags not checked
-    before (``remember``: by an earlier read of this clone, :mod:`gitreg.io.checked_tags`), so that a
-    broken one is reported now. ``complete``: the records are every tag, and the file keeps only them."""
+    before, so that a broken one is reported now. ``remember``: the records are every tag, and the tags
+    checked by an earlier read of this clone (:mod:`gitreg.io.checked_tags`) are trusted, and the file
+    is rewritten to hold exactly the valid ones among them."""
     known = checked_tags.load(git) if remember else frozenset()
     versions, broken, unindexed, seen = [], [], [], []
     for record in records:
@@ -72,15 +75,9 @@ def versions_from(git: Git, records: list[TagRecord], remember: bool = False,
         versions.append(ModelVersion(*parsed, record.name, record.commit, index_line))
     _read_from_trees(git, unindexed, versions, broken)
     versions.sort(key=lambda v: (v.name, versioning.precedence(v.version), v.version))  # semver order, cheaply
-    if remember:
-        _remember(git, known, seen, complete)
-    return versions, broken
-
-
-def _remember(git: Git, known: frozenset[str], seen: list[str], complete: bool) -> None:
-    kept = frozenset(seen) if complete else known.union(seen)
-    if kept != known:
+    if remember and known != (kept := frozenset(seen)):
         checked_tags.save(git, kept)
+    return versions, broken
 
 
 def _index_line(message: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import platform
-from importlib import metadata as importlib_metadata
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from gitreg.domain import yamlio
 from gitreg.errors import InvalidInputError
 
 TRACKED_PACKAGES = ("joblib", "scikit-learn", "numpy")
+MODULE_OF = {"joblib": "joblib", "scikit-learn": "sklearn", "numpy": "numpy"}
 
 
 def parse_pairs(pairs: list[str] | tuple[str, ...], what: str) -> dict[str, Any]:
@@ -78,24 +79,40 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def environment() -> dict[str, Any]:
+def environment(imported_only: bool = False) -> dict[str, Any]:
+    """Python's version and the tracked packages' (``imported_only``: those this process has imported,
+    read from the modules themselves; importing ``importlib.metadata`` alone costs 30 ms of a ``load``)."""
     packages = {}
     for package in TRACKED_PACKAGES:
-        try:
-            packages[package] = importlib_metadata.version(package)
-        except importlib_metadata.PackageNotFoundError:
-            continue
+        module = sys.modules.get(MODULE_OF[package])
+        version = getattr(module, "__version__", None) if module is not None else None
+        if version is None and not imported_only:
+            version = _installed_version(package)
+        if version is not None:
+            packages[package] = version
     return {"python": platform.python_version(), "packages": packages}
 
 
-def environment_differences(recorded: dict[str, Any]) -> list[str]:
-    """Human-readable differences between a card's environment and the running one."""
-    current = environment()
+def _installed_version(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment_differences(recorded: dict[str, Any], imported_only: bool = False) -> list[str]:
+    """Human-readable differences between a card's environment and the running one (``imported_only``:
+    only packages this process has imported count, e.g. those unpickling an object needed)."""
+    current = environment(imported_only)
     diffs = []
     if recorded.get("python") and recorded["python"] != current["python"]:
         diffs.append(f"python {recorded['python']} -> {current['python']}")
     now = current["packages"]
     for package, version in (recorded.get("packages") or {}).items():
+        if imported_only and package not in now:
+            continue
         if now.get(package) != version:
             diffs.append(f"{package} {version} -> {now.get(package, 'not installed')}")
     return diffs

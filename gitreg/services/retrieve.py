@@ -42,6 +42,9 @@ def pointer(git: Git, found: ModelVersion) -> Pointer:
     blob = git.read_blob(found.commit, path)
     if blob is None:
         raise ArtifactError(f"{found.tag} has no pointer {path}: run `gitreg verify` to see what is wrong")
+    artifact = found.card.artifact
+    if blob in artifact.pointer_texts():  # exactly as written for the card: no YAML parser to import
+        return Pointer(artifact.md5, artifact.size, artifact.nfiles)
     return read_pointer(blob, f"{path} at {found.tag}")
 
 
@@ -53,11 +56,20 @@ def load(git: Git, dvc_root: Path, found: ModelVersion) -> Any:
             f"use `gitreg get {found.name}@{found.version} -o PATH` to write it out"
         )
     path = artifact_store.load().materialize(dvc_root, pointer(git, found))
-    for difference in provenance.environment_differences(found.card.environment):
-        warnings.warn(f"{found.tag} was registered with {difference}", EnvironmentMismatchWarning, stacklevel=3)
     import joblib
 
-    return joblib.load(path)
+    try:
+        loaded = joblib.load(path)
+    except Exception:
+        _warn_environment(found, imported_only=False)  # what may explain the failure
+        raise
+    _warn_environment(found, imported_only=True)  # the packages the object needed, as loaded
+    return loaded
+
+
+def _warn_environment(found: ModelVersion, imported_only: bool) -> None:
+    for difference in provenance.environment_differences(found.card.environment, imported_only):
+        warnings.warn(f"{found.tag} was registered with {difference}", EnvironmentMismatchWarning, stacklevel=4)
 
 
 def write_out(git: Git, dvc_root: Path, found: ModelVersion, output: str | os.PathLike) -> Path:
