@@ -146,6 +146,36 @@ def _point_at(root: Path, store: str) -> None:
             (dot_git / "objects" / sha[:2]).rmdir()
 
 
+class Prebuilt:
+    """Scenes a fixture builds identically every time (registries, bare remotes with the hook, pushed
+    versions), built once per worker and copied into each test's folder. A copy keeps the template's
+    DVC store (its path is committed in .dvc/config; content-addressed objects only accumulate), and
+    its Git remotes are pointed at the copied repositories."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.made: dict[tuple, Path] = {}
+
+    def copy(self, key: tuple, build, into: Path) -> None:
+        """``build(folder)`` makes the scene in ``folder`` (once per key); it is then copied into ``into``."""
+        if key not in self.made:
+            folder = self.base / f"scene{len(self.made)}"
+            folder.mkdir(parents=True)
+            build(folder)
+            self.made[key] = folder
+        template = self.made[key]
+        for item in template.iterdir():
+            if item.name != "store":  # the store stays where its committed path says
+                shutil.copytree(item, into / item.name, symlinks=True) if item.is_dir() else shutil.copy2(item, into)
+        for config in [*into.glob("*/.git/config"), *into.glob("*.git/config")]:
+            config.write_text(config.read_text().replace(str(template), str(into)))
+
+
+@pytest.fixture(scope="session")
+def prebuilt(tmp_path_factory) -> Prebuilt:
+    return Prebuilt(tmp_path_factory.mktemp("prebuilt"))
+
+
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory) -> Templates:
     return Templates(tmp_path_factory.mktemp("templates"))

@@ -24,8 +24,8 @@ def _entry(name: str, rng: random.Random) -> dict | None:
 def test_a_long_series_of_edits_matches_the_round_trip_byte_for_byte(seed):
     rng = random.Random(seed)
     text = "stages:\n  train:\n    cmd: python train.py\n"
-    names = [f"model-{i:02d}" for i in range(30)]
-    for _ in range(150):
+    names = [f"model-{i:02d}" for i in range(20)]  # enough to insert first, between and last, and to delete
+    for _ in range(100):
         name = rng.choice(names)
         new = _entry(name, rng)
         fast = dvcyaml.with_entry(text, name, new)

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from gitreg import Registry
 from gitreg.errors import PushRejectedError
 from tests.conftest import git
 
@@ -22,20 +23,24 @@ stages:
 
 
 @pytest.fixture(params=["main", "trunk"], ids=["bare-HEAD-main", "bare-HEAD-elsewhere"])
-def guarded(tmp_path, new_registry, clock, artifact, run, request):
+def guarded(tmp_path, new_registry, clock, artifact, run, request, prebuilt):
     """A hooked bare remote; its HEAD names the registry's branch, or (a usual mismatch) another one."""
-    bare = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", request.param, str(bare)], check=True)
-    assert "Installed" in run("hook", "install", str(bare), cwd=tmp_path).output
-    registry = new_registry(tmp_path / "alice", remote=tmp_path / "store")
-    (registry.root / ".gitreg.yaml").write_text(GATES)
-    git(registry.root, "commit", "-qam", "Gate production")
-    git(registry.root, "remote", "add", "origin", str(bare))
-    registry.push()
-    for n, accuracy in enumerate((0.95, 0.97, 0.5)):
-        artifact.write_bytes(f"v{n}".encode() * 100)
-        registry.register("m", artifact, metrics={"accuracy": accuracy}, push=True)
-    return registry, bare
+
+    def build(folder):
+        bare = folder / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", request.param, str(bare)], check=True)
+        assert "Installed" in run("hook", "install", str(bare), cwd=folder).output
+        registry = new_registry(folder / "alice", remote=folder / "store")
+        (registry.root / ".gitreg.yaml").write_text(GATES)
+        git(registry.root, "commit", "-qam", "Gate production")
+        git(registry.root, "remote", "add", "origin", str(bare))
+        registry.push()
+        for n, accuracy in enumerate((0.95, 0.97, 0.5)):
+            artifact.write_bytes(f"v{n}".encode() * 100)
+            registry.register("m", artifact, metrics={"accuracy": accuracy}, push=True)
+
+    prebuilt.copy(("test_hook", request.param), build, tmp_path)
+    return Registry(tmp_path / "alice"), tmp_path / "origin.git"
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from gitreg import Registry
 from gitreg.errors import NotFoundError, PushRejectedError
 from tests.conftest import Invoker, git
 
@@ -28,24 +29,31 @@ def clone_of(bare, where):
 
 
 @pytest.fixture
-def forge(tmp_path, new_registry, clock, artifact):
+def forge(tmp_path, new_registry, clock, artifact, prebuilt):
     """Three versions of m (0.95, 0.97, 0.5 accuracy) and one of n, v1 of m in production, on a bare
     'forge' remote."""
-    bare = tmp_path / "forge.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    registry = new_registry(tmp_path / "alice", remote=tmp_path / "store")
-    (registry.root / ".gitreg.yaml").write_text(GATED)
-    git(registry.root, "commit", "-qam", "Gate production")
-    git(registry.root, "remote", "add", "origin", str(bare))
-    for n, accuracy in enumerate((0.95, 0.97, 0.5)):
-        artifact.write_bytes(f"m{n}".encode() * 100)
-        registry.register("m", artifact, metrics={"accuracy": accuracy})
+
+    def build(folder):
+        bare = folder / "forge.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+        registry = new_registry(folder / "alice", remote=folder / "store")
+        (registry.root / ".gitreg.yaml").write_text(GATED)
+        git(registry.root, "commit", "-qam", "Gate production")
+        git(registry.root, "remote", "add", "origin", str(bare))
+        for n, accuracy in enumerate((0.95, 0.97, 0.5)):
+            artifact.write_bytes(f"m{n}".encode() * 100)
+            registry.register("m", artifact, metrics={"accuracy": accuracy})
+            clock.tick()
+        artifact.write_bytes(b"n0" * 100)
+        registry.register("n", artifact, metrics={"accuracy": 0.99})
+        registry.promote("m", "0.1.0", "production")
+        registry.push()
+
+    start = clock.now
+    prebuilt.copy(("forge",), build, tmp_path)
+    while clock.now < start + 3 * 60:  # the test goes on at the time the scene was built up to
         clock.tick()
-    artifact.write_bytes(b"n0" * 100)
-    registry.register("n", artifact, metrics={"accuracy": 0.99})
-    registry.promote("m", "0.1.0", "production")
-    registry.push()
-    return registry, bare
+    return Registry(tmp_path / "alice"), tmp_path / "forge.git"
 
 
 def forge_merges(bare, tmp_path, branch: str, how: str) -> None:

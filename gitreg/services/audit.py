@@ -7,6 +7,7 @@ second; trailers add gates and overrides where present.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from gitreg.domain.config import Config
@@ -22,13 +23,29 @@ REGISTER, STAGE_CHANGE = 0, 1
 
 def events(git: Git, config: Config, versions: list[ModelVersion], model: str | None = None,
            stage: str | None = None) -> list[Event]:
+    if stage is not None:
+        keyed = _stage_changes(git, config, versions, model, stage)
+    else:  # the stage histories wait on Git (a thread) while the registrations are decoded (this one)
+        with ThreadPoolExecutor(1) as pool:
+            changes = pool.submit(_stage_changes, git, config, versions, model, None)
+            keyed = _registrations(versions, model) + changes.result()
+    keyed.sort(key=lambda item: item[0], reverse=True)
+    return [event for _, event in keyed]
+
+
+def _registrations(versions: list[ModelVersion], model: str | None) -> list[tuple[tuple, Event]]:
     keyed = []
-    if stage is None:
-        for position, version in enumerate(versions):
-            if model is None or version.name == model:
-                card = version.card_data()
-                stamp = _timestamp(card["created"])
-                keyed.append(((stamp, REGISTER, 0, position), _registration(version, card["author"], stamp)))
+    for position, version in enumerate(versions):
+        if model is None or version.name == model:
+            card = version.card_data()
+            stamp = _timestamp(card["created"])
+            keyed.append(((stamp, REGISTER, 0, position), _registration(version, card["author"], stamp)))
+    return keyed
+
+
+def _stage_changes(git: Git, config: Config, versions: list[ModelVersion], model: str | None,
+                   stage: str | None) -> list[tuple[tuple, Event]]:
+    keyed = []
     tips = git.branch_tips()
     registered = group_by_model(versions)
     for stage_config in config.stages:
@@ -40,8 +57,7 @@ def events(git: Git, config: Config, versions: list[ModelVersion], model: str | 
         for position, stage_event in enumerate(found):
             clock = max(clock, stage_event.trailers.clock if stage_event.trailers else 0)
             keyed.append(((stage_event.step.record.timestamp, STAGE_CHANGE, clock, position), _event(stage_event)))
-    keyed.sort(key=lambda item: item[0], reverse=True)
-    return [event for _, event in keyed]
+    return keyed
 
 
 def _event(found: history.StageEvent) -> Event:
