@@ -44,6 +44,12 @@ class ModelVersion:
         return data if is_plain_form(data) and (data["name"], data["version"]) == (self.name, self.version) \
             else self.card.to_dict()
 
+    def index_data(self) -> dict:
+        """The card's data as the index line holds it, decoded and nothing more (no defaults filled in:
+        ``card_data`` gives the card's own form): the cheapest look at a field or two of every version."""
+        source = self.card_source
+        return source.to_dict() if isinstance(source, Card) else yamlio.load_checked_json(source, f"the card of {self.tag}")
+
     @property
     def ref(self) -> str:
         return f"{refs.TAGS_PREFIX}{self.tag}"

@@ -247,8 +247,8 @@ class Git:
         ``for-each-ref`` names the tags (0.2 s at 100,000), one ``cat-file --batch`` streams their objects
         while the caller parses them, Git and Python on two cores. (``for-each-ref`` with ``%(contents)``
         writes nothing before it has read every tag, so its reader only waits; and holds all in memory.)"""
-        listing = self._out("for-each-ref", "--format=%(objecttype) %(objectname) %(refname:strip=2)", pattern)
-        tags = [line[4:].split(" ", 1) for line in listing.splitlines() if line.startswith("tag ")]
+        listing = self._out("for-each-ref", "--format=%(objectname) %(refname:strip=2)", pattern)  # no type:
+        tags = [line.split(" ", 1) for line in listing.splitlines()]  # cat-file's header says which are tags
         objects = self._stream_objects([oid for oid, _ in tags])
         for (oid, name), (kind, content) in zip(tags, objects):
             if kind == "tag":

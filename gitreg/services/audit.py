@@ -7,6 +7,7 @@ second; trailers add gates and overrides where present.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -19,6 +20,7 @@ from gitreg.io.git import Git
 from gitreg.services import history
 
 REGISTER, STAGE_CHANGE = 0, 1
+_UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\Z")  # what _iso writes
 
 
 def events(git: Git, config: Config, versions: list[ModelVersion], model: str | None = None,
@@ -37,9 +39,11 @@ def _registrations(versions: list[ModelVersion], model: str | None) -> list[tupl
     keyed = []
     for position, version in enumerate(versions):
         if model is None or version.name == model:
-            card = version.card_data()
-            stamp = _timestamp(card["created"])
-            keyed.append(((stamp, REGISTER, 0, position), _registration(version, card["author"], stamp)))
+            card = version.index_data()
+            created = card["created"]
+            stamp = _timestamp(created)
+            when = created if _UTC_SECONDS.match(created) else _iso(stamp)  # already as the log writes it
+            keyed.append(((stamp, REGISTER, 0, position), _registration(version, card.get("author") or {}, when)))
     return keyed
 
 
@@ -70,9 +74,9 @@ def _event(found: history.StageEvent) -> Event:
                  found.gates, found.override)
 
 
-def _registration(version: ModelVersion, author: dict, stamp: int) -> Event:
+def _registration(version: ModelVersion, author: dict, when: str) -> Event:
     return assemble(Event, action="register", model=version.name, version=version.version, from_version=None,
-                    stage=None, author=f"{author.get('name', '')} <{author.get('email', '')}>", time=_iso(stamp),
+                    stage=None, author=f"{author.get('name', '')} <{author.get('email', '')}>", time=when,
                     commit=version.commit, gates=(), override=None)
 
 
