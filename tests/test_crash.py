@@ -204,3 +204,31 @@ def test_a_branch_that_moved_after_the_crash_is_not_rewound_and_the_backup_is_ke
     assert "leftover: .git/gitreg/journal/" in verify.output and "leftover: .dvc/tmp/gitreg-undo-" in verify.output
     assert git(root, "rev-parse", "HEAD") == head
     assert list((root / ".dvc" / "tmp").glob("gitreg-undo-*/model/card.yaml"))
+
+
+def test_a_ref_lock_left_by_a_killed_pack_refs_is_named_and_removed_once_stale(registry, artifact, run):
+    """What kill -9 during the `git pack-refs` gitreg runs every 64 tags leaves: packed-refs.lock. Git then
+    refuses to delete a packed tag; verify names the lock, and --repair removes it once no ref update could
+    still own it (a younger lock may be a Git command running now: it is named, not removed)."""
+    import os
+    import time
+
+    from gitreg.services.leftovers import STALE_LOCK_SECONDS
+
+    registry.register("m", artifact)
+    git(registry.root, "pack-refs", "--all")
+    lock = registry.root / ".git" / "packed-refs.lock"
+    lock.write_bytes((registry.root / ".git" / "packed-refs").read_bytes()[:40])  # half written
+    assert subprocess.run(["git", "tag", "-d", "m@v0.1.0"], cwd=registry.root, capture_output=True).returncode != 0
+
+    fresh = run("verify", expect=13)
+    assert "leftover: .git/packed-refs.lock" in fresh.output and "once it is 10 minutes old" in fresh.output
+    run("verify", "--repair", expect=13)
+    assert lock.exists()  # too young to be sure nobody holds it
+
+    old = time.time() - STALE_LOCK_SECONDS - 1
+    os.utime(lock, (old, old))
+    repaired = run("verify", "--repair")
+    assert "repaired: removed .git/packed-refs.lock" in repaired.output and not lock.exists()
+    assert registry.verify() == []
+    git(registry.root, "tag", "-d", "m@v0.1.0")  # Git moves the packed ref again

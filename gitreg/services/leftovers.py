@@ -4,7 +4,11 @@
   a later push would publish it);
 - uncommitted changes under ``models/`` (a registration replaces that folder);
 - journal entries that could not be settled, ``.dvc/tmp/gitreg-undo-*`` backups, gitreg temp files in
-  the DVC cache and private index files in ``.git/``.
+  the DVC cache and private index files in ``.git/``;
+- Git's lock files on refs (``packed-refs.lock``, ``refs/**.lock``) left by a Git process killed while it
+  moved or packed refs, as gitreg's own ``pack-refs`` can be: Git refuses to touch those refs again
+  until the lock goes. A lock is only removed once it is ``STALE_LOCK_SECONDS`` old (no ref update
+  takes that long; a younger one may belong to a Git command running now).
 
 ``repair`` does only what is safe: it settles the journal, removes temp files and private index
 files while no gitreg command runs in this clone, and takes an untagged registration commit off the
@@ -15,6 +19,7 @@ folders are reported, never deleted.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from gitreg.io.git import Git
 from gitreg.services import recovery, registration
 
 REGISTRATION_SUBJECT = re.compile(r"^Register \S+ v\S+")
+STALE_LOCK_SECONDS = 600
 
 
 @dataclass
@@ -42,7 +48,28 @@ def problems(git: Git) -> list[str]:
     found += [f"uncommitted change under models/: {line}: commit or remove it before registering"
               for line in dirty_model_folders(git)]
     found += [f"leftover: {path}" for path in leftover_files(git)]
+    found += [f"leftover: {_rel(git.root, lock)} (a Git process was killed while it moved refs; Git refuses to "
+              f"change those refs until it goes): {_lock_advice(lock)}" for lock in ref_locks(git)]
     return found
+
+
+def ref_locks(git: Git) -> list[Path]:
+    dot_git = journal.git_dir(git)
+    return sorted([*dot_git.glob("packed-refs.lock"), *(dot_git / "refs").rglob("*.lock")])
+
+
+def _stale(lock: Path) -> bool:
+    try:
+        return time.time() - lock.stat().st_mtime >= STALE_LOCK_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+def _lock_advice(lock: Path) -> str:
+    if _stale(lock):
+        return "`gitreg verify --repair` removes it"
+    return (f"if no Git command is running in this clone, `gitreg verify --repair` removes it once it is "
+            f"{STALE_LOCK_SECONDS // 60} minutes old (or delete it by hand)")
 
 
 def untagged_registrations(git: Git, revs: tuple[str, ...] = ("--branches",)) -> list[tuple[str, str, str]]:
@@ -80,7 +107,8 @@ def repair(git: Git, recovered: list[str]) -> Repair:
     """Fix what is safe to fix (``recovered``: what opening the registry already settled)."""
     report = Repair(done=list(recovered) + recovery.recover(git))
     if not journal.running(git):
-        for path in [*_temp_files(git.root), *journal.git_dir(git).glob("gitreg-index-*")]:
+        stale_locks = [lock for lock in ref_locks(git) if _stale(lock)]
+        for path in [*_temp_files(git.root), *journal.git_dir(git).glob("gitreg-index-*"), *stale_locks]:
             path.unlink(missing_ok=True)
             report.done.append(f"removed {_rel(git.root, path)}")
     while droppable := [found for found in untagged_registrations(git) if _droppable(git, *found[:2])]:
