@@ -232,3 +232,24 @@ def test_a_ref_lock_left_by_a_killed_pack_refs_is_named_and_removed_once_stale(r
     assert "repaired: removed .git/packed-refs.lock" in repaired.output and not lock.exists()
     assert registry.verify() == []
     git(registry.root, "tag", "-d", "m@v0.1.0")  # Git moves the packed ref again
+
+
+def test_a_checked_tags_temp_left_by_a_killed_read_is_named_and_removed_once_stale(registry, artifact, run):
+    import os
+    import time
+
+    from gitreg.io import checked_tags
+    from gitreg.services.leftovers import STALE_LOCK_SECONDS
+
+    registry.register("m", artifact)
+    registry.versions()
+    saved = registry.root / ".git" / checked_tags.FILE
+    assert saved.stat().st_mode & 0o777 == 0o644
+    temp = saved.parent / f"{checked_tags.TEMP_PREFIX}k9"
+    temp.write_text(checked_tags.HEADER)  # what kill -9 between write and rename leaves
+    assert "leftover: .git/gitreg/.checked-tags-k9" in run("verify", expect=13).output
+    old = time.time() - STALE_LOCK_SECONDS - 1
+    os.utime(temp, (old, old))
+    assert "repaired: removed .git/gitreg/.checked-tags-k9" in run("verify", "--repair").output
+    assert not temp.exists() and saved.exists()
+

@@ -192,3 +192,19 @@ def test_verify_finds_a_card_or_pointer_that_says_other_than_the_index(three):
     problems = three.verify()
     assert any("m@v0.4.0: its message index and" in problem for problem in problems)
     assert any("m@v0.5.0: its pointer" in problem and "ab" * 16 in problem for problem in problems)
+
+
+def test_a_tag_whose_header_lies_about_its_target_is_caught_where_the_tree_is_read(three):
+    """A tag object written with `hash-object --literally` that says `type commit` but names a blob: the
+    listing takes the header's word (as the hook's own tag read does), and every reader of the tree refuses."""
+    root = three.root
+    line = json.loads(git(root, "cat-file", "-p", "m@v0.3.0").rstrip().rsplit("\n", 1)[1])
+    line["version"] = "0.4.0"
+    blob = git(root, "rev-parse", "m@v0.3.0:models/m/card.yaml").strip()
+    raw = f"object {blob}\ntype commit\ntag m@v0.4.0\ntagger A <a@b> 1767225600 +0000\n\nlies\n\n{json.dumps(line)}\n"
+    oid = subprocess.run(["git", "hash-object", "-t", "tag", "-w", "--literally", "--stdin"], cwd=root,
+                         input=raw, capture_output=True, text=True, check=True).stdout.strip()
+    (root / ".git" / "refs" / "tags" / "m@v0.4.0").write_text(oid + "\n")
+    assert any("m@v0.4.0: no card.yaml" in problem for problem in three.verify())
+    with pytest.raises(CardError, match="m@v0.4.0"):
+        three.show("m@0.4.0")

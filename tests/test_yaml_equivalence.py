@@ -116,6 +116,9 @@ def test_dump_plain_writes_every_card_register_writes(registry, artifact):
 
 
 @pytest.mark.parametrize("value", ["a: b", "a #b", "x ", " x", "'q'", "line\nbreak", "tab\tx", "é", None, 1e-05,
-                                   1e20, [{"a": 1}], [[1]], "~", "-x", "?x", "*x", "&x", "!x", "%x", "@x", "#x"])
+                                   1e20, [{"a": 1}], [[1]], "~", "-x", "?x", "*x", "&x", "!x", "%x", "@x", "#x",
+                                   "... x", "..."])
 def test_dump_plain_leaves_anything_unsure_to_the_parser(value):
     assert yamlio.dump_plain({"k": value}) is None
+    if isinstance(value, str) and value:
+        assert yamlio.dump_plain({value: 1}) is None  # as a key at the margin too ("... x:" ends a document)

@@ -307,7 +307,8 @@ def _plain_scalar(value: Any) -> str | None:
     if kind is str:
         if value == "":
             return "''"
-        if not _PLAIN_TEXT.match(value) or value.endswith((" ", ":")) or ": " in value or "  " in value:
+        if (not _PLAIN_TEXT.match(value) or value.endswith((" ", ":")) or ": " in value or "  " in value
+                or value.startswith("...")):  # "... " at a line's start ends the document
             return None
         return f"'{value}'" if _resolves(value) else value
     if kind is bool:

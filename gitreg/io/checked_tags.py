@@ -23,6 +23,7 @@ from gitreg.io.git import Git
 from gitreg.io.journal import git_dir
 
 FILE = Path("gitreg") / "checked-tags"
+TEMP_PREFIX = ".checked-tags-"  # a save killed half-way leaves one: `verify --repair` removes it
 HEADER = f"gitreg checked-tags 1 {CARD_RULES}\n"
 
 
@@ -42,12 +43,17 @@ def load(git: Git) -> frozenset[str]:
     return frozenset(body.splitlines())
 
 
+def leftover_temps(git: Git) -> list[Path]:
+    return sorted((git_dir(git) / FILE.parent).glob(f"{TEMP_PREFIX}*"))
+
+
 def save(git: Git, keys: Iterable[str]) -> None:
     """Replace the file with ``keys`` (best effort: a read never fails because its cache could not be kept)."""
     where, temp = git_dir(git) / FILE, None
     try:
         where.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=where.parent, prefix=".checked-tags-")
+        fd, temp = tempfile.mkstemp(dir=where.parent, prefix=TEMP_PREFIX)
+        os.fchmod(fd, 0o644)  # as Git's own files: every user of a shared clone may read it
         with os.fdopen(fd, "w") as out:
             out.write(HEADER)
             out.writelines(f"{item}\n" for item in sorted(keys))

@@ -247,8 +247,9 @@ class Git:
         ``for-each-ref`` names the tags (0.2 s at 100,000), one ``cat-file --batch`` streams their objects
         while the caller parses them, Git and Python on two cores. (``for-each-ref`` with ``%(contents)``
         writes nothing before it has read every tag, so its reader only waits; and holds all in memory.)"""
-        listing = self._out("for-each-ref", "--format=%(objectname) %(refname:strip=2)", pattern)  # no type:
-        tags = [line.split(" ", 1) for line in listing.splitlines()]  # cat-file's header says which are tags
+        listing = self._out("for-each-ref", "--format=%(objecttype) %(objectname) %(refname:strip=2)", pattern)
+        # only annotated tags go to cat-file: a lightweight tag may name a blob of any size
+        tags = [line[4:].split(" ", 1) for line in listing.splitlines() if line.startswith("tag ")]
         objects = self._stream_objects([oid for oid, _ in tags])
         for (oid, name), (kind, content) in zip(tags, objects):
             if kind == "tag":
@@ -516,13 +517,13 @@ class CatFile:
         self.proc = subprocess.Popen(
             ["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
-        self.known: dict[str, tuple[str, str, bytes] | None] = {}
+        self._known: dict[str, tuple[str, str, bytes] | None] = {}
         self._subtrees: dict[str, dict[str, str]] = {}
 
     def get(self, spec: str) -> tuple[str, str, bytes] | None:
         """(oid, type, content) of ``rev:path`` or an object id; None when missing."""
-        if spec in self.known:
-            return self.known[spec]
+        if spec in self._known:
+            return self._known[spec]
         self.proc.stdin.write(spec.encode() + b"\n")
         self.proc.stdin.flush()
         return self._answer()
@@ -531,14 +532,18 @@ class CatFile:
         """Ask all of ``specs`` at once (written by a thread while the answers are read) and keep the
         answers for :meth:`get`: one exchange instead of a round trip each (3,000 took a second). Only
         for specs named by object id (``OID`` or ``OID:path``), whose answer cannot change."""
-        todo = [spec for spec in dict.fromkeys(specs) if spec not in self.known]
+        todo = [spec for spec in dict.fromkeys(specs) if spec not in self._known]
         if not todo:
             return
         feeder = threading.Thread(target=_feed, args=(self.proc.stdin, todo, False), daemon=True)
         feeder.start()
         for spec in todo:
-            self.known[spec] = self._answer()
+            self._known[spec] = self._answer()
         feeder.join()
+
+    def forget(self) -> None:
+        """Drop the kept answers (a long walk prefetches in chunks)."""
+        self._known.clear()
 
     def _answer(self) -> tuple[str, str, bytes] | None:
         header = self.proc.stdout.readline().split()

@@ -234,7 +234,7 @@ def verify(git: Git, config: Config, versions: list[ModelVersion], broken: list[
             cat.prefetch(spec for version in chunk for spec in _files_of(version))
             for version in chunk:
                 problems += verify_version(cat, version)
-            cat.known.clear()
+            cat.forget()
     views = resolve_stages(git, config, versions)
     for view in views.values():
         problems += [str(breach) for breach in view.breaches.values()]

@@ -5,10 +5,11 @@
 - uncommitted changes under ``models/`` (a registration replaces that folder);
 - journal entries that could not be settled, ``.dvc/tmp/gitreg-undo-*`` backups, gitreg temp files in
   the DVC cache and private index files in ``.git/``;
+- a temp file of ``.git/gitreg/checked-tags`` that a read killed while saving it left;
 - Git's lock files on refs (``packed-refs.lock``, ``refs/**.lock``) left by a Git process killed while it
   moved or packed refs, as gitreg's own ``pack-refs`` can be: Git refuses to touch those refs again
-  until the lock goes. A lock is only removed once it is ``STALE_LOCK_SECONDS`` old (no ref update
-  takes that long; a younger one may belong to a Git command running now).
+  until the lock goes. A lock or temp file is only removed once it is ``STALE_LOCK_SECONDS`` old (no
+  ref update or save takes that long; a younger one may belong to a command running now).
 
 ``repair`` does only what is safe: it settles the journal, removes temp files and private index
 files while no gitreg command runs in this clone, and takes an untagged registration commit off the
@@ -23,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitreg.io import dvc_layout, journal
+from gitreg.io import checked_tags, dvc_layout, journal
 from gitreg.io.git import Git
 from gitreg.services import recovery, registration
 
@@ -50,6 +51,8 @@ def problems(git: Git) -> list[str]:
     found += [f"leftover: {path}" for path in leftover_files(git)]
     found += [f"leftover: {_rel(git.root, lock)} (a Git process was killed while it moved refs; Git refuses to "
               f"change those refs until it goes): {_lock_advice(lock)}" for lock in ref_locks(git)]
+    found += [f"leftover: {_rel(git.root, temp)} (a read was killed while it saved the tags it checked): "
+              f"{_lock_advice(temp)}" for temp in checked_tags.leftover_temps(git)]
     return found
 
 
@@ -68,7 +71,7 @@ def _stale(lock: Path) -> bool:
 def _lock_advice(lock: Path) -> str:
     if _stale(lock):
         return "`gitreg verify --repair` removes it"
-    return (f"if no Git command is running in this clone, `gitreg verify --repair` removes it once it is "
+    return (f"if no command is running in this clone, `gitreg verify --repair` removes it once it is "
             f"{STALE_LOCK_SECONDS // 60} minutes old (or delete it by hand)")
 
 
@@ -107,7 +110,7 @@ def repair(git: Git, recovered: list[str]) -> Repair:
     """Fix what is safe to fix (``recovered``: what opening the registry already settled)."""
     report = Repair(done=list(recovered) + recovery.recover(git))
     if not journal.running(git):
-        stale_locks = [lock for lock in ref_locks(git) if _stale(lock)]
+        stale_locks = [path for path in [*ref_locks(git), *checked_tags.leftover_temps(git)] if _stale(path)]
         for path in [*_temp_files(git.root), *journal.git_dir(git).glob("gitreg-index-*"), *stale_locks]:
             path.unlink(missing_ok=True)
             report.done.append(f"removed {_rel(git.root, path)}")
