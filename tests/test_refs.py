@@ -239,3 +239,26 @@ def test_latest_orders_by_semver_precedence():
     assert versioning.latest(["1.0.0-rc.1", "1.0.0"]) == "1.0.0"
     assert versioning.latest(["1.10.0", "1.9.0"]) == "1.10.0"
     assert versioning.latest(["1.0.0+b", "1.0.0+a"]) == "1.0.0+b"  # deterministic tie-break
+
+
+# ------------------------------------------------------------------------------- GTO's other tags
+@given(names, stages, st.integers(min_value=1, max_value=10**8), st.booleans())
+def test_assignment_tags_round_trip(name, stage, counter, leaving):
+    tag = refs.format_assignment_tag(name, stage, counter, leaving)
+    parsed = refs.parse_assignment_tag(tag)
+    assert (parsed.name, parsed.stage, parsed.counter, parsed.leaving) == (name, stage, counter, leaving)
+    assert str(parsed) == tag and refs.is_gto_stage_tag(tag)
+    assert refs.parse_version_tag(tag) is None and refs.parse_deprecation_tag(tag) is None
+
+
+@given(names, semvers())
+def test_deprecation_tags_round_trip(name, version):
+    tag = refs.format_deprecation_tag(name, version)
+    assert refs.parse_deprecation_tag(tag) == (name, version)
+    assert refs.parse_version_tag(tag) is None and refs.parse_assignment_tag(tag) is None
+
+
+@pytest.mark.parametrize("tag", ["churn#prod#0", "churn#prod#01", "churn#prod", "churn#Prod#1", "churn#prod#1\n",
+                                 "churn##1", "churn#prod!!#1", "#prod#1", "churn#prod#1#2"])
+def test_malformed_assignment_tags_are_not_assignments(tag):
+    assert refs.parse_assignment_tag(tag) is None

@@ -28,6 +28,13 @@ MODEL_REF_RE = re.compile(  # the optional "v" of NAME@vX.Y.Z is stripped by che
     r"^(?P<name>[^@#]*)(?:@(?P<version>[^@#]*)|#(?P<stage>[^@#]*))?\Z"
 )
 
+# GTO's other tags (gto/tag.py TagTemplates): a stage assignment ``NAME#STAGE#N``, an unassignment
+# ``NAME#STAGE!#N`` (N counts a model's assignment tags, across stages), a withdrawn version
+# ``NAME@vX.Y.Z!``. Stages here follow gitreg's stage grammar, which GTO's accepts.
+ASSIGNMENT_TAG_RE = re.compile(
+    rf"^(?P<name>{NAME_PATTERN})#(?P<stage>{STAGE_PATTERN})(?P<leaving>!?)#(?P<counter>[1-9]\d{{0,8}})\Z")
+DEPRECATION_TAG_RE = re.compile(rf"^(?P<name>{NAME_PATTERN})@v(?P<version>{SEMVER_PATTERN})!\Z")
+
 TAGS_PREFIX = "refs/tags/"
 MODELS_DIR = "models"
 
@@ -66,6 +73,45 @@ def format_version_tag(name: str, version: str) -> str:
 def parse_version_tag(tag: str) -> tuple[str, str] | None:
     """``NAME@vX.Y.Z`` -> (name, version); None for any other tag."""
     match = VERSION_TAG_RE.match(tag)
+    return (match["name"], match["version"]) if match else None
+
+
+@dataclass(frozen=True)
+class AssignmentTagName:
+    """What a GTO stage tag's name says: ``NAME#STAGE#N`` (``leaving``: ``NAME#STAGE!#N``)."""
+
+    name: str
+    stage: str
+    leaving: bool
+    counter: int
+
+    def __str__(self) -> str:
+        return format_assignment_tag(self.name, self.stage, self.counter, self.leaving)
+
+
+def format_assignment_tag(name: str, stage: str, counter: int, leaving: bool = False) -> str:
+    return f"{name}#{stage}{'!' if leaving else ''}#{counter}"
+
+
+def parse_assignment_tag(tag: str) -> AssignmentTagName | None:
+    match = ASSIGNMENT_TAG_RE.match(tag)
+    if not match:
+        return None
+    return AssignmentTagName(match["name"], match["stage"], bool(match["leaving"]), int(match["counter"]))
+
+
+def is_gto_stage_tag(tag: str) -> bool:
+    """Any tag GTO would read as a stage (un)assignment: ``NAME#...`` (judged by ``verify`` and the hook)."""
+    return "#" in tag
+
+
+def format_deprecation_tag(name: str, version: str) -> str:
+    return f"{name}@v{version}!"
+
+
+def parse_deprecation_tag(tag: str) -> tuple[str, str] | None:
+    """``NAME@vX.Y.Z!`` -> (name, version); None for any other tag."""
+    match = DEPRECATION_TAG_RE.match(tag)
     return (match["name"], match["version"]) if match else None
 
 
