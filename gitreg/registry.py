@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
     from gitreg.services.checks import PromotionReport
+    from gitreg.services.gto_tags import TagSync
     from gitreg.services.leftovers import Repair
     from gitreg.services.registration import RegisterPlan, RegisterRequest
     from gitreg.services.stage_plan import StageResult
@@ -229,6 +230,20 @@ class Registry:
         self._require_writable()
         return sync.pull(self.git, self.config, artifacts)
 
+    def sync_tags(self, name: str | None = None, *, stage: str | None = None, dry_run: bool = False,
+                  push: bool = False) -> TagSync:
+        """Make GTO's assignment tags (``NAME#STAGE#N``, ``NAME#STAGE!#N``) say what the stage branches hold,
+        so that GTO, ``dvc artifacts get --stage`` and DVC Studio see the stages (a forge's merge makes no
+        tags). Idempotent. With ``push`` it works on origin's branches and publishes the tags."""
+        from gitreg.services import sync
+
+        self._require_writable()
+        config = self.config
+        if stage:
+            config.stage(stage)
+        return sync.sync_stage_tags(self.git, config, refs.check_name(name) if name else None, stage,
+                                    dry_run=dry_run, push=push)
+
     def check_promotion(self, base: str, head: str, stage: str | None = None) -> PromotionReport:
         """Would merging ``head`` into the stage branch ``base`` be a valid, gated promotion?"""
         from gitreg.services import checks
@@ -241,11 +256,12 @@ class Registry:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
         every version whose bytes are missing or corrupt in the local DVC cache, with ``remote`` in the
         DVC remote."""
-        from gitreg.services import artifact_check, checks, leftovers
+        from gitreg.services import artifact_check, checks, gto_tags, leftovers
 
         snapshot = Snapshot.read(self.git, recheck=True)
         versions = list(snapshot.versions)
         problems = checks.verify(self.git, snapshot.config, versions, list(snapshot.broken))
+        problems += gto_tags.problems(self.git, snapshot)
         if artifacts or remote:
             problems += artifact_check.check(self._dvc_root(), versions, local=artifacts, remote=remote)
         if not self.remote_url:

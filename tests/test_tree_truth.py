@@ -114,6 +114,11 @@ def test_two_promotion_branches_from_one_tip_merge_cleanly_in_either_order(forge
     registry.pull()
     assert registry.stage_versions("m") == {"production": "0.2.0"}
     assert registry.stage_versions("n") == {"production": "0.1.0"}
+    # a forge's merges make no GTO tags: verify names each stage GTO misreads until sync-tags mirrors them
+    assert registry.verify() == [
+        "GTO's tags put v0.1.0 of m in production, the stage branch holds v0.2.0: run `gitreg sync-tags --push`",
+        "GTO's tags put nothing of n in production, the stage branch holds v0.1.0: run `gitreg sync-tags --push`"]
+    assert registry.sync_tags(push=True).pushed
     assert registry.verify() == []
 
 

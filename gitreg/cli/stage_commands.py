@@ -34,6 +34,8 @@ def _report(result, as_json: bool, dry_run: bool, pr: bool = False) -> None:
         click.echo(f"Would: {change.subject()} ({was}); nothing changed")
     else:
         click.echo(f"{change.subject()} ({was}); {result.plan.stage.branch} at {render.short(result.commit)}")
+    if result.tags and not as_json:
+        click.echo(f"  GTO tags: {', '.join(sorted(result.tags))}")
 
 
 @click.command()
@@ -200,4 +202,41 @@ def verify(ctx, artifacts, remote, repair, as_json) -> None:
         sys.exit(int(IntegrityError.exit_code))
 
 
-STAGE_COMMANDS = [promote, rollback, retire, log, check_promotion, verify]
+@click.command(name="sync-tags")
+@click.argument("name", required=False)
+@click.option("--stage", metavar="STAGE", help="Only this stage.")
+@dry_run_option
+@push_option
+@json_option
+@click.pass_context
+def sync_tags(ctx, name, stage, dry_run, push, as_json) -> None:
+    """Make GTO's assignment tags say what the stage branches hold.
+
+    GTO, `dvc artifacts get --stage` and DVC Studio read stages from tags
+    (NAME#STAGE#N puts a version in a stage, NAME#STAGE!#N takes it out).
+    gitreg's stage changes make them; a forge's merge of a promotion pull
+    request does not, and this command makes the missing ones (each tag
+    names the stage commit it mirrors, so running it again changes nothing).
+    With --push it works on origin's stage branches and publishes the tags;
+    the bundled verify workflow runs it on every push to stage/**.
+
+    \b
+    Examples:
+      gitreg sync-tags
+      gitreg sync-tags churn --stage production --dry-run
+      gitreg sync-tags --push
+    """
+    result = _registry(ctx).sync_tags(name, stage=stage, dry_run=dry_run, push=push)
+    if as_json:
+        render.emit_json({"dry_run": dry_run, **result.to_dict()})
+        return
+    verb = "Would create" if dry_run else "Created"
+    for tag in result.tags:
+        click.echo(f"{verb} {tag.tag} -> {render.short(tag.target)}")
+    if not result.tags:
+        click.echo("GTO's tags already agree with the stage branches: nothing to do")
+    if result.pushed:
+        click.echo(f"Pushed to origin: {', '.join(result.pushed)}")
+
+
+STAGE_COMMANDS = [promote, rollback, retire, log, check_promotion, verify, sync_tags]

@@ -31,8 +31,9 @@ MODEL_REF_RE = re.compile(  # the optional "v" of NAME@vX.Y.Z is stripped by che
 # GTO's other tags (gto/tag.py TagTemplates): a stage assignment ``NAME#STAGE#N``, an unassignment
 # ``NAME#STAGE!#N`` (N counts a model's assignment tags, across stages), a withdrawn version
 # ``NAME@vX.Y.Z!``. Stages here follow gitreg's stage grammar, which GTO's accepts.
+# GTO also reads the counter as optional ("simple" tags, NAME#STAGE), so a reader must too.
 ASSIGNMENT_TAG_RE = re.compile(
-    rf"^(?P<name>{NAME_PATTERN})#(?P<stage>{STAGE_PATTERN})(?P<leaving>!?)#(?P<counter>[1-9]\d{{0,8}})\Z")
+    rf"^(?P<name>{NAME_PATTERN})#(?P<stage>{STAGE_PATTERN})(?P<leaving>!?)(?:#(?P<counter>\d{{1,9}}))?\Z")
 DEPRECATION_TAG_RE = re.compile(rf"^(?P<name>{NAME_PATTERN})@v(?P<version>{SEMVER_PATTERN})!\Z")
 
 TAGS_PREFIX = "refs/tags/"
@@ -83,21 +84,23 @@ class AssignmentTagName:
     name: str
     stage: str
     leaving: bool
-    counter: int
+    counter: int | None  # None: GTO's "simple" form without one
 
     def __str__(self) -> str:
         return format_assignment_tag(self.name, self.stage, self.counter, self.leaving)
 
 
-def format_assignment_tag(name: str, stage: str, counter: int, leaving: bool = False) -> str:
-    return f"{name}#{stage}{'!' if leaving else ''}#{counter}"
+def format_assignment_tag(name: str, stage: str, counter: int | None, leaving: bool = False) -> str:
+    return f"{name}#{stage}{'!' if leaving else ''}" + (f"#{counter}" if counter is not None else "")
 
 
 def parse_assignment_tag(tag: str) -> AssignmentTagName | None:
     match = ASSIGNMENT_TAG_RE.match(tag)
     if not match:
         return None
-    return AssignmentTagName(match["name"], match["stage"], bool(match["leaving"]), int(match["counter"]))
+    counter = match["counter"]
+    return AssignmentTagName(match["name"], match["stage"], bool(match["leaving"]),
+                             int(counter) if counter is not None else None)
 
 
 def is_gto_stage_tag(tag: str) -> bool:

@@ -63,6 +63,16 @@ class TreeEdit:
     put: dict[str, bytes] = field(default_factory=dict)  # path -> content
 
 
+@dataclass(frozen=True)
+class StageTagRecord:
+    name: str
+    oid: str
+    annotated: bool
+    target: str | None  # the commit it names (None: not a commit)
+    time: int
+    mirrors: str | None  # the value of the trailer asked for
+
+
 LOOSE_TAGS = 64
 
 
@@ -280,10 +290,32 @@ class Git:
             proc.stdout.close()
             proc.stderr.close()
 
+    def stage_tags(self, trailer: str, pattern: str = "refs/tags/*#*") -> list[StageTagRecord]:
+        """Every tag GTO may read as a stage (un)assignment (names with ``#``), with the value of the
+        ``trailer`` in its message, in one ``for-each-ref``."""
+        fields = ("%(refname:strip=2)", "%(objectname)", "%(objecttype)", "%(*objectname)", "%(*objecttype)",
+                  "%(taggerdate:unix)", f"%(contents:trailers:key={trailer},valueonly)")
+        listing = self._run("for-each-ref", f"--format={'%00'.join(fields)}%00", pattern).stdout
+        return [_stage_tag_record(chunk) for chunk in listing.split(RECORD_END) if chunk.strip()]
+
     def tag_object(self, name: str, oid: str) -> TagRecord | None:
         """An annotated tag object read directly (it may not be under refs/ yet); None if not a tag."""
         proc = self._run("cat-file", "tag", oid, check=False, text=False)
         return _tag_record(name, oid, proc.stdout) if proc.returncode == 0 else None
+
+    def stage_tag_object(self, name: str, oid: str, trailer: str) -> StageTagRecord:
+        """What ``stage_tags`` says of one tag, read from its object (in a hook, before it is under refs/)."""
+        proc = self._run("cat-file", "tag", oid, check=False, text=False)
+        if proc.returncode != 0:
+            kind = self._out("cat-file", "-t", oid, check=False)
+            return StageTagRecord(name, oid, False, oid if kind == "commit" else None, 0, None)
+        headers, _, message = proc.stdout.decode(errors="replace").partition("\n\n")
+        fields = dict(line.split(" ", 1) for line in headers.splitlines() if " " in line)
+        stamp = fields.get("tagger", "").rsplit(" ", 2)
+        values = [line.split(":", 1)[1].strip() for line in message.splitlines() if line.startswith(f"{trailer}:")]
+        return StageTagRecord(name, oid, True, fields.get("object") if fields.get("type") == "commit" else None,
+                              int(stamp[-2]) if len(stamp) == 3 and stamp[-2].isdigit() else 0,
+                              values[-1] if values else None)
 
     def tags_named(self, names: list[str]) -> list[TagRecord]:
         """The annotated tags of these exact names that exist, with one ``cat-file --batch``."""
@@ -417,6 +449,12 @@ class Git:
     def delete_ref(self, ref: str, old: str) -> None:
         self._run("update-ref", "-d", ref, old)
 
+    def delete_tags(self, oids: dict[str, str]) -> None:
+        """Delete tags ``{name: oid}`` that are still at that oid, in one ``update-ref --stdin``."""
+        if oids:
+            self._run("update-ref", "--stdin", input="".join(f"delete refs/tags/{name} {oid}\n"
+                                                            for name, oid in oids.items()))
+
     def create_tag(self, name: str, target: str, message: str, identity: Identity) -> str:
         """Create an annotated tag; ConflictError when it exists (tags are never moved)."""
         ref = f"refs/tags/{name}"
@@ -429,6 +467,21 @@ class Git:
         oid = self._out("mktag", input=tag_object)
         self.update_ref(ref, oid, None, f"gitreg: tag {name}")
         return oid
+
+    def create_tags(self, tags: list[tuple[str, str, str, Identity]]) -> dict[str, str]:
+        """Annotated tags ``(name, commit, message, tagger)``, all created or none (one ``update-ref``
+        transaction); ConflictError when one exists already. ``{name: tag object id}``."""
+        if not tags:
+            return {}
+        made = {name: self._out("mktag", input=f"object {target}\ntype commit\ntag {name}\n"
+                                               f"tagger {who.name} <{who.email}> {who.git_date}\n\n{message}")
+                for name, target, message, who in tags}
+        proc = self._run("update-ref", "--stdin", check=False,
+                         input="".join(f"create refs/tags/{name} {oid}\n" for name, oid in made.items()))
+        if proc.returncode != 0:
+            raise ConflictError(f"a tag gitreg meant to create exists already ({_describe_failure(('update-ref',), proc.stderr)}): "
+                                "run the command again")
+        return made
 
     def reset_paths(self, paths: list[str]) -> None:
         """Make the user's index match HEAD for ``paths`` (after a commit made beside it)."""
@@ -597,6 +650,14 @@ def _tag_record(name: str, oid: str, content: bytes) -> TagRecord:
         target, kind = fields.get(b"object", b""), fields.get(b"type", b"")
     return TagRecord(name, oid, target.decode(errors="replace"), message.decode(errors="replace"),
                      kind.decode(errors="replace"))
+
+
+def _stage_tag_record(chunk: str) -> StageTagRecord:
+    name, oid, kind, peeled, peeled_kind, time, mirrors = chunk.lstrip("\n").split("\x00")[:7]
+    annotated = kind == "tag"
+    target = (peeled if peeled_kind == "commit" else None) if annotated else (oid if kind == "commit" else None)
+    value = mirrors.strip().splitlines()
+    return StageTagRecord(name, oid, annotated, target, int(time or 0), value[-1].strip() if value else None)
 
 
 def _tree_entries(data: bytes):

@@ -21,7 +21,7 @@ from gitreg.domain.config import Config
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import GitregError, InvalidInputError, NotARegistryError
 from gitreg.io.git import Git
-from gitreg.services import artifact_check, checks, config_source, index
+from gitreg.services import artifact_check, checks, config_source, gto_tags, index
 from gitreg.services.config_source import load as load_config
 
 ZERO = "0" * 40
@@ -85,7 +85,7 @@ def check(git: Git, updates: list[Update]) -> list[str]:
     for update in updates:
         if update.ref in stages:
             problems += _check_stage(git, config, versions, stages[update.ref], update, moved)
-    return problems
+    return problems + gto_tags.hook_problems(git, config, versions, updates, moved)
 
 
 def _raced(git: Git, updates: list[Update]) -> list[str]:

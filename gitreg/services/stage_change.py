@@ -14,7 +14,7 @@ from gitreg.domain.stage_view import StageView
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import ConflictError, IntegrityError, InvalidInputError
 from gitreg.io.git import Git
-from gitreg.services import review, stage_plan
+from gitreg.services import gto_tags, review, stage_plan
 from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan, StageResult
 
@@ -80,10 +80,22 @@ def _run(git: Git, snapshot: Snapshot, build: Build, dry_run: bool) -> StageResu
             stage_plan.refuse_if_moved(first, planned)
         first = first or planned
         try:
-            return StageResult(planned, stage_plan.apply(git, planned, identity))
+            commit = stage_plan.apply(git, planned, identity)
         except ConflictError:  # the stage branch moved under us: plan again on its new tip
             current = Snapshot.read(git, snapshot.scope, snapshot.config)
+            continue
+        return StageResult(planned, commit, tags=_mirror(git, snapshot, planned))
     raise ConflictError("the stage branch kept moving while gitreg worked: run the command again")
+
+
+def _mirror(git: Git, snapshot: Snapshot, planned: StagePlan) -> dict[str, str]:
+    """GTO's tags for the change just made (a failure here leaves only tags missing, which ``verify``
+    names and ``sync-tags`` makes)."""
+    model = planned.change.model
+    try:
+        return gto_tags.mirror(git, Snapshot.read(git, model, snapshot.config), model, planned.stage.name)
+    except ConflictError:  # another writer here made them first
+        return {}
 
 
 def _refuse_checked_out(git: Git, stage: Stage) -> None:

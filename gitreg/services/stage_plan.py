@@ -59,10 +59,11 @@ class StageResult:
     commit: str | None  # the new stage tip, or the promotion commit with --pr; None: nothing changed
     branch: str | None = None  # the promotion branch with --pr
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tags: dict[str, str] = field(default_factory=dict)  # GTO's assignment tags made to mirror it: {tag: oid}
 
     def to_dict(self) -> dict:
         return {**self.plan.to_dict(), "commit": self.commit, "branch": self.branch,
-                "changed": self.commit is not None}
+                "changed": self.commit is not None, "gto_tags": sorted(self.tags)}
 
 
 # ------------------------------------------------------------------------------------ planning

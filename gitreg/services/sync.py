@@ -13,7 +13,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitreg.domain import refs
@@ -31,7 +31,7 @@ from gitreg.errors import (
 )
 from gitreg.io import artifact_store, dvc_layout, faults, journal, progress
 from gitreg.io.git import Git, TreeEdit
-from gitreg.services import history, index, leftovers, registration, stage_plan
+from gitreg.services import gto_tags, history, index, leftovers, registration, stage_plan
 from gitreg.services.registration import RegisterPlan
 from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan, StageResult
@@ -132,6 +132,7 @@ def push(git: Git, config: Config, all_artifacts: bool = False) -> SyncReport:
     report = SyncReport()
     report.artifacts = push_artifacts(git, versions if all_artifacts else new_versions + staged)
     refspecs = [f"{v.ref}:{v.ref}" for v in new_versions] + [f"{branch}:{branch}" for branch in branches]
+    refspecs += [f"{ref}:{ref}" for tag in gto_tags.read(git) if (ref := f"refs/tags/{tag.tag}") not in on_remote]
     changed = git.push(REMOTE, refspecs)
     for stage in config.stages:
         _PushMarker(git, stage).clear()  # what an interrupted --push left is published now, by this push
@@ -288,29 +289,78 @@ def publish_stage_change(git: Git, config: Config, change: Callable[[], StageRes
             return result
         faults.point("stage-change:applied")
         plan = result.plan
+        made = dict(result.tags)
         try:
             if first is not None and pending is None:
                 stage_plan.refuse_if_moved(first, plan)
             first = first or plan
-            published = [v for v in Snapshot.read(git, plan.change.model, config).versions
-                         if v.version == plan.change.version]
+            snapshot = Snapshot.read(git, plan.change.model, config)
+            if pending is not None:  # its tags may not have been made before the crash
+                made = gto_tags.mirror(git, snapshot, plan.change.model, stage.name)
+                result = replace(result, tags={**made, **_unpublished_tags(git, stage, plan.change.model)})
+            published = [v for v in snapshot.versions if v.version == plan.change.version]
             push_artifacts(git, published)
             marker.write(intent, result.commit, plan.change.subject())
             faults.point("stage-change:pushing")
             faults.pause("stage-change:pushing")
-            git.push(REMOTE, [f"{plan.stage.ref}:{plan.stage.ref}"] + [f"{v.ref}:{v.ref}" for v in published])
+            git.push(REMOTE, [f"{plan.stage.ref}:{plan.stage.ref}"] + [f"{v.ref}:{v.ref}" for v in published]
+                     + [f"refs/tags/{tag}:refs/tags/{tag}" for tag in result.tags])
             faults.point("stage-change:pushed")
             marker.clear()
             return result
         except RemoteMovedError:
-            if pending is None:
-                _drop_unpublished(git, result)
+            _drop_unpublished(git, result, made, pending is None)
             _back_off(attempt)
         except BaseException:
-            if pending is None:
-                _drop_unpublished(git, result)  # a stage change that was not published is not kept
+            _drop_unpublished(git, result, made, pending is None)  # a change not published is not kept
             raise
     raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish were overtaken; try again")
+
+
+def sync_stage_tags(git: Git, config: Config, model: str | None, stage: str | None, *, dry_run: bool,
+                    push: bool) -> gto_tags.TagSync:
+    """Make GTO's assignment tags agree with the stage branches (``gitreg sync-tags``); with ``push``,
+    with the remote's branches, publishing the tags in one atomic push (made anew when raced)."""
+    if not push:
+        return _sync_here(git, config, model, stage, dry_run)
+    require_remote(git)
+    for attempt in range(ATTEMPTS):
+        fetch_registry(git)
+        follow_stage_branches(git, config)
+        _refuse_unpublished_stages(git, config)
+        result = _sync_here(git, config, model, stage, dry_run)
+        if dry_run:
+            return result
+        made = {t.tag: git.ref_oid(f"refs/tags/{t.tag}") for t in result.tags}
+        on_remote = git.remote_refs(REMOTE, "refs/tags/")
+        refspecs = [f"{ref}:{ref}" for tag in gto_tags.read(git) if (ref := f"refs/tags/{tag.tag}") not in on_remote]
+        try:
+            pushed = git.push(REMOTE, refspecs) if refspecs else []
+        except RemoteMovedError:
+            git.delete_tags(made)
+            _back_off(attempt)
+            continue
+        except BaseException:
+            git.delete_tags(made)
+            raise
+        return replace(result, pushed=tuple(ref.removeprefix("refs/tags/") for ref in pushed))
+    raise ConflictError(f"{REMOTE} kept moving: {ATTEMPTS} attempts to publish the tags were overtaken; try again")
+
+
+def _sync_here(git: Git, config: Config, model: str | None, stage: str | None, dry_run: bool) -> gto_tags.TagSync:
+    snapshot = Snapshot.read(git, model, config)
+    planned = gto_tags.plan(git, snapshot, model, stage)
+    if not dry_run:
+        gto_tags.create(git, planned)
+    return gto_tags.TagSync(tuple(planned), created=not dry_run)
+
+
+def _refuse_unpublished_stages(git: Git, config: Config) -> None:
+    for stage in config.stages:
+        local, remote = git.rev_parse(stage.ref), git.rev_parse(f"{TRACKING}{stage.branch}")
+        if local and local != remote:
+            raise InvalidInputError(f"{stage.branch} has changes that are not on {REMOTE}: publish them with "
+                                    "`gitreg push` (it pushes their GTO tags too), then sync the tags")
 
 
 class _PushMarker:
@@ -404,7 +454,20 @@ def _pending_change(git: Git, stage: Stage, intent: StageChange) -> StageResult 
                                            f"whose push had not finished; {stage.branch} at {local[:8]}",))
 
 
-def _drop_unpublished(git: Git, result: StageResult) -> None:
+def _unpublished_tags(git: Git, stage: Stage, model: str) -> dict[str, str]:
+    """The model's GTO tags in ``stage`` that mirror commits the remote's stage branch does not have yet."""
+    local, remote = git.rev_parse(stage.ref), git.rev_parse(f"{TRACKING}{stage.branch}")
+    unpublished = set(git.commits_between(local, remote, first_parent=True)) if local else set()
+    return {tag.tag: tag.oid for tag in gto_tags.read(git, f"refs/tags/{model}#{stage.name}*")
+            if tag.mirrors in unpublished}
+
+
+def _drop_unpublished(git: Git, result: StageResult, made: dict[str, str], change_too: bool) -> None:
+    """Take back the GTO tags made for an unpublished change (they would mirror a commit that is
+    dropped, and block the fetch of the remote's own tags of the same name), and the change itself."""
+    git.delete_tags(made)
+    if not change_too:
+        return
     plan = result.plan
     if plan.expected:
         git.update_ref(plan.stage.ref, plan.expected, result.commit, "gitreg: drop unpublished stage change")
