@@ -8,8 +8,8 @@ source of truth; these tags mirror them, one transition per stage event, each na
 in a ``Gitreg-Stage-Commit:`` trailer so that mirroring again is a no-op.
 
 Git stamps tags to the second and GTO orders them by that stamp, so two events in one second would read
-in either order. Each new tag is therefore stamped one second after the newest tag of its model and
-stage when the event's own second is not later: the order GTO reads is the branch's order.
+in either order. Each new tag is therefore stamped one second after the newest stage tag of its model
+when the event's own second is not later: the order GTO reads is the order the events were mirrored in.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def plan(model: str, stage: str, events: list[StageEventFacts], now_in_stage: st
     mirrored = {t.mirrors for t in own if t.mirrors}
     done = max((i for i, event in enumerate(events) if event.commit in mirrored), default=-1)
     state = active(own, model, stage)
-    clock = _Clock(max((t.time for t in own), default=None),
-                   max((t.parsed.counter or 0 for t in tags if t.parsed and t.parsed.name == model), default=0))
+    models = [t for t in tags if t.parsed and t.parsed.name == model]
+    clock = _Clock(max((t.time for t in models), default=None), max((t.parsed.counter or 0 for t in models), default=0))
     new: list[NewTag] = []
     for event in events[done + 1:]:
         new += _transition(model, stage, state, event.after, event, clock, label)

@@ -39,6 +39,12 @@ def read(git: Git, pattern: str = "refs/tags/*#*") -> list[StageTag]:
     return [stage_tag(record) for record in git.stage_tags(MIRROR_TRAILER, pattern)]
 
 
+def read_of(git: Git, model: str, stage: str) -> list[StageTag]:
+    """``model``'s stage tags in ``stage`` (``refs/tags/m#prod*`` also matches the stage ``prod-eu``)."""
+    return [tag for tag in read(git, f"refs/tags/{model}#{stage}*")
+            if tag.parsed and (tag.parsed.name, tag.parsed.stage) == (model, stage)]
+
+
 def stage_tag(record: StageTagRecord) -> StageTag:
     return StageTag(record.name, record.oid, refs.parse_assignment_tag(record.name), record.target,
                     record.annotated, record.time, record.mirrors)

@@ -415,6 +415,8 @@ def _drop_overtaken(git: Git, stage: Stage, intent: StageChange) -> None:
     unpublished, pending = _unpublished_events(git, stage, local, fork)
     if pending and _is_intent(pending, intent) and len(pending) == len(unpublished):
         git.update_ref(stage.ref, remote, local, "gitreg: drop an unpublished change the remote overtook")
+        git.delete_tags({tag.tag: tag.oid for tag in gto_tags.read_of(git, intent.model, stage.name)
+                         if tag.mirrors in unpublished})  # they mirror the dropped commits
 
 
 def _unpublished_events(git: Git, stage: Stage, local: str, since: str | None):
@@ -458,8 +460,7 @@ def _unpublished_tags(git: Git, stage: Stage, model: str) -> dict[str, str]:
     """The model's GTO tags in ``stage`` that mirror commits the remote's stage branch does not have yet."""
     local, remote = git.rev_parse(stage.ref), git.rev_parse(f"{TRACKING}{stage.branch}")
     unpublished = set(git.commits_between(local, remote, first_parent=True)) if local else set()
-    return {tag.tag: tag.oid for tag in gto_tags.read(git, f"refs/tags/{model}#{stage.name}*")
-            if tag.mirrors in unpublished}
+    return {tag.tag: tag.oid for tag in gto_tags.read_of(git, model, stage.name) if tag.mirrors in unpublished}
 
 
 def _drop_unpublished(git: Git, result: StageResult, made: dict[str, str], change_too: bool) -> None:
