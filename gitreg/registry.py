@@ -231,18 +231,21 @@ class Registry:
         return sync.pull(self.git, self.config, artifacts)
 
     def sync_tags(self, name: str | None = None, *, stage: str | None = None, dry_run: bool = False,
-                  push: bool = False) -> TagSync:
+                  push: bool = False, bundle: str | os.PathLike | None = None) -> TagSync:
         """Make GTO's assignment tags (``NAME#STAGE#N``, ``NAME#STAGE!#N``) say what the stage branches hold,
         so that GTO, ``dvc artifacts get --stage`` and DVC Studio see the stages (a forge's merge makes no
-        tags). Idempotent. With ``push`` it works on origin's branches and publishes the tags."""
+        tags). Idempotent. With ``push`` it works on origin's branches and publishes the tags; ``bundle``
+        writes the tags made to that Git bundle file (nothing when none are made)."""
         from gitreg.services import sync
 
         self._require_writable()
+        if push and bundle:
+            raise InvalidInputError("give --push or --bundle, not both: a bundle is for a job that pushes it")
         config = self.config
         if stage:
             config.stage(stage)
         return sync.sync_stage_tags(self.git, config, refs.check_name(name) if name else None, stage,
-                                    dry_run=dry_run, push=push)
+                                    dry_run=dry_run, push=push, bundle=os.fspath(bundle) if bundle else None)
 
     def check_promotion(self, base: str, head: str, stage: str | None = None) -> PromotionReport:
         """Would merging ``head`` into the stage branch ``base`` be a valid, gated promotion?"""

@@ -215,3 +215,38 @@ def test_bad_sync_tags_input_changes_nothing(registry, run, args, code, message)
     result = run(*args, expect=code)
     assert message in result.stderr
     assert snapshot(registry.root) == before
+
+
+def test_the_workflow_mirrors_a_forge_merge_in_a_read_only_job_and_pushes_with_git_alone(forge, tmp_path):  # noqa: F811
+    """The verify workflow's two jobs, run here: `sync-tags --bundle` in a clone that cannot push, then the
+    push job's own script (git only) against the shared repository."""
+    import json
+    import os
+
+    import yaml
+
+    from gitreg.services import ci
+
+    registry, bare = forge
+    registry.promote("m", "0.2.0", "production", pr=True)
+    forge_merges(bare, tmp_path, "promote/production/m-v0.2.0", "merge")
+    runner = clone_of(bare, tmp_path / "runner")
+    git(runner, "checkout", "-q", "stage/production")
+    made = Registry(runner).sync_tags(bundle=tmp_path / "runner" / "gto-tags.bundle")
+    assert [t.tag for t in made.tags] == ["m#production!#2", "m#production#3"]
+    workflow = yaml.safe_load(ci.workflow_files("gitreg-dvc==0.1.0")[f"{ci.WORKFLOW_DIR}/gitreg-verify.yml"])
+    script = workflow["jobs"]["push-tags"]["steps"][0]["run"]
+    subprocess.run(["git", "config", "uploadpack.allowAnySHA1InWant", "true"], cwd=bare, check=True)  # as GitHub
+    job = tmp_path / "push-job"
+    job.mkdir()
+    bundle = (tmp_path / "runner" / "gto-tags.bundle").read_bytes()
+    import base64
+
+    env = {**os.environ, "BUNDLE": base64.b64encode(bundle).decode(), "GH_TOKEN": "unused-here",
+           "COMMITS": " ".join(sorted({t.target for t in made.tags})), "REPOSITORY_URL": f"file://{bare}"}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=job, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    reader = Registry(clone_of(bare, tmp_path / "reader"))
+    assert gto_stages(reader.root) == {"m": {"production": "0.2.0"}}
+    assert reader.verify() == []
+    assert json.loads(json.dumps(made.to_dict()))["tags"][1]["tag"] == "m#production#3"

@@ -75,7 +75,7 @@ def test_no_workflow_installs_the_package_index_gitreg(registry):
     for path, text in every_workflow(registry).items():
         assert not re.search(r"pip3? install[^\n]*(?<![\w-])gitreg(?![\w-])", text), path
         installs = [step["run"] for _, _, step in steps(text) if "pip" in step.get("run", "")]
-        assert installs in ([], ['python -m pip install "$GITREG_INSTALL"']), (path, installs)
+        assert set(installs) <= {'python -m pip install "$GITREG_INSTALL"'}, (path, installs)
 
 
 def test_the_install_line_is_ci_install_in_every_registry_workflow(registry):
@@ -87,7 +87,7 @@ def test_the_install_line_is_ci_install_in_every_registry_workflow(registry):
         for name in ci.WORKFLOWS:
             envs = [step["env"]["GITREG_INSTALL"] for _, _, step in steps(files[f"{ci.WORKFLOW_DIR}/{name}"].decode())
                     if "GITREG_INSTALL" in step.get("env", {})]
-            assert envs == [spec], (root, name)
+            assert envs and set(envs) == {spec}, (root, name)
 
 
 def test_a_workflow_that_disagrees_with_ci_install_is_named():

@@ -205,11 +205,12 @@ def verify(ctx, artifacts, remote, repair, as_json) -> None:
 @click.command(name="sync-tags")
 @click.argument("name", required=False)
 @click.option("--stage", metavar="STAGE", help="Only this stage.")
+@click.option("--bundle", metavar="FILE", help="Also write the tags made to this Git bundle (for a job that pushes them).")
 @dry_run_option
 @push_option
 @json_option
 @click.pass_context
-def sync_tags(ctx, name, stage, dry_run, push, as_json) -> None:
+def sync_tags(ctx, name, stage, bundle, dry_run, push, as_json) -> None:
     """Make GTO's assignment tags say what the stage branches hold.
 
     GTO, `dvc artifacts get --stage` and DVC Studio read stages from tags
@@ -217,16 +218,19 @@ def sync_tags(ctx, name, stage, dry_run, push, as_json) -> None:
     gitreg's stage changes make them; a forge's merge of a promotion pull
     request does not, and this command makes the missing ones (each tag
     names the stage commit it mirrors, so running it again changes nothing).
-    With --push it works on origin's stage branches and publishes the tags;
-    the bundled verify workflow runs it on every push to stage/**.
+    With --push it works on origin's stage branches and publishes the tags.
+    --bundle FILE writes the tags made to a Git bundle: the bundled verify
+    workflow makes them in a job that can only read, and pushes the bundle
+    from a job that runs nothing but git.
 
     \b
     Examples:
       gitreg sync-tags
       gitreg sync-tags churn --stage production --dry-run
       gitreg sync-tags --push
+      gitreg sync-tags --bundle gto-tags.bundle --json
     """
-    result = _registry(ctx).sync_tags(name, stage=stage, dry_run=dry_run, push=push)
+    result = _registry(ctx).sync_tags(name, stage=stage, dry_run=dry_run, push=push, bundle=bundle)
     if as_json:
         render.emit_json({"dry_run": dry_run, **result.to_dict()})
         return

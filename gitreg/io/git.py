@@ -483,6 +483,10 @@ class Git:
                                 "run the command again")
         return made
 
+    def write_bundle(self, path: str, refs: list[str], prerequisites: list[str]) -> None:
+        """A Git bundle at ``path`` of ``refs`` alone (the ``prerequisites`` it builds on are left out)."""
+        self._run("bundle", "create", "-q", os.path.abspath(path), *refs, *(f"^{oid}" for oid in prerequisites))
+
     def reset_paths(self, paths: list[str]) -> None:
         """Make the user's index match HEAD for ``paths`` (after a commit made beside it)."""
         self._run("reset", "-q", "HEAD", "--", *paths)

@@ -102,8 +102,9 @@ def workflow_files(spec: str) -> dict[str, bytes]:
 
 
 def installed_by(workflow: bytes) -> list[str]:
-    """The requirements a workflow installs, as its GITREG_INSTALL lines say."""
-    return [_scalar(value) for value in INSTALL_LINE.findall(workflow.decode(errors="replace"))]
+    """The requirements a workflow installs, as its GITREG_INSTALL lines say (each once: two jobs may
+    install the same pin)."""
+    return list(dict.fromkeys(_scalar(value) for value in INSTALL_LINE.findall(workflow.decode(errors="replace"))))
 
 
 def disagreements(spec: str | None, files: dict[str, bytes | None]) -> list[str]:

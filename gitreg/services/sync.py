@@ -318,11 +318,17 @@ def publish_stage_change(git: Git, config: Config, change: Callable[[], StageRes
 
 
 def sync_stage_tags(git: Git, config: Config, model: str | None, stage: str | None, *, dry_run: bool,
-                    push: bool) -> gto_tags.TagSync:
+                    push: bool, bundle: str | None = None) -> gto_tags.TagSync:
     """Make GTO's assignment tags agree with the stage branches (``gitreg sync-tags``); with ``push``,
-    with the remote's branches, publishing the tags in one atomic push (made anew when raced)."""
+    with the remote's branches, publishing the tags in one atomic push (made anew when raced); with
+    ``bundle``, also writing the tags made to that Git bundle (for a CI job that may push, and runs
+    nothing but git)."""
     if not push:
-        return _sync_here(git, config, model, stage, dry_run)
+        result = _sync_here(git, config, model, stage, dry_run)
+        if bundle and result.tags and not dry_run:
+            git.write_bundle(bundle, [f"refs/tags/{t.tag}" for t in result.tags],
+                             sorted({t.target for t in result.tags}))
+        return result
     require_remote(git)
     for attempt in range(ATTEMPTS):
         fetch_registry(git)
