@@ -119,27 +119,28 @@ class Registry:
     def plan_register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
                       metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                       labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
-                      base: str | None = None) -> RegisterPlan:
+                      base: str | None = None, line: str | None = None) -> RegisterPlan:
         """What ``register`` with these arguments would do (version, tag, card, parent); changes nothing."""
         from gitreg.services import registration
 
-        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base)
+        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line)
         snapshot = self._writable_snapshot(request.name, push=False)
         return registration.plan(self.git, request, snapshot.history(request.name)[::-1])
 
     def register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
                  metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                  labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
-                 base: str | None = None, push: bool = False) -> ModelVersion:
+                 base: str | None = None, push: bool = False, line: str | None = None) -> ModelVersion:
         """Register a new version of ``name`` (``plan_register`` shows what it would do).
 
         With ``push`` the artifact goes to the DVC remote, then the commit and tag to ``origin`` in
         one atomic push; when another writer pushed first, the registration is redone on top of
-        theirs (with ``bump``, as the next free version).
+        theirs (with ``bump``, as the next free version). ``line`` (``"2.4"`` or ``"2"``) with ``bump``
+        patch (or minor for a major line) bumps the latest version of that maintenance line.
         """
         from gitreg.services import registration, sync
 
-        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base)
+        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line)
         snapshot = self._writable_snapshot(request.name, push)
 
         def plan(current: Snapshot) -> RegisterPlan:
@@ -414,10 +415,12 @@ def _recover(git: Git) -> tuple[str, ...]:
     return tuple(recovery.recover(git))
 
 
-def _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base) -> RegisterRequest:
+def _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base,
+             line=None) -> RegisterRequest:
     from gitreg.services import registration
     from gitreg.services.registration import RegisterRequest
 
     return RegisterRequest(name=refs.check_name(name), source=registration.source_from(model_or_path),
                            version=version, bump=bump, metrics=dict(metrics or {}), params=dict(params or {}),
-                           labels=tuple(labels), description=description, data=tuple(data), base=base)
+                           labels=tuple(labels), description=description, data=tuple(data), base=base,
+                           line=line)

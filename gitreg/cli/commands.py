@@ -70,9 +70,11 @@ def init(path: str, remote: str | None, endpoint_url, region, profile, access_ke
 @click.command()
 @click.argument("name")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--version", "version", metavar="X.Y.Z", help="Explicit version (must be greater than the latest).")
+@click.option("--version", "version", metavar="X.Y.Z", help="Explicit version (greater than the latest of its MAJOR.MINOR line).")
 @click.option("--bump", type=click.Choice(["major", "minor", "patch", "auto"]),
               help="Bump the latest version (default auto: major when the signature changed, else minor).")
+@click.option("--line", metavar="MAJOR[.MINOR]",
+              help="Bump within a maintenance line: --bump patch --line 2.4, --bump minor --line 2.")
 @click.option("--metric", "metric_pairs", multiple=True, metavar="K=V", help="A metric (repeatable).")
 @click.option("--metrics", "metrics_file", type=click.Path(dir_okay=False), help="Metrics from a JSON or YAML file.")
 @click.option("--param", "param_pairs", multiple=True, metavar="K=V", help="A training parameter (repeatable).")
@@ -84,7 +86,7 @@ def init(path: str, remote: str | None, endpoint_url, region, profile, access_ke
 @push_option
 @json_option
 @click.pass_context
-def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_pairs, labels,
+def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, param_pairs, labels,
              description, data, base, dry_run, push, as_json) -> None:
     """Register PATH (a file or folder) as a new version of model NAME.
 
@@ -98,6 +100,7 @@ def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_p
       gitreg register churn model.joblib --bump patch --label tabular
       gitreg register churn model.joblib --version 2.0.0 --metrics metrics.json --data data/train.csv
       gitreg register churn model.joblib --bump patch --push
+      gitreg register churn model.joblib --bump patch --line 2.4   # a fix to the 2.4 line
     """
     from gitreg.services import provenance
 
@@ -105,7 +108,7 @@ def register(ctx, name, path, version, bump, metric_pairs, metrics_file, param_p
     metrics.update(provenance.parse_pairs(metric_pairs, "metric"))
     registry = _registry(ctx)
     options = dict(version=version, bump=bump, metrics=metrics, params=provenance.parse_pairs(param_pairs, "param"),
-                   labels=labels, description=description, data=data, base=base)
+                   labels=labels, description=description, data=data, base=base, line=line)
     if dry_run:
         result = registry.plan_register(name, path, **options)
     else:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from typing import Any
 
 import semver
 
 from gitreg.domain.refs import check_version
-from gitreg.errors import ConflictError, InvalidInputError
+from gitreg.errors import ConflictError, InvalidInputError, NotFoundError
 
 FIRST_VERSION = "0.1.0"
 BUMPS = ("major", "minor", "patch", "auto")
+LINE_RE = re.compile(r"^(?:0|[1-9]\d{0,8})(?:\.(?:0|[1-9]\d{0,8}))?\Z")
 
 
 def parse(version: str) -> semver.Version:
@@ -34,13 +36,19 @@ def next_version(
     explicit: str | None,
     bump: str | None,
     signature_changed: bool,
+    line: str | None = None,
 ) -> str:
-    """The version a new registration gets; refuses any that is taken or not greater than the latest."""
+    """The version a new registration gets; refuses any that is taken or out of its line's order
+    (:func:`order_problem`). ``line`` (``MAJOR.MINOR`` or ``MAJOR``): bump the latest version of that line."""
     if explicit is not None and bump:
         raise InvalidInputError("give either --version or --bump, not both")
+    if line is not None:
+        if explicit is not None:
+            raise InvalidInputError("--line goes with --bump patch (or --bump minor for a MAJOR line), not --version")
+        return _bump_in_line(existing, line, bump)
     current = latest(existing)
     if explicit is not None:  # an empty --version is an invalid version, not "no version"
-        return _check_explicit(explicit, existing, current)
+        return _check_explicit(explicit, existing)
     bump = bump or "auto"
     if bump not in BUMPS:
         raise InvalidInputError(f"invalid bump {bump!r}: use one of {', '.join(BUMPS)}")
@@ -51,19 +59,61 @@ def next_version(
     return str(sort_key(current).replace(build=None).next_version(bump))
 
 
-def _check_explicit(explicit: str, existing: list[str], current: str | None) -> str:
+def _check_explicit(explicit: str, existing: list[str]) -> str:
     version = str(parse(explicit))
     if version in existing:
         raise ConflictError(
             f"version {version} already exists and versions are immutable: "
             "register with a higher --version or use --bump"
         )
-    if current is not None and sort_key(version) <= sort_key(current):
-        raise ConflictError(
-            f"version {version} is not greater than the latest version {current}: "
-            "pick a higher --version or use --bump"
-        )
+    problem = order_problem(version, existing)
+    if problem:
+        raise ConflictError(f"{problem}: pick a higher --version or use --bump")
     return version
+
+
+def parse_line(line: str) -> tuple[int, ...]:
+    """``"2.4"`` -> (2, 4), ``"2"`` -> (2,), an optional leading ``v``; InvalidInputError otherwise."""
+    bare = line[1:] if line.startswith("v") else line
+    if not LINE_RE.match(bare):
+        raise InvalidInputError(f"invalid line {line!r}: use MAJOR.MINOR (e.g. 2.4) or MAJOR (e.g. 2)")
+    return tuple(int(part) for part in bare.split("."))
+
+
+def in_line(version: str, line: tuple[int, ...]) -> bool:
+    return precedence(version)[:len(line)] == line
+
+
+def order_problem(version: str, existing: Iterable[str]) -> str | None:
+    """The one ordering rule (register and the server's hook): a new version is greater than the latest
+    version of its own ``MAJOR.MINOR`` line; the first of a new minor line is greater than the latest of
+    its major line; the first of a new major line is greater than every version. So a fix can ship to an
+    older line (2.4.1 after 3.0.0), and no existing line is ever reordered. None when the version fits."""
+    existing = list(existing)
+    key = precedence(version)
+    for width in (2, 1, 0):
+        peers = [v for v in existing if precedence(v)[:width] == key[:width]]
+        if peers:
+            highest = max(peers, key=lambda v: (sort_key(v), v))
+            if key <= precedence(highest):
+                where = f"in line {'.'.join(map(str, key[:width]))}, " if width else ""
+                return f"{where}version {version} is not greater than the latest version {highest}"
+            return None
+    return None
+
+
+def _bump_in_line(existing: list[str], line: str, bump: str | None) -> str:
+    wanted = parse_line(line)
+    allowed = "patch" if len(wanted) == 2 else "minor"
+    if bump not in ("patch", "minor") or (bump == "minor" and len(wanted) == 2):
+        raise InvalidInputError(f"--line {line} bumps within the line: use --bump {allowed}"
+                                + ("" if len(wanted) == 2 else " (or --bump patch)"))
+    peers = [v for v in existing if in_line(v, wanted)]
+    if not peers:
+        raise NotFoundError(f"no version in line {line}: `gitreg history NAME` lists the versions; "
+                            "start a line with an explicit --version")
+    current = max(peers, key=lambda v: (sort_key(v), v))
+    return str(sort_key(current).replace(build=None).next_version(bump))
 
 
 def signature_incompatible(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:

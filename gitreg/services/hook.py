@@ -180,16 +180,16 @@ def _check_bytes(git: Git, pushed: list[ModelVersion]) -> list[str]:
 
 
 def _version_order(existing: list[ModelVersion], pushed: list[ModelVersion]) -> list[str]:
-    """The client's rule on the server: a new version is greater than every version of its model so far,
-    and no two versions of one model pushed together have the same precedence (1.0.0+a, 1.0.0+b)."""
+    """The client's rule on the server (:func:`versioning.order_problem`): a new version is greater than the
+    latest of its line, and no two versions of one model pushed together have the same precedence (1.0.0+a, 1.0.0+b)."""
     problems = []
     taken = {v.tag for v in existing}
     for version in pushed:
-        latest = versioning.latest(v.version for v in existing if v.name == version.name)
+        out_of_order = versioning.order_problem(version.version, (v.version for v in existing if v.name == version.name))
         if version.tag in taken:  # landed while this hook ran: Git's wording, so the client retries
             problems.append(f"{version.tag}: (already exists) another writer registered it first")
-        elif latest and versioning.sort_key(version.version) <= versioning.sort_key(latest):
-            problems.append(f"{version.tag}: a new version must be greater than the latest, v{latest}; "
+        elif out_of_order:
+            problems.append(f"{version.tag}: {out_of_order}, and a line is never reordered; "
                             f"register it with `gitreg register {version.name} PATH --bump patch`")
         twins = [v.tag for v in pushed if v.name == version.name and v.tag != version.tag
                  and versioning.precedence(v.version) == versioning.precedence(version.version)]

@@ -77,6 +77,7 @@ class RegisterRequest:
     description: str = ""
     data: tuple[str, ...] = ()
     base: str | None = None
+    line: str | None = None  # a maintenance line, MAJOR.MINOR or MAJOR: --bump within it
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         request.version,
         request.bump,
         versioning.signature_incompatible(previous.signature if previous else None, signature),
+        request.line,
     )
     card = Card(
         name=name,
