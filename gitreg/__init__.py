@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from gitreg.domain.card import Card
     from gitreg.domain.catalog import ModelSummary
     from gitreg.domain.compare import Comparison
+    from gitreg.domain.deprecation import DeprecatedVersionWarning, Deprecation
     from gitreg.domain.event import Event
     from gitreg.domain.stage_view import StageView
     from gitreg.domain.stats import Stats
@@ -55,7 +56,8 @@ if TYPE_CHECKING:
 # Imported on first use, so that `gitreg --help` and the CLI's start-up stay fast.
 _LAZY = {
     "Registry": "gitreg.registry", "Card": "gitreg.domain.card", "ModelSummary": "gitreg.domain.catalog",
-    "Comparison": "gitreg.domain.compare", "Event": "gitreg.domain.event", "StageView": "gitreg.domain.stage_view",
+    "Comparison": "gitreg.domain.compare", "Deprecation": "gitreg.domain.deprecation",
+    "DeprecatedVersionWarning": "gitreg.domain.deprecation", "Event": "gitreg.domain.event", "StageView": "gitreg.domain.stage_view",
     "Stats": "gitreg.domain.stats", "ModelVersion": "gitreg.domain.version",
     "PromotionReport": "gitreg.services.checks", "Repair": "gitreg.services.leftovers",
     "RegisterPlan": "gitreg.services.registration", "EnvironmentMismatchWarning": "gitreg.services.retrieve",
@@ -67,7 +69,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "Registry",
     "Card", "ModelSummary", "Comparison", "Event", "StageView", "Stats", "ModelVersion", "PromotionReport",
     "Repair", "RegisterPlan", "EnvironmentMismatchWarning", "Snapshot", "StagePlan", "StageResult",
-    "SyncReport",
+    "SyncReport", "Deprecation", "DeprecatedVersionWarning",
     "ArtifactError", "CardError", "ConflictError", "ExitCode", "GateError", "GitError", "GitregError",
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",

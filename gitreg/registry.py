@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
     from gitreg.services.checks import PromotionReport
+    from gitreg.services.deprecation import DeprecateResult
     from gitreg.services.gto_tags import TagSync
     from gitreg.services.leftovers import Repair
     from gitreg.services.registration import RegisterPlan, RegisterRequest
@@ -216,6 +217,29 @@ class Registry:
 
         return sync.publish_stage_change(self.git, config, attempt, intent) if push else attempt()
 
+    def deprecate(self, ref: str | refs.ModelRef, reason: str, *, all_versions: bool = False,
+                  push: bool = False) -> DeprecateResult:
+        """Withdraw ``NAME@VERSION`` (or with ``all_versions`` every version of ``NAME``) for ``reason``: a GTO
+        deprecation tag ``NAME@vX.Y.Z!`` on the version's commit; nothing is deleted. A deprecated version
+        stays in the stages that hold it until rolled back or retired, and cannot be promoted. With ``push``
+        the tags go to ``origin`` in one atomic push (and are removed here when it is refused)."""
+        from gitreg.domain import deprecation as rules
+        from gitreg.services import deprecation
+
+        self._require_writable()
+        ref = ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
+        if ref.stage:
+            raise InvalidInputError(f"deprecate names a version, {ref.name}@VERSION, not a stage")
+        reason = rules.check_reason(reason)
+        snapshot = self.snapshot(ref.name)
+        targets = deprecation.plan(snapshot, ref.name, ref.version, all_versions)
+        return deprecation.apply(self.git, snapshot, targets, reason, push)
+
+    def deprecations(self, name: str | None = None, *, snapshot: Snapshot | None = None) -> dict:
+        """``{(name, version): Deprecation}`` for the withdrawn versions (of ``name``, or of every model)."""
+        found = (snapshot or self.snapshot(name)).deprecations
+        return {key: value for key, value in found.items() if name is None or key[0] == name}
+
     def push(self, all_artifacts: bool = False) -> SyncReport:
         """Publish to ``origin``: artifacts first (of new and staged versions, or with ``all_artifacts`` of
         every version), then the branch, new version tags and stage branches."""
@@ -254,7 +278,8 @@ class Registry:
 
         snapshot = self.snapshot()
         target = snapshot.stage(stage) if stage else checks.infer_stage(snapshot.config, base)
-        return checks.check_promotion(self.git, snapshot.config, list(snapshot.versions), base, head, target)
+        return checks.check_promotion(self.git, snapshot.config, list(snapshot.versions), base, head, target,
+                                      deprecated=snapshot.deprecations)
 
     def verify(self, artifacts: bool = False, remote: bool = False) -> list[str]:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
@@ -264,7 +289,7 @@ class Registry:
 
         snapshot = Snapshot.read(self.git, recheck=True)
         versions = list(snapshot.versions)
-        problems = checks.verify(self.git, snapshot.config, versions, list(snapshot.broken))
+        problems = checks.verify(self.git, snapshot.config, versions, list(snapshot.broken), snapshot.marks)
         problems += gto_tags.problems(self.git, snapshot)
         if artifacts or remote:
             problems += artifact_check.check(self._dvc_root(), versions, local=artifacts, remote=remote)
@@ -282,19 +307,26 @@ class Registry:
     # ------------------------------------------------------------------ reads
     # Every read takes ``snapshot=``: several reads from one snapshot see one state of the registry (and
     # its ``broken`` tags), at the cost of one read.
-    def versions(self, name: str | None = None, *, snapshot: Snapshot | None = None) -> list[ModelVersion]:
+    # ``include_deprecated``: deprecated versions are left out of versions, history, models and search
+    # unless asked for (``--all``); ``snapshot.deprecations`` says which they are.
+    def versions(self, name: str | None = None, *, snapshot: Snapshot | None = None,
+                 include_deprecated: bool = False) -> list[ModelVersion]:
         """Every version (of ``name`` or of all models), ordered by name then semver, oldest first."""
         snapshot = snapshot or self.snapshot(name)
-        return list(snapshot.versions) if not name else snapshot.history(name)[::-1]
+        found = list(snapshot.versions) if not name else snapshot.history(name)[::-1]
+        return snapshot.visible(found, include_deprecated)
 
-    def history(self, name: str, *, snapshot: Snapshot | None = None) -> list[ModelVersion]:
+    def history(self, name: str, *, snapshot: Snapshot | None = None,
+                include_deprecated: bool = False) -> list[ModelVersion]:
         """Every version of ``name``, newest first."""
-        return (snapshot or self.snapshot(name)).history(refs.check_name(name))
+        snapshot = snapshot or self.snapshot(name)
+        return snapshot.visible(snapshot.history(refs.check_name(name)), include_deprecated)
 
-    def models(self, *, snapshot: Snapshot | None = None) -> list[ModelSummary]:
-        """Every model with its latest version and the version in each stage."""
+    def models(self, *, snapshot: Snapshot | None = None, include_deprecated: bool = False) -> list[ModelSummary]:
+        """Every model with its latest version and the version in each stage (a model whose every version
+        is deprecated is left out unless ``include_deprecated``)."""
         snapshot = snapshot or self.snapshot()
-        return catalog.summaries(list(snapshot.versions), snapshot.stage_views)
+        return catalog.summaries(snapshot.visible(snapshot.versions, include_deprecated), snapshot.stage_views)
 
     def resolve(self, ref: str | refs.ModelRef) -> ModelVersion:
         """The version a reference names: ``NAME`` (latest), ``NAME@VERSION``, ``NAME#STAGE``."""
@@ -333,9 +365,16 @@ class Registry:
         after checking its bytes against the pointer."""
         from gitreg.services import retrieve
 
-        found = self.resolve(refs.ModelRef(
-            refs.check_name(name), refs.check_version(version) if version else None,
-            refs.check_stage(stage) if stage else None))
+        ref = refs.ModelRef(refs.check_name(name), refs.check_version(version) if version else None,
+                            refs.check_stage(stage) if stage else None)
+        found = self.resolve(ref)
+        withdrawn = self.deprecations(found.name).get((found.name, found.version))
+        if withdrawn:
+            import warnings
+
+            from gitreg.domain.deprecation import DeprecatedVersionWarning
+
+            warnings.warn(f"{found.tag} is deprecated: {withdrawn.describe()}", DeprecatedVersionWarning, stacklevel=2)
         return retrieve.load(self.git, self._dvc_root(), found)
 
     def get(self, ref: str | refs.ModelRef, output: str | os.PathLike) -> Path:
@@ -346,7 +385,8 @@ class Registry:
 
     # ------------------------------------------------------------------ search, compare, stats
     def search(self, expression: str = "", *, sort: str | None = None, descending: bool = False,
-               limit: int | None = None, snapshot: Snapshot | None = None) -> list[ModelVersion]:
+               limit: int | None = None, snapshot: Snapshot | None = None,
+               include_deprecated: bool = False) -> list[ModelVersion]:
         """Every version whose card matches ``expression`` (the search language: ``gitreg search --help``),
         in name and version order or by ``sort``. Reads the tag index; the stage resolver runs once,
         only when the expression mentions ``stage``."""
@@ -358,7 +398,8 @@ class Registry:
         if parsed.uses_stage:
             query.check_stages(parsed, [stage.name for stage in snapshot.config.stages])
             membership = predicate.stage_membership(snapshot.stage_views)
-        return predicate.run(parsed, list(snapshot.versions), membership, order, descending, limit)
+        versions = snapshot.visible(snapshot.versions, include_deprecated)
+        return predicate.run(parsed, versions, membership, order, descending, limit)
 
     def compare(self, references: Iterable[str | refs.ModelRef], *, data: str | os.PathLike | None = None,
                 target: str | None = None, resamples: int | None = None, seed: int | None = None,

@@ -52,6 +52,7 @@ class TagRecord:
     commit: str
     message: str
     target_type: str = "commit"  # what the tag points at: a version tag must name a commit
+    tagger: str = ""  # "Name <email> TIMESTAMP OFFSET": read for deprecation tags (NAME@vX.Y.Z!) only
 
 
 @dataclass
@@ -487,6 +488,11 @@ class Git:
         """A Git bundle at ``path`` of ``refs`` alone (the ``prerequisites`` it builds on are left out)."""
         self._run("bundle", "create", "-q", os.path.abspath(path), *refs, *(f"^{oid}" for oid in prerequisites))
 
+    def tag_kinds(self, pattern: str = "refs/tags/") -> dict[str, str]:
+        """``{tag name: object type}`` ("tag" for annotated, "commit" etc. for lightweight), one call."""
+        listing = self._out("for-each-ref", "--format=%(objecttype) %(refname:strip=2)", pattern)
+        return {name: kind for kind, _, name in (line.partition(" ") for line in listing.splitlines())}
+
     def reset_paths(self, paths: list[str]) -> None:
         """Make the user's index match HEAD for ``paths`` (after a commit made beside it)."""
         self._run("reset", "-q", "HEAD", "--", *paths)
@@ -652,8 +658,17 @@ def _tag_record(name: str, oid: str, content: bytes) -> TagRecord:
     else:  # a tag object made by hand, headers in any order
         fields = dict(line.split(b" ", 1) for line in headers.split(b"\n") if b" " in line)
         target, kind = fields.get(b"object", b""), fields.get(b"type", b"")
+    # only a deprecation record shows its tagger (who withdrew it, when): a version read skips the search
+    tagger = _header(headers, b"tagger") if name.endswith("!") else ""
     return TagRecord(name, oid, target.decode(errors="replace"), message.decode(errors="replace"),
-                     kind.decode(errors="replace"))
+                     kind.decode(errors="replace"), tagger)
+
+
+def _header(headers: bytes, key: bytes) -> str:
+    for line in headers.split(b"\n"):
+        if line.startswith(key + b" "):
+            return line[len(key) + 1:].decode(errors="replace")
+    return ""
 
 
 def _stage_tag_record(chunk: str) -> StageTagRecord:

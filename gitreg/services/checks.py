@@ -12,7 +12,7 @@ from gitreg.domain.stage_view import group_by_model
 from gitreg.domain.version import BrokenTag, ModelVersion
 from gitreg.errors import CardError, GitregError, InvalidInputError, NotFoundError
 from gitreg.io.git import CatFile, Git
-from gitreg.services import history
+from gitreg.services import deprecation, history
 from gitreg.services.config_source import main_rev
 from gitreg.services.resolve import resolve_stages
 
@@ -66,7 +66,8 @@ def infer_stage(config: Config, base: str) -> Stage:
 
 
 def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base: str | None, head: str,
-                    stage: Stage, moved: dict[str, str] | None = None) -> PromotionReport:
+                    stage: Stage, moved: dict[str, str] | None = None,
+                    deprecated: deprecation.Deprecations | None = None) -> PromotionReport:
     """The one judge of stage changes (pull-request CI, the server hook): every first-parent commit
     from ``base`` to ``head``, in order, may change only ``models/<name>/`` folders; each change is
     classified from the trees (:mod:`gitreg.services.history`); a new state must be a registered version; a
@@ -75,7 +76,7 @@ def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base
     undoes. When ``head`` does not contain ``base`` (a pull request opened from an older tip), the
     merge a forge would make is judged instead. ``base`` None: a new stage branch, judged from where it
     leaves the main branch's history, which must hold no models. ``moved`` gives stage branches' tips
-    after a push."""
+    after a push; a version in ``deprecated`` cannot be promoted."""
     head_commit = _commit(git, head)
     base_commit = _commit(git, base) if base else None
     registered = group_by_model(versions)
@@ -95,7 +96,7 @@ def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base
                 report.problems.append(f"{where} changes files outside the models it promotes: "
                                        f"{', '.join(outside[:5])}; a stage change touches only models/<name>/")
             for event in history.replay(cat, [step], stage.name, registered, ledger):
-                report.models.append(_judge(event, config, stage, views))
+                report.models.append(_judge(event, config, stage, views, deprecated or {}))
     return report
 
 
@@ -148,7 +149,7 @@ def _outside(paths: list[str]) -> list[str]:
     return [p for p in paths if not (p.startswith(f"{refs.MODELS_DIR}/") and p.count("/") >= 2)]
 
 
-def _judge(event: history.StageEvent, config: Config, stage: Stage, views) -> ModelCheck:
+def _judge(event: history.StageEvent, config: Config, stage: Stage, views, deprecated) -> ModelCheck:
     result = ModelCheck(event.model, _version(event.from_version), _version(event.version), event.action,
                         event.step.oid)
     if event.breach:
@@ -158,6 +159,9 @@ def _judge(event: history.StageEvent, config: Config, stage: Stage, views) -> Mo
         result.notes.append(f"its trailers say {event.claimed}, but its tree makes it a {event.action}")
     if event.action != history.PROMOTE:
         return result  # rollbacks restore a state that was gated; retirements need no gates
+    withdrawn = deprecation.promotion_problem(deprecated, event.version)
+    if withdrawn:
+        result.problems.append(withdrawn)
     in_stage = {s: (v.version_of(event.model).version if v.version_of(event.model) else None)
                 for s, v in views.items()}
     replaced = event.from_version.card if event.from_version else None
@@ -225,9 +229,11 @@ def _cell(value, signed: bool = False) -> str:
     return f"{value:+}" if signed and isinstance(value, int) else str(value)
 
 
-def verify(git: Git, config: Config, versions: list[ModelVersion], broken: list[BrokenTag]) -> list[str]:
-    """Every breach of the registry's invariants; empty when all is well."""
+def verify(git: Git, config: Config, versions: list[ModelVersion], broken: list[BrokenTag],
+           marks: tuple = ()) -> list[str]:
+    """Every breach of the registry's invariants; empty when all is well. ``marks``: the deprecation tags."""
     problems = [f"tag {b.tag}: {b.reason}" for b in broken]
+    problems += deprecation.verify_problems(git, versions, marks)
     with git.cat_file() as cat:
         for start in range(0, len(versions), VERIFY_CHUNK):
             chunk = versions[start:start + VERIFY_CHUNK]

@@ -21,7 +21,7 @@ from gitreg.domain.config import Config
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import GitregError, InvalidInputError, NotARegistryError
 from gitreg.io.git import Git
-from gitreg.services import artifact_check, checks, config_source, gto_tags, index
+from gitreg.services import artifact_check, checks, config_source, deprecation, gto_tags, index
 from gitreg.services.config_source import load as load_config
 
 ZERO = "0" * 40
@@ -76,15 +76,18 @@ def check(git: Git, updates: list[Update]) -> list[str]:
     config, problems = _configuration(git, updates)
     if config is None:
         return problems
-    versions, _ = index.read_versions(git, recheck=True)
+    marks: list = []
+    versions, _ = index.read_versions(git, recheck=True, marks=marks)
     found, pushed = _check_tags(git, [u for u in updates if u.ref.startswith(refs.TAGS_PREFIX)])
     problems += found + _version_order(versions, pushed)
     versions += pushed
+    withdrawn, deprecated = deprecation.hook_problems(git, updates, versions, marks, ZERO)
+    problems += withdrawn
     stages = {stage.ref: stage for stage in config.stages}
     moved = {u.ref.removeprefix("refs/heads/"): u.new for u in updates if u.ref in stages and u.new != ZERO}
     for update in updates:
         if update.ref in stages:
-            problems += _check_stage(git, config, versions, stages[update.ref], update, moved)
+            problems += _check_stage(git, config, versions, stages[update.ref], update, moved, deprecated)
     return problems + gto_tags.hook_problems(git, config, versions, updates, moved)
 
 
@@ -200,7 +203,7 @@ def _version_order(existing: list[ModelVersion], pushed: list[ModelVersion]) -> 
 
 
 def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, update: Update,
-                 moved: dict[str, str]) -> list[str]:
+                 moved: dict[str, str], deprecated=None) -> list[str]:
     branch = stage.branch
     if update.new == ZERO:
         return [f"{branch}: a stage branch cannot be deleted; retire its models instead"]
@@ -209,7 +212,7 @@ def _check_stage(git: Git, config: Config, versions: list[ModelVersion], stage, 
         return [f"{branch}: stage history is never rewritten (non-fast-forward, or the old tip left off the "
                 "new tip's first-parent line); roll back instead"]
     base = update.old if update.old != ZERO else None
-    report = checks.check_promotion(git, config, versions, base, update.new, stage, moved=moved)
+    report = checks.check_promotion(git, config, versions, base, update.new, stage, moved=moved, deprecated=deprecated)
     problems = [f"{branch}: {problem}" for problem in report.problems]
     for model in report.models:
         where = f"{branch}: commit {model.commit[:8]}: {model.model}"

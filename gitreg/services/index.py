@@ -19,13 +19,15 @@ from gitreg.io import checked_tags
 from gitreg.io.git import Git, TagRecord
 
 
-def read_versions(git: Git, name: str | None = None, recheck: bool = False) -> tuple[list[ModelVersion], list[BrokenTag]]:
+def read_versions(git: Git, name: str | None = None, recheck: bool = False,
+                  marks: list[TagRecord] | None = None) -> tuple[list[ModelVersion], list[BrokenTag]]:
     """Every registered version (of ``name``, or all), oldest to newest by semver. ``recheck``: build every
-    card, trusting no earlier read (``verify`` and the server's hook)."""
+    card, trusting no earlier read (``verify`` and the server's hook). ``marks`` receives the annotated
+    deprecation tags (``NAME@vX.Y.Z!``) met in the same pass."""
     pattern = f"{refs.TAGS_PREFIX}{name}@v*" if name else refs.TAGS_PREFIX
     remember = not recheck and name is None  # one model's cards are checked faster than the file is read
     with _bulk():
-        return versions_from(git, git.version_tags(pattern), remember=remember)
+        return versions_from(git, git.version_tags(pattern), remember=remember, marks=marks)
 
 
 def read_tags(git: Git, tags: list[str]) -> tuple[list[ModelVersion], list[BrokenTag]]:
@@ -46,8 +48,8 @@ def _bulk():
             gc.enable()
 
 
-def versions_from(git: Git, records: Iterable[TagRecord],
-                  remember: bool = False) -> tuple[list[ModelVersion], list[BrokenTag]]:
+def versions_from(git: Git, records: Iterable[TagRecord], remember: bool = False,
+                  marks: list[TagRecord] | None = None) -> tuple[list[ModelVersion], list[BrokenTag]]:
     """The versions that tag records describe (also tags not yet in refs, as in a pre-receive hook).
 
     Each version keeps its card as the index line; the card is built here only for tags not checked
@@ -59,6 +61,8 @@ def versions_from(git: Git, records: Iterable[TagRecord],
     for record in records:
         parsed = refs.parse_version_tag(record.name)
         if not parsed:
+            if marks is not None and record.name.endswith("!"):
+                marks.append(record)  # judged against the versions by services.deprecation
             continue
         if record.target_type != "commit":
             broken.append(BrokenTag(record.name, f"it points at a {record.target_type or 'missing object'}, "

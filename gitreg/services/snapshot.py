@@ -14,11 +14,12 @@ from functools import cached_property
 
 from gitreg.domain import refs
 from gitreg.domain.config import Config, Stage
+from gitreg.domain.deprecation import Deprecation
 from gitreg.domain.stage_view import StageView, group_by_model
 from gitreg.domain.version import BrokenTag, ModelVersion
 from gitreg.errors import CardError, IntegrityError, InvalidInputError, NotFoundError
-from gitreg.io.git import Git
-from gitreg.services import config_source, index
+from gitreg.io.git import Git, TagRecord
+from gitreg.services import config_source, deprecation, index
 from gitreg.services.resolve import claimed_tags, resolve_stages
 
 
@@ -29,12 +30,28 @@ class Snapshot:
     broken: tuple[BrokenTag, ...]
     scope: str | None = None  # the model whose tags were read; None: every model's
     given_config: Config | None = None
+    marks: tuple[TagRecord, ...] = ()  # the deprecation tags read with the versions
 
     @classmethod
     def read(cls, git: Git, model: str | None = None, config: Config | None = None, recheck: bool = False) -> Snapshot:
         """``recheck``: build every card now, trusting no earlier read of this clone (``verify``)."""
-        versions, broken = index.read_versions(git, model, recheck)
-        return cls(git, tuple(versions), tuple(broken), model, config)
+        marks: list[TagRecord] = []
+        versions, broken = index.read_versions(git, model, recheck, marks)
+        return cls(git, tuple(versions), tuple(broken), model, config, tuple(marks))
+
+    @cached_property
+    def deprecations(self) -> dict[tuple[str, str], Deprecation]:
+        """``{(name, version): Deprecation}``: the valid deprecation tags (``verify`` names the others)."""
+        return deprecation.judge(self.versions, self.marks)[0]
+
+    def deprecated(self, version: ModelVersion) -> Deprecation | None:
+        return self.deprecations.get((version.name, version.version))
+
+    def visible(self, versions, include_deprecated: bool = False) -> list[ModelVersion]:
+        """``versions`` without the deprecated ones (all of them with ``include_deprecated``)."""
+        if include_deprecated or not self.deprecations:
+            return list(versions)
+        return [v for v in versions if (v.name, v.version) not in self.deprecations]
 
     @cached_property
     def config(self) -> Config:
@@ -57,8 +74,8 @@ class Snapshot:
         if not history:
             self._refuse_broken(name, None)
             raise NotFoundError(f"no model named {name!r}: `gitreg list` shows the registered models")
-        if version is None:
-            return history[0]
+        if version is None:  # the latest: the highest version not withdrawn (or, all withdrawn, the highest)
+            return next((v for v in history if (name, v.version) not in self.deprecations), history[0])
         found = self.by_model[name].get(version)
         if found is None:
             self._refuse_broken(name, version)

@@ -14,7 +14,7 @@ from gitreg.domain.stage_view import StageView
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import ConflictError, IntegrityError, InvalidInputError
 from gitreg.io.git import Git
-from gitreg.services import gto_tags, review, stage_plan
+from gitreg.services import deprecation, gto_tags, review, stage_plan
 from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan, StageResult
 
@@ -36,6 +36,7 @@ def promote(git: Git, snapshot: Snapshot, version: ModelVersion, stage: Stage, *
         if in_stage[stage.name] == version.version:
             plan = stage_plan.plan_promote(git, view, version, [], None)
             return StageResult(plan, None, notes=(f"{version.tag} is already in {stage.name}: nothing changed",))
+        deprecation.refuse_promotion(current.deprecations, version)
         checks = gates.evaluate(version.card, stage, current.config, in_stage,
                                 stage_plan.replaced_card(view, version.name), extra)
         failing = [check for check in checks if not check.passed]

@@ -31,7 +31,7 @@ from gitreg.errors import (
 )
 from gitreg.io import artifact_store, dvc_layout, faults, journal, progress
 from gitreg.io.git import Git, TreeEdit
-from gitreg.services import gto_tags, history, index, leftovers, registration, stage_plan
+from gitreg.services import deprecation, gto_tags, history, index, leftovers, registration, stage_plan
 from gitreg.services.registration import RegisterPlan
 from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan, StageResult
@@ -133,6 +133,7 @@ def push(git: Git, config: Config, all_artifacts: bool = False) -> SyncReport:
     report.artifacts = push_artifacts(git, versions if all_artifacts else new_versions + staged)
     refspecs = [f"{v.ref}:{v.ref}" for v in new_versions] + [f"{branch}:{branch}" for branch in branches]
     refspecs += [f"{ref}:{ref}" for tag in gto_tags.read(git) if (ref := f"refs/tags/{tag.tag}") not in on_remote]
+    refspecs += deprecation.unpublished(snapshot.deprecations, on_remote)
     changed = git.push(REMOTE, refspecs)
     for stage in config.stages:
         _PushMarker(git, stage).clear()  # what an interrupted --push left is published now, by this push
