@@ -338,12 +338,12 @@ class Registry:
         snapshot = self.snapshot(name)
         return snapshot.model_stages if name else snapshot.stage_views
 
-    def stage_versions(self, name: str) -> dict[str, str]:
+    def stage_versions(self, name: str, *, snapshot: Snapshot | None = None) -> dict[str, str]:
         """``{stage: version}`` for the stages that hold ``name``."""
-        return self.snapshot(name).stages_of(name)
+        return (snapshot or self.snapshot(name)).stages_of(name)
 
     def log(self, name: str | None = None, stage: str | None = None) -> list[Event]:
-        """Every registration and stage change (of ``name``, in ``stage``), newest first."""
+        """Every registration, stage change and deprecation (of ``name``, in ``stage``), newest first."""
         from gitreg.services import audit
 
         snapshot = self.snapshot()
@@ -351,13 +351,16 @@ class Registry:
             snapshot.stage(stage)
         if name and refs.check_name(name) not in snapshot.by_model:
             raise NotFoundError(f"no model named {name!r}: `gitreg list` shows the registered models")
-        return audit.events(self.git, snapshot.config, list(snapshot.versions), name, stage)
+        return audit.events(self.git, snapshot.config, list(snapshot.versions), name, stage,
+                            snapshot.deprecations.values())
 
-    def show(self, ref: str | refs.ModelRef) -> ModelVersion:
+    def show(self, ref: str | refs.ModelRef, *, snapshot: Snapshot | None = None) -> ModelVersion:
         """The version with its card read from the tagged tree (the source of truth)."""
         from gitreg.services import retrieve
 
-        return retrieve.tagged_card(self.git, self.resolve(ref))
+        ref = ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
+        found = snapshot.resolve(ref) if snapshot else self.resolve(ref)
+        return retrieve.tagged_card(self.git, found)
 
     # ------------------------------------------------------------------ bytes
     def load(self, name: str, version: str | None = None, stage: str | None = None) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from gitreg.cli import render
+from gitreg.domain.refs import ModelRef
 
 
 def _registry(ctx: click.Context):
@@ -28,6 +29,8 @@ def _remember_repo(ctx: click.Context, _param, value: str | None) -> None:
 repo_option = click.option(
     "--repo", metavar="URL", expose_value=False, callback=_remember_repo,
     help="Read a remote registry (Git URL or shared repository) without a working clone; cached.")
+all_option = click.option("--all", "include_deprecated", is_flag=True,
+                          help="Include deprecated versions (`gitreg deprecate`), marked as such.")
 push_option = click.option(
     "--push", is_flag=True,
     help="Publish at once: artifact to the DVC remote, then refs to origin atomically (retried if raced).")
@@ -124,29 +127,35 @@ def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, p
 
 
 @click.command(name="list")
+@all_option
 @repo_option
 @json_option
 @click.pass_context
-def list_models(ctx, as_json: bool) -> None:
+def list_models(ctx, include_deprecated: bool, as_json: bool) -> None:
     """List every model with its latest version, labels and headline metrics.
+
+    Deprecated versions are not counted, and a model whose every version is
+    deprecated is left out, unless --all.
 
     \b
     Examples:
       gitreg list
-      gitreg list --json
+      gitreg list --all --json
     """
     registry = _registry(ctx)
     snapshot = registry.snapshot()
-    models = registry.models(snapshot=snapshot)
+    models = registry.models(snapshot=snapshot, include_deprecated=include_deprecated)
     render.warn_broken(snapshot.broken)
     if as_json:
-        render.emit_json_rows(model.to_dict() for model in models)
+        render.emit_json_rows({**m.to_dict(), "deprecated": snapshot.deprecated(m.latest) is not None}
+                              for m in models)
         return
     if not models:
         click.echo("No models yet: register one with `gitreg register NAME PATH`.")
         return
-    rows = [[m.name, m.latest.version, str(m.versions), render.stages_text(m.stages),
-             ",".join(card.labels), render.metrics_text(card.metrics)] for m in models for card in (m.latest.card,)]
+    rows = [[m.name, m.latest.version + _deprecated_mark(snapshot, m.latest), str(m.versions),
+             render.stages_text(m.stages), ",".join(card.labels), render.metrics_text(card.metrics)]
+            for m in models for card in (m.latest.card,)]
     render.table(rows, ["NAME", "LATEST", "VERSIONS", "STAGES", "LABELS", "METRICS"])
 
 
@@ -166,41 +175,53 @@ def show(ctx, ref: str, as_json: bool) -> None:
       gitreg show churn#production --repo https://github.com/acme/models.git
     """
     registry = _registry(ctx)
-    found = registry.show(ref)
-    stages = registry.stage_versions(found.name)
+    snapshot = registry.snapshot(ModelRef.parse(ref).name)
+    found = registry.show(ref, snapshot=snapshot)
+    stages = registry.stage_versions(found.name, snapshot=snapshot)
     if as_json:
-        render.emit_json({**found.to_dict(), "stages": stages})
+        render.emit_json({**render.version_row(found, snapshot), "stages": stages})
         return
     click.echo(f"# {found.tag}  (commit {render.short(found.commit)})")
     click.echo(f"# stages: {render.stages_text(stages) or 'none'}")
+    withdrawn = snapshot.deprecated(found)
+    if withdrawn:
+        click.echo(f"# deprecated: {withdrawn.describe()}")
     click.echo(found.card.to_yaml().rstrip())
 
 
 @click.command()
 @click.argument("name")
+@all_option
 @repo_option
 @json_option
 @click.pass_context
-def history(ctx, name: str, as_json: bool) -> None:
+def history(ctx, name: str, include_deprecated: bool, as_json: bool) -> None:
     """List every version of NAME, newest first, with author and time.
+
+    Deprecated versions are left out unless --all.
 
     \b
     Examples:
       gitreg history churn
-      gitreg history churn --json
+      gitreg history churn --all --json
     """
     registry = _registry(ctx)
     snapshot = registry.snapshot(name)
-    versions = registry.history(name, snapshot=snapshot)
+    versions = registry.history(name, snapshot=snapshot, include_deprecated=include_deprecated)
     render.warn_broken(snapshot.broken)
     if not versions:
         registry.resolve(name)  # says there is no such model, and how to see the ones there are
+        click.echo(f"Every version of {name} is deprecated: `gitreg history {name} --all` lists them.", err=True)
     if as_json:
-        render.emit_json_rows(v.to_dict() for v in versions)
+        render.emit_json_rows(render.version_row(v, snapshot) for v in versions)
         return
-    rows = [[v.version, card.created, card.author.get("name", ""), render.short(v.commit),
-             render.metrics_text(card.metrics)] for v in versions for card in (v.card,)]
+    rows = [[v.version + _deprecated_mark(snapshot, v), card.created, card.author.get("name", ""),
+             render.short(v.commit), render.metrics_text(card.metrics)] for v in versions for card in (v.card,)]
     render.table(rows, ["VERSION", "CREATED", "AUTHOR", "COMMIT", "METRICS"])
+
+
+def _deprecated_mark(snapshot, version) -> str:
+    return " (deprecated)" if snapshot.deprecated(version) else ""
 
 
 @click.command()

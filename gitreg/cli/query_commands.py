@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitreg.cli import render
-from gitreg.cli.commands import _registry, json_option, repo_option
+from gitreg.cli.commands import _registry, all_option, json_option, repo_option
 
 
 @click.command()
@@ -13,10 +13,11 @@ from gitreg.cli.commands import _registry, json_option, repo_option
 @click.option("--sort", "sort_field", metavar="FIELD", help="Order by this field (default: name, then version).")
 @click.option("--desc", is_flag=True, help="Sort in descending order (versions without the field stay last).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Show at most N versions.")
+@all_option
 @repo_option
 @json_option
 @click.pass_context
-def search(ctx, expression, sort_field, desc, limit, as_json) -> None:
+def search(ctx, expression, sort_field, desc, limit, include_deprecated, as_json) -> None:
     """Find the versions whose card matches EXPRESSION: one row per version.
 
     \b
@@ -32,7 +33,8 @@ def search(ctx, expression, sort_field, desc, limit, as_json) -> None:
     "quoted text", a bare word, a version (1.2.0), a date (2026-01,
     2026-01-31, 2026-01-31T12:00; a date is the whole month, day or minute,
     UTC), true, false or null. A condition on a field that a version lacks
-    is false. No EXPRESSION matches every version.
+    is false. No EXPRESSION matches every version. Deprecated versions are
+    left out unless --all.
 
     \b
     Examples:
@@ -44,10 +46,11 @@ def search(ctx, expression, sort_field, desc, limit, as_json) -> None:
     text = " ".join(expression)
     registry = _registry(ctx)
     snapshot = registry.snapshot()
-    found = registry.search(text, sort=sort_field, descending=desc, limit=limit, snapshot=snapshot)
+    found = registry.search(text, sort=sort_field, descending=desc, limit=limit, snapshot=snapshot,
+                            include_deprecated=include_deprecated)
     render.warn_broken(snapshot.broken)
     if as_json:
-        render.emit_json_rows(version.to_dict() for version in found)
+        render.emit_json_rows(render.version_row(version, snapshot) for version in found)
     else:
         from gitreg.cli import query_render
 

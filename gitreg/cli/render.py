@@ -28,6 +28,12 @@ def emit_json_rows(rows: Iterable[dict[str, Any]]) -> None:
     out.write("[]\n" if separator == "[\n" else "\n]\n")
 
 
+def version_row(version, snapshot) -> dict[str, Any]:
+    """A version's JSON row; ``deprecated`` is the withdrawal (reason, author, time, tag) or null."""
+    withdrawn = snapshot.deprecated(version)
+    return {**version.to_dict(), "deprecated": withdrawn.to_dict() if withdrawn else None}
+
+
 def table(rows: list[list[str]], headers: list[str]) -> None:
     """Aligned columns, written in blocks (one ``click.echo`` per row took a second for 100,000 rows)."""
     cells = [headers, *([str(cell) for cell in row] for row in rows)]

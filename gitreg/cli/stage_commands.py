@@ -113,7 +113,7 @@ def retire(ctx, name, stage, dry_run, push, as_json) -> None:
 @json_option
 @click.pass_context
 def log(ctx, name, stage, as_json) -> None:
-    """The audit trail: every registration, promotion, rollback and retirement, newest first.
+    """The audit trail: every registration, promotion, rollback, retirement and deprecation, newest first.
 
     \b
     Examples:
@@ -125,13 +125,19 @@ def log(ctx, name, stage, as_json) -> None:
         render.emit_json_rows(event.to_dict() for event in events)
         return
     rows = [[e.time, e.action, e.model, _arrow(e), e.stage or "", e.author.split(" <")[0], render.short(e.commit),
-             "override" if e.override else ""] for e in events]
+             _remark(e)] for e in events]
     render.table(rows, ["TIME", "ACTION", "MODEL", "VERSION", "STAGE", "AUTHOR", "COMMIT", ""])
+
+
+def _remark(event) -> str:
+    if event.override:
+        return "override"
+    return f"reason: {event.note}" if event.note else ""
 
 
 def _arrow(event) -> str:
     to = f"v{event.version}" if event.version else "—"
-    if event.action == "register":
+    if event.action in ("register", "deprecate"):
         return to
     return f"{'v' + event.from_version if event.from_version else '—'} → {to}"
 

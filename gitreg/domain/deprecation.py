@@ -26,6 +26,7 @@ class Deprecation:
     author: str  # "Name <email>"
     time: str  # ISO 8601, UTC
     tag: str  # NAME@vX.Y.Z!
+    commit: str = ""  # the version's commit, which the tag names
 
     def to_dict(self) -> dict:
         return {"reason": self.reason, "author": self.author, "time": self.time, "tag": self.tag}
@@ -48,9 +49,9 @@ def tag_message(reason: str) -> str:
     return f"{reason}\n"
 
 
-def from_tag(name: str, version: str, tag: str, message: str, tagger: str) -> Deprecation:
+def from_tag(name: str, version: str, tag: str, message: str, tagger: str, commit: str = "") -> Deprecation:
     author, time = parse_tagger(tagger)
-    return Deprecation(name, version, message.strip(), author, time, tag)
+    return Deprecation(name, version, message.strip(), author, time, tag, commit)
 
 
 def parse_tagger(tagger: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""``log``: every registration, promotion, rollback and retirement, newest first.
+"""``log``: every registration, promotion, rollback, retirement and deprecation, newest first.
 
 Registrations come from the version tags; stage changes from the trees of each stage branch's
 first-parent chain (:mod:`gitreg.services.history`), whose order is exact even when many changes share one
@@ -8,10 +8,12 @@ second; trailers add gates and overrides where present.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from gitreg.domain.config import Config
+from gitreg.domain.deprecation import Deprecation
 from gitreg.domain.event import Event
 from gitreg.domain.stage_view import group_by_model
 from gitreg.domain.values import assemble
@@ -19,18 +21,18 @@ from gitreg.domain.version import ModelVersion
 from gitreg.io.git import Git
 from gitreg.services import history
 
-REGISTER, STAGE_CHANGE = 0, 1
+REGISTER, STAGE_CHANGE, DEPRECATE = 0, 1, 2
 _UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\Z")  # what _iso writes
 
 
 def events(git: Git, config: Config, versions: list[ModelVersion], model: str | None = None,
-           stage: str | None = None) -> list[Event]:
+           stage: str | None = None, deprecations: Iterable[Deprecation] = ()) -> list[Event]:
     if stage is not None:
         keyed = _stage_changes(git, config, versions, model, stage)
     else:  # the stage histories wait on Git (a thread) while the registrations are decoded (this one)
         with ThreadPoolExecutor(1) as pool:
             changes = pool.submit(_stage_changes, git, config, versions, model, None)
-            keyed = _registrations(versions, model) + changes.result()
+            keyed = _registrations(versions, model) + _deprecations(deprecations, model) + changes.result()
     keyed.sort(key=lambda item: item[0], reverse=True)
     return [event for _, event in keyed]
 
@@ -44,6 +46,17 @@ def _registrations(versions: list[ModelVersion], model: str | None) -> list[tupl
             stamp = _timestamp(created)
             when = created if _UTC_SECONDS.match(created) else _iso(stamp)  # already as the log writes it
             keyed.append(((stamp, REGISTER, 0, position), _registration(version, card.get("author") or {}, when)))
+    return keyed
+
+
+def _deprecations(deprecations: Iterable[Deprecation], model: str | None) -> list[tuple[tuple, Event]]:
+    keyed = []
+    for position, found in enumerate(deprecations):
+        if model is None or found.name == model:
+            stamp = _timestamp(found.time.replace("Z", "+00:00")) if found.time else 0
+            keyed.append(((stamp, DEPRECATE, 0, position), Event(
+                "deprecate", found.name, found.version, None, None, found.author, _iso(stamp), found.commit,
+                note=found.reason)))
     return keyed
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from gitreg.domain import deprecation, refs
 from gitreg.domain.deprecation import Deprecation
 from gitreg.domain.version import ModelVersion
-from gitreg.errors import ConflictError, GitregError, InvalidInputError
+from gitreg.errors import ConflictError, GitregError, InvalidInputError, RemoteMovedError
 from gitreg.io.git import Git, TagRecord
 
 REMOTE = "origin"
@@ -45,7 +45,8 @@ def judge(versions: Iterable[ModelVersion], records: Iterable[TagRecord]) -> tup
             problems.append(f"deprecation tag {record.name}: {problem}")
             continue
         name, version = refs.parse_deprecation_tag(record.name)
-        valid[(name, version)] = deprecation.from_tag(name, version, record.name, record.message, record.tagger)
+        valid[(name, version)] = deprecation.from_tag(name, version, record.name, record.message, record.tagger,
+                                                       record.commit)
     return valid, problems
 
 
@@ -104,7 +105,7 @@ def promotion_problem(deprecations: Deprecations, version: ModelVersion) -> str 
     if found is None:
         return None
     return (f"{version.name} v{version.version} is deprecated ({found.describe()}) and cannot be promoted: "
-            f"promote a version that is not (`gitreg history {version.name}`)")
+            f"choose another (`gitreg history {version.name}` lists the versions not deprecated)")
 
 
 def refuse_promotion(deprecations: Deprecations, version: ModelVersion) -> None:
@@ -142,11 +143,15 @@ def apply(git: Git, snapshot, targets: list[ModelVersion], reason: str, push: bo
     if push:
         try:
             git.push(REMOTE, [f"refs/tags/{tag}:refs/tags/{tag}" for tag, _, _ in tags])
-        except GitregError:
+        except GitregError as exc:
             git.delete_tags(made_tags)  # unpublished: leave nothing
+            if isinstance(exc, RemoteMovedError):  # the only tag a push can find taken is the same name
+                raise ConflictError(f"{REMOTE} already holds a deprecation of {', '.join(t for t, _, _ in tags)} "
+                                    "made by another writer: `gitreg pull` brings it (nothing was changed "
+                                    "here)") from exc
             raise
     author = f"{identity.name} <{identity.email}>"
-    made = [deprecation.from_tag(v.name, v.version, tag, message, f"{author} {identity.git_date}")
+    made = [deprecation.from_tag(v.name, v.version, tag, message, f"{author} {identity.git_date}", v.commit)
             for v, (tag, _, _) in zip(targets, tags)]
     return DeprecateResult(made, _in_stages(snapshot, targets), push)
 
