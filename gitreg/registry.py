@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gitreg.domain.stage_view import StageView
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
+    from gitreg.services.bundle import ExportResult, ImportResult
     from gitreg.services.checks import PromotionReport
     from gitreg.services.deprecation import DeprecateResult
     from gitreg.services.gto_tags import TagSync
@@ -254,6 +255,56 @@ class Registry:
 
         self._require_writable()
         return sync.pull(self.git, self.config, artifacts)
+
+    def export(self, references: Iterable[str | refs.ModelRef], output: str | os.PathLike, *,
+               with_stages: bool = False) -> ExportResult:
+        """Write the versions ``references`` name to one file ``output`` for a registry with no network to
+        this one: a Git bundle of their tags (and deprecations; with ``with_stages`` the stage branches and
+        every version they hold), their artifact bytes, and a manifest with the sha256 of every member."""
+        from gitreg.services import bundle
+
+        snapshot = self.snapshot()
+        versions = list({found.tag: found for found in (snapshot.resolve(self._ref(r)) for r in references)}.values())
+        if not versions:
+            raise InvalidInputError("name the versions to export, e.g. `gitreg export churn@1.2.0 -o churn.tar`")
+        return bundle.export(self.git, self._dvc_root(), snapshot, versions, Path(output), with_stages)
+
+    def import_bundle(self, source: str | os.PathLike, *, push: bool = False) -> ImportResult:
+        """Bring in what ``gitreg export`` wrote: every checksum, card and byte is checked first; then the
+        bytes go into the DVC cache and the same tags (same ids) and stage branches are created in one
+        transaction. Importing twice changes nothing. With ``push``, then publish to ``origin``."""
+        from dataclasses import replace
+
+        from gitreg.services import bundle
+
+        self._require_writable()
+        result = bundle.import_bundle(self.git, self._dvc_root(), self.config, Path(source))
+        if push:
+            self.push()
+            result = replace(result, pushed=True)
+        return result
+
+    @classmethod
+    def import_new(cls, source: str | os.PathLike, directory: str | os.PathLike) -> tuple[Registry, ImportResult]:
+        """A new registry at ``directory`` started from a bundle's history (the first transfer to a site),
+        with the bundle imported into it. Nothing is left at ``directory`` when the bundle is refused."""
+        import shutil
+
+        from gitreg.services import bundle
+
+        directory = Path(directory)
+        existed = directory.exists()
+        bundle.start_from(Git, Path(source), directory)
+        try:
+            registry = cls(directory)
+            return registry, registry.import_bundle(source)
+        except BaseException:
+            shutil.rmtree(directory) if not existed else None
+            raise
+
+    @staticmethod
+    def _ref(ref: str | refs.ModelRef) -> refs.ModelRef:
+        return ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
 
     def sync_tags(self, name: str | None = None, *, stage: str | None = None, dry_run: bool = False,
                   push: bool = False, bundle: str | os.PathLike | None = None) -> TagSync:

@@ -13,6 +13,7 @@ from gitreg.cli.lifecycle_commands import LIFECYCLE_COMMANDS
 from gitreg.cli.query_commands import QUERY_COMMANDS
 from gitreg.cli.remote_commands import REMOTE_COMMANDS
 from gitreg.cli.stage_commands import STAGE_COMMANDS
+from gitreg.cli.transfer_commands import TRANSFER_COMMANDS
 from gitreg.errors import GitregError, NotARegistryError
 from gitreg.services.ci import DISTRIBUTION
 
@@ -56,7 +57,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
         os.chdir(directory)
 
 
-for _command in COMMANDS + STAGE_COMMANDS + LIFECYCLE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS:
+for _command in COMMANDS + STAGE_COMMANDS + LIFECYCLE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS + TRANSFER_COMMANDS:
     cli.add_command(_command)
 
 

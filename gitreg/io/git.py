@@ -195,6 +195,21 @@ class Git:
         proc = self._run("clone", "--quiet", "--bare", "--filter=blob:none", url, str(path), check=False)
         return proc.returncode == 0, proc.stderr
 
+    def clone_bundle(self, bundle: str, path: Path, branch: str) -> Git:
+        """A clone at ``path`` of the Git bundle ``bundle`` on ``branch``, nothing checked out, no remote left."""
+        path = path.absolute()
+        proc = self._run("clone", "--quiet", "--no-checkout", "--branch", branch, os.path.abspath(bundle), str(path),
+                         check=False)
+        if proc.returncode != 0:
+            raise GitError(f"cannot start a registry from the bundle: {_describe_failure(('clone',), proc.stderr)}")
+        clone = Git(path)
+        clone._run("remote", "remove", "origin")
+        return clone
+
+    def check_out_head(self) -> None:
+        """Index and working tree made from HEAD (after a clone that checked nothing out)."""
+        self._run("read-tree", "--reset", "-u", "HEAD")
+
     def fetch_quietly(self, remote: str, refspecs: list[str]) -> tuple[bool, str]:
         """``git fetch --prune`` of ``refspecs``: (succeeded, stderr), for callers that explain failures."""
         proc = self._run("fetch", "--quiet", "--prune", remote, *refspecs, check=False)
@@ -487,6 +502,28 @@ class Git:
     def write_bundle(self, path: str, refs: list[str], prerequisites: list[str]) -> None:
         """A Git bundle at ``path`` of ``refs`` alone (the ``prerequisites`` it builds on are left out)."""
         self._run("bundle", "create", "-q", os.path.abspath(path), *refs, *(f"^{oid}" for oid in prerequisites))
+
+    def unbundle(self, path: str) -> dict[str, str]:
+        """Store the objects of the Git bundle at ``path`` in this repository, moving no ref; ``{ref: oid}``
+        of its heads. GitError when it is not a complete, valid bundle."""
+        proc = self._run("bundle", "unbundle", os.path.abspath(path), check=False)
+        if proc.returncode != 0:
+            raise GitError(f"the Git bundle is damaged: {_describe_failure(('bundle', 'unbundle'), proc.stderr)}")
+        return {ref: oid for oid, _, ref in (line.partition(" ") for line in proc.stdout.splitlines()) if ref}
+
+    def root_commits(self, revs: list[str]) -> set[str]:
+        """The commits without parents that ``revs`` descend from."""
+        return set(self._out("rev-list", "--max-parents=0", *revs).split()) if revs else set()
+
+    def update_refs(self, updates: dict[str, tuple[str, str | None]]) -> None:
+        """``{ref: (new, old or None to create)}`` in one transaction: all move or none (ConflictError when a
+        ref is no longer where the caller saw it)."""
+        lines = "".join(f"update {ref} {new} {old}\n" if old else f"create {ref} {new}\n"
+                        for ref, (new, old) in updates.items())
+        proc = self._run("update-ref", "--stdin", check=False, input=lines)
+        if proc.returncode != 0:
+            raise ConflictError(f"a ref moved while gitreg was working ({_describe_failure(('update-ref',), proc.stderr)}): "
+                                "run the command again")
 
     def tag_kinds(self, pattern: str = "refs/tags/") -> dict[str, str]:
         """``{tag name: object type}`` ("tag" for annotated, "commit" etc. for lightweight), one call."""
