@@ -45,7 +45,10 @@ if TYPE_CHECKING:
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
     from gitreg.registry import Registry
+    from gitreg.services.bundle import ExportResult, ImportResult
     from gitreg.services.checks import PromotionReport
+    from gitreg.services.deprecation import DeprecateResult
+    from gitreg.services.gto_tags import TagSync
     from gitreg.services.leftovers import Repair
     from gitreg.services.registration import RegisterPlan
     from gitreg.services.retrieve import EnvironmentMismatchWarning
@@ -63,13 +66,16 @@ _LAZY = {
     "RegisterPlan": "gitreg.services.registration", "EnvironmentMismatchWarning": "gitreg.services.retrieve",
     "Snapshot": "gitreg.services.snapshot", "StagePlan": "gitreg.services.stage_plan",
     "StageResult": "gitreg.services.stage_plan", "SyncReport": "gitreg.services.sync",
+    "ExportResult": "gitreg.services.bundle", "ImportResult": "gitreg.services.bundle",
+    "DeprecateResult": "gitreg.services.deprecation", "TagSync": "gitreg.services.gto_tags",
 }
 
 __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the errors)
     "Registry",
     "Card", "ModelSummary", "Comparison", "Event", "StageView", "Stats", "ModelVersion", "PromotionReport",
     "Repair", "RegisterPlan", "EnvironmentMismatchWarning", "Snapshot", "StagePlan", "StageResult",
-    "SyncReport", "Deprecation", "DeprecatedVersionWarning",
+    "SyncReport", "Deprecation", "DeprecatedVersionWarning", "DeprecateResult", "TagSync", "ExportResult",
+    "ImportResult",
     "ArtifactError", "CardError", "ConflictError", "ExitCode", "GateError", "GitError", "GitregError",
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",
