@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gitreg.domain.stage_view import StageView
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
+    from gitreg.integrations.mlflow_bridge import ExportReport as MlflowExport
     from gitreg.services.bundle import ExportResult, ImportResult
     from gitreg.services.checks import PromotionReport
     from gitreg.services.deprecation import DeprecateResult
@@ -132,8 +133,13 @@ class Registry:
     def register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
                  metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                  labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
-                 base: str | None = None, push: bool = False, line: str | None = None) -> ModelVersion:
+                 base: str | None = None, push: bool = False, line: str | None = None,
+                 mlflow_run: str | None = None, tracking_uri: str | None = None,
+                 origin: dict[str, Any] | None = None) -> ModelVersion:
         """Register a new version of ``name`` (``plan_register`` shows what it would do).
+
+        ``mlflow_run`` takes metrics, params and description from that MLflow run (at ``tracking_uri`` or
+        ``MLFLOW_TRACKING_URI``; those given here win) and records the run in the lineage.
 
         With ``push`` the artifact goes to the DVC remote, then the commit and tag to ``origin`` in
         one atomic push; when another writer pushed first, the registration is redone on top of
@@ -142,7 +148,14 @@ class Registry:
         """
         from gitreg.services import registration, sync
 
-        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line)
+        if mlflow_run:
+            from gitreg.integrations import mlflow_bridge
+
+            facts = mlflow_bridge.run_facts(tracking_uri, mlflow_run)
+            metrics, params = {**facts.metrics, **(metrics or {})}, {**facts.params, **(params or {})}
+            description, origin = description or facts.description, {**facts.origin, **(origin or {})}
+        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
+                           origin)
         snapshot = self._writable_snapshot(request.name, push)
 
         def plan(current: Snapshot) -> RegisterPlan:
@@ -301,6 +314,43 @@ class Registry:
         except BaseException:
             shutil.rmtree(directory) if not existed else None
             raise
+
+    def mlflow_export(self, references: Iterable[str | refs.ModelRef], *, tracking_uri: str | None = None,
+                      registered_model: str | None = None, experiment: str = "gitreg") -> MlflowExport:
+        """Each version as an MLflow run (metrics, params, gitreg's tag, commit and md5 as tags, the artifact
+        logged) and a registered model version; the stages holding them become aliases. Versions exported
+        before are recognised by their tags and left as they are."""
+        import tempfile
+
+        from gitreg.integrations import mlflow_bridge
+        from gitreg.services import retrieve
+
+        snapshot = self.snapshot()
+        versions = list({v.tag: v for v in (snapshot.resolve(self._ref(r)) for r in references)}.values())
+        stages = {v.name: snapshot.stages_of(v.name) for v in versions}
+        with tempfile.TemporaryDirectory(prefix="gitreg-mlflow-") as work:
+            paths = [retrieve.write_out(self.git, self._dvc_root(), retrieve.tagged_card(self.git, v),
+                                        Path(work) / v.tag.replace("@", "-")) for v in versions]
+            return mlflow_bridge.export(tracking_uri, list(zip(versions, paths)), stages, registered_model, experiment)
+
+    def mlflow_import(self, uri: str, name: str, *, tracking_uri: str | None = None, version: str | None = None,
+                      bump: str | None = None, labels: Iterable[str] = (), push: bool = False) -> ModelVersion:
+        """Register what an MLflow URI names (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``,
+        ``runs:/RUN_ID/PATH``) as a version of ``name``, with the run's metrics, params, description and
+        the model's signature, and the MLflow source in the lineage."""
+        import shutil
+
+        from gitreg.integrations import mlflow_bridge
+
+        refs.check_name(name)
+        self._require_writable()
+        fetched = mlflow_bridge.download(tracking_uri, uri)
+        try:
+            return self.register(name, fetched.path, version=version, bump=bump, metrics=fetched.facts.metrics,
+                                 params=fetched.facts.params, labels=labels, description=fetched.facts.description,
+                                 origin=fetched.facts.origin, push=push)
+        finally:
+            shutil.rmtree(fetched.folder, ignore_errors=True)
 
     @staticmethod
     def _ref(ref: str | refs.ModelRef) -> refs.ModelRef:
@@ -511,11 +561,11 @@ def _recover(git: Git) -> tuple[str, ...]:
 
 
 def _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base,
-             line=None) -> RegisterRequest:
+             line=None, origin=None) -> RegisterRequest:
     from gitreg.services import registration
     from gitreg.services.registration import RegisterRequest
 
     return RegisterRequest(name=refs.check_name(name), source=registration.source_from(model_or_path),
                            version=version, bump=bump, metrics=dict(metrics or {}), params=dict(params or {}),
                            labels=tuple(labels), description=description, data=tuple(data), base=base,
-                           line=line)
+                           line=line, origin=dict(origin or {}))

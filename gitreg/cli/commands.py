@@ -85,12 +85,14 @@ def init(path: str, remote: str | None, endpoint_url, region, profile, access_ke
 @click.option("--description", default="", help="One line on what this version is.")
 @click.option("--data", multiple=True, metavar="PATH", help="A DVC-tracked input it was trained on (repeatable).")
 @click.option("--base", metavar="NAME@VERSION", help="The registered model it was fine-tuned from.")
+@click.option("--mlflow-run", metavar="RUN_ID", help="Take metrics, params and description from this MLflow run.")
+@click.option("--tracking-uri", metavar="URI", help="The MLflow tracking server of --mlflow-run (default: MLFLOW_TRACKING_URI).")
 @click.option("--dry-run", is_flag=True, help="Print what would be registered and change nothing.")
 @push_option
 @json_option
 @click.pass_context
 def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, param_pairs, labels,
-             description, data, base, dry_run, push, as_json) -> None:
+             description, data, base, mlflow_run, tracking_uri, dry_run, push, as_json) -> None:
     """Register PATH (a file or folder) as a new version of model NAME.
 
     The artifact is tracked by DVC under models/NAME/, its card is written to
@@ -112,10 +114,12 @@ def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, p
     registry = _registry(ctx)
     options = dict(version=version, bump=bump, metrics=metrics, params=provenance.parse_pairs(param_pairs, "param"),
                    labels=labels, description=description, data=data, base=base, line=line)
+    if dry_run and mlflow_run:
+        raise click.UsageError("--dry-run does not read MLflow: give the metrics with --metric, or drop --dry-run")
     if dry_run:
         result = registry.plan_register(name, path, **options)
     else:
-        result = registry.register(name, path, push=push, **options)
+        result = registry.register(name, path, push=push, mlflow_run=mlflow_run, tracking_uri=tracking_uri, **options)
     if as_json:
         render.emit_json({"dry_run": dry_run, **result.to_dict()})
     elif dry_run:

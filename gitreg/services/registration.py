@@ -78,6 +78,7 @@ class RegisterRequest:
     data: tuple[str, ...] = ()
     base: str | None = None
     line: str | None = None  # a maintenance line, MAJOR.MINOR or MAJOR: --bump within it
+    origin: dict[str, Any] = field(default_factory=dict)  # where it came from, e.g. {"mlflow": {...}}
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,7 @@ def _lineage(git: Git, request: RegisterRequest, parent: str) -> dict[str, Any]:
                 f"--base {base_tag} is not a registered version: `gitreg history {base.name}` lists its versions"
             )
         lineage["base"] = {"name": base.name, "version": base.version}
+    lineage.update(request.origin)
     return lineage
 
 
