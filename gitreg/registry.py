@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
     from gitreg.integrations.mlflow_bridge import ExportReport as MlflowExport
+    from gitreg.integrations.wandb_bridge import WandbExport
     from gitreg.services.bundle import ExportResult, ImportResult
     from gitreg.services.checks import PromotionReport
     from gitreg.services.deprecation import DeprecateResult
@@ -351,6 +352,36 @@ class Registry:
                                  origin=fetched.facts.origin, push=push)
         finally:
             shutil.rmtree(fetched.folder, ignore_errors=True)
+
+    def wandb_export(self, references: Iterable[str | refs.ModelRef], project: str, *, entity: str | None = None,
+                     directory: str | os.PathLike | None = None, online: bool = False) -> WandbExport:
+        """Each version as a W&B model artifact (the card as metadata; ``gitreg-X.Y.Z`` and the stages holding
+        it as aliases) in one run, offline unless ``online`` (``wandb sync RUN_DIR`` uploads it later)."""
+        import tempfile
+
+        from gitreg.integrations import wandb_bridge
+        from gitreg.services import retrieve
+
+        snapshot = self.snapshot()
+        versions = [retrieve.tagged_card(self.git, v)
+                    for v in {v.tag: v for v in (snapshot.resolve(self._ref(r)) for r in references)}.values()]
+        stages = {v.name: snapshot.stages_of(v.name) for v in versions}
+        with tempfile.TemporaryDirectory(prefix="gitreg-wandb-") as work:
+            paths = [retrieve.write_out(self.git, self._dvc_root(), v, Path(work) / v.tag / v.card.artifact.path)
+                     for v in versions]
+            return wandb_bridge.export(list(zip(versions, paths)), stages, project, entity,
+                                       Path(directory or os.environ.get("WANDB_DIR")
+                                            or Path(self.git.git_dir()) / "gitreg" / "wandb"), online)
+
+    def wandb_import(self, folder: str | os.PathLike, name: str, *, metadata: str | os.PathLike | None = None,
+                     version: str | None = None, bump: str | None = None, push: bool = False) -> ModelVersion:
+        """Register a downloaded W&B artifact folder as a version of ``name``, with metrics, params, labels
+        and description from its metadata (``metadata``: ``artifact.metadata`` saved as JSON)."""
+        from gitreg.integrations import wandb_bridge
+
+        facts = wandb_bridge.read_download(Path(folder), Path(metadata) if metadata else None)
+        return self.register(name, facts.path, version=version, bump=bump, metrics=facts.metrics, params=facts.params,
+                             labels=facts.labels, description=facts.description, origin=facts.origin, push=push)
 
     @staticmethod
     def _ref(ref: str | refs.ModelRef) -> refs.ModelRef:
