@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gitreg.domain.version import ModelVersion
     from gitreg.integrations.mlflow_bridge import ExportReport as MlflowExport
     from gitreg.integrations.wandb_bridge import WandbExport
+    from gitreg.services.batch import BatchResult
     from gitreg.services.bundle import ExportResult, ImportResult
     from gitreg.services.checks import PromotionReport
     from gitreg.services.deprecation import DeprecateResult
@@ -166,6 +167,31 @@ class Registry:
             return sync.publish_registration(self.git, lambda: plan(Snapshot.read(self.git, request.name, snapshot.config)),
                                              lambda planned: registration.apply(self.git, planned))
         return registration.apply(self.git, plan(snapshot))
+
+    def register_many(self, manifest: str | os.PathLike, *, push: bool = False, dry_run: bool = False) -> BatchResult:
+        """Register every entry of a YAML manifest (``models:``: name, path, version or bump, metrics, params,
+        labels, description, data, base, line), all or nothing: each entry is planned before anything is
+        stored, and a failure takes back the versions made before it. With ``push``, one atomic push of
+        the branch and every tag, bytes first; when it is refused nothing is kept."""
+        from gitreg.services import batch, sync
+
+        requests = batch.read_manifest(Path(manifest))
+        self._writable_snapshot(requests[0].name, push)
+        if push:
+            sync.require_remote(self.git)
+            sync.fetch_registry(self.git)
+            sync.follow_current_branch(self.git)
+        snapshot = Snapshot.read(self.git)
+        histories = {r.name: snapshot.history(r.name)[::-1] if r.name in snapshot.by_model else [] for r in requests}
+        plans = batch.plan_all(self.git, requests, histories)
+        if dry_run:
+            from gitreg.domain.version import ModelVersion
+
+            return batch.BatchResult([ModelVersion(p.name, p.version, p.tag, "", p.card) for p in plans], planned=True)
+        from gitreg.io import journal
+
+        with journal.exclusive(self.git):
+            return batch.register_all(self.git, requests, histories, push)
 
     def _writable_snapshot(self, name: str, push: bool) -> Snapshot:
         """A version is registered on a branch of its own history: not on a stage branch, and with --push

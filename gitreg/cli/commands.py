@@ -130,6 +130,45 @@ def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, p
         click.echo(f"Registered {result.tag} (commit {render.short(result.commit)})")
 
 
+@click.command(name="register-many")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path), metavar="MANIFEST.yaml")
+@click.option("--dry-run", is_flag=True, help="Print the versions it would register and change nothing.")
+@push_option
+@json_option
+@click.pass_context
+def register_many(ctx, manifest, dry_run, push, as_json) -> None:
+    """Register many versions from one manifest, all or nothing.
+
+    \b
+    MANIFEST.yaml lists one entry per model (paths relative to the file):
+      models:
+        - name: churn
+          path: out/churn.joblib
+          bump: minor              # or version: 1.4.0
+          metrics: {auc: 0.91}
+          params: {C: 1.0}
+          labels: [tabular]
+        - name: fraud
+          path: out/fraud/
+    Every entry is checked before anything is stored; a failure takes back
+    the versions made before it. With --push, one atomic push, bytes first.
+
+    \b
+    Examples:
+      gitreg register-many release.yaml --dry-run
+      gitreg register-many release.yaml --push
+    """
+    result = _registry(ctx).register_many(manifest, push=push, dry_run=dry_run)
+    if as_json:
+        render.emit_json(result.to_dict())
+        return
+    verb = "Would register" if dry_run else "Registered"
+    for version in result.versions:
+        click.echo(f"{verb} {version.tag}" + ("" if dry_run else f" (commit {render.short(version.commit)})"))
+    if result.pushed:
+        click.echo("Pushed to origin")
+
+
 @click.command(name="list")
 @all_option
 @repo_option
@@ -270,4 +309,4 @@ def demo(ctx: click.Context, directory: Path | None) -> None:
     run(directory, ctx.find_root().command, echo=click.echo)
 
 
-COMMANDS = [init, register, list_models, show, history, get, demo]
+COMMANDS = [init, register, register_many, list_models, show, history, get, demo]

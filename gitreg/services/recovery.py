@@ -27,7 +27,7 @@ log = logging.getLogger("gitreg")
 def recover(git: Git) -> list[str]:
     """Settle every interrupted registration of this clone; one line per thing done."""
     notes = []
-    for entry in journal.interrupted(git):
+    for entry in _batches_last(git):
         try:
             notes.append(settle(git, entry))
         except (GitregError, OSError) as exc:  # kept for `gitreg verify` to report; the command goes on
@@ -41,7 +41,17 @@ def recover(git: Git) -> list[str]:
     return notes
 
 
+def _batches_last(git: Git):
+    """A batch's own registrations settle first (a half-made one is undone), then the batch as a whole."""
+    for batches in (False, True):
+        for entry in journal.interrupted(git):
+            if entry.kind.startswith("batch") == batches:
+                yield entry
+
+
 def settle(git: Git, entry: Entry) -> str:
+    if entry.kind.startswith("batch"):
+        return _settle_batch(git, entry)
     tip = git.rev_parse(entry.head_ref)
     tagged = _own_tags(git, entry)
     on_branch = [tag for tag, commit in tagged.items() if tip and (commit == tip or git.is_ancestor(commit, tip))]
@@ -61,6 +71,24 @@ def settle(git: Git, entry: Entry) -> str:
     _restore_files(git, entry)
     return (f"undid an interrupted registration of {entry.model_dir}/ ({', '.join(entry.tags)}): "
             "branch, index and files as before; register again")
+
+
+def _settle_batch(git: Git, entry: Entry) -> str:
+    """``register-many``: every version tagged is kept (``gitreg push`` publishes them); short of that, all go."""
+    tip = git.rev_parse(entry.head_ref)
+    tagged = _own_tags(git, entry)
+    if entry.kind == "batch-registered" and len(tagged) == len(entry.tags):
+        return (f"kept {', '.join(entry.tags)}, registered by a register-many that was interrupted while pushing: "
+                "`gitreg push` publishes them (bytes first)")
+    if tip not in entry.commits and tip != entry.base:
+        raise ConflictError(f"{entry.head_ref} moved since an interrupted register-many: once you have what you need, "
+                            f"delete .git/{journal.JOURNAL_DIR}/{entry.id}.json")
+    _drop_tags(git, tagged)
+    if tip in entry.commits:
+        names = [refs.model_dir(parsed[0]) for tag in entry.tags if (parsed := refs.parse_version_tag(tag))]
+        registration.unregister_commits(git, names, tip, entry.base)
+        git.update_ref(entry.head_ref, entry.base, tip, "gitreg: undo interrupted register-many")
+    return f"undid an interrupted register-many ({', '.join(entry.tags) or 'nothing tagged yet'}): register them again"
 
 
 def _drop_tags(git: Git, tags) -> None:

@@ -450,10 +450,24 @@ def drop_commit(git: Git, version: ModelVersion, head_ref: str, parent: str) -> 
 def unregister_files(git: Git, model_dir: str, registered: str, parent: str) -> None:
     """Index and working tree from the registration commit back to ``parent``, including the artifact
     that Git ignores: the registered bytes go, the previous version's come back from the cache."""
-    artifacts = [name.removesuffix(".dvc") for name in git.tree_names(registered, model_dir) if name.endswith(".dvc")]
+    unregister_commits(git, [model_dir], registered, parent)
+
+
+def unregister_commits(git: Git, model_dirs: list[str], registered: str, parent: str) -> None:
+    """:func:`unregister_files` for the registrations of several models between ``parent`` and ``registered``."""
+    artifacts = {model_dir: [name.removesuffix(".dvc") for name in git.tree_names(registered, model_dir)
+                             if name.endswith(".dvc")] for model_dir in dict.fromkeys(model_dirs)}
     git.switch_worktree(registered, parent)
+    for model_dir, names in artifacts.items():
+        _restore_artifacts(git, model_dir, names, parent)
+
+
+def _restore_artifacts(git: Git, model_dir: str, artifacts: list[str], parent: str) -> None:
+    """The registered artifacts go; the previous version's come back, also under another name."""
     store = dvc_layout.default_layout(git.root)
-    for name in artifacts:
+    previous = ([name.removesuffix(".dvc") for name in git.tree_names(parent, model_dir) if name.endswith(".dvc")]
+                if git.tree_id(parent, model_dir) else [])
+    for name in dict.fromkeys([*artifacts, *previous]):
         target = git.root / model_dir / name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
