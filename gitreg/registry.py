@@ -258,23 +258,34 @@ class Registry:
 
         return sync.publish_stage_change(self.git, config, attempt, intent) if push else attempt()
 
-    def deprecate(self, ref: str | refs.ModelRef, reason: str, *, all_versions: bool = False,
-                  push: bool = False) -> DeprecateResult:
-        """Withdraw ``NAME@VERSION`` (or with ``all_versions`` every version of ``NAME``) for ``reason``: a GTO
-        deprecation tag ``NAME@vX.Y.Z!`` on the version's commit; nothing is deleted. A deprecated version
-        stays in the stages that hold it until rolled back or retired, and cannot be promoted. With ``push``
-        the tags go to ``origin`` in one atomic push (and are removed here when it is refused)."""
+    def deprecate(self, ref: str | refs.ModelRef | None, reason: str, *, all_versions: bool = False,
+                  push: bool = False, match: str | None = None, dry_run: bool = False,
+                  yes: bool = False) -> DeprecateResult:
+        """Withdraw ``NAME@VERSION`` (or with ``all_versions`` every version of ``NAME``, or with ``match``
+        every version the search expression selects) for ``reason``: a GTO deprecation tag
+        ``NAME@vX.Y.Z!`` on the version's commit; nothing is deleted. A deprecated version stays in the
+        stages that hold it until rolled back or retired, and cannot be promoted. With ``push`` the tags
+        go to ``origin`` in one atomic push (and are removed here when it is refused). More than 10
+        versions by ``match`` need ``yes``; ``dry_run`` says what would be deprecated."""
         from gitreg.domain import deprecation as rules
         from gitreg.services import deprecation
 
         self._require_writable()
-        ref = ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
+        reason = rules.check_reason(reason)
+        if match is not None:
+            if ref is not None or all_versions:
+                raise InvalidInputError("--match selects the versions itself: give no NAME@VERSION or --all-versions")
+            snapshot = self.snapshot()
+            targets = deprecation.matching(self.search(match, snapshot=snapshot), match, yes, dry_run)
+            return deprecation.apply(self.git, snapshot, targets, reason, push, dry_run)
+        if ref is None:
+            raise InvalidInputError("name the version to deprecate, NAME@VERSION, or select versions with --match")
+        ref = self._ref(ref)
         if ref.stage:
             raise InvalidInputError(f"deprecate names a version, {ref.name}@VERSION, not a stage")
-        reason = rules.check_reason(reason)
         snapshot = self.snapshot(ref.name)
         targets = deprecation.plan(snapshot, ref.name, ref.version, all_versions)
-        return deprecation.apply(self.git, snapshot, targets, reason, push)
+        return deprecation.apply(self.git, snapshot, targets, reason, push, dry_run)
 
     def deprecations(self, name: str | None = None, *, snapshot: Snapshot | None = None) -> dict:
         """``{(name, version): Deprecation}`` for the withdrawn versions (of ``name``, or of every model)."""

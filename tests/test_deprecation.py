@@ -198,3 +198,22 @@ def test_a_pull_request_promoting_a_version_deprecated_since_fails_its_check_and
     git(clone, "checkout", "-q", "-b", "stage/production", "origin/stage/production")
     git(clone, "merge", "-q", "--no-ff", "-m", "Merge pull request #9", f"origin/{branch}")
     assert "deprecated" in rejected(clone, "stage/production")
+
+
+def test_match_deprecates_what_the_search_selects_after_a_dry_run_and_asks_beyond_ten(registry, artifact, run, clock):
+    for n in range(12):
+        artifact.write_bytes(f"w{n}".encode() * 100)
+        registry.register("m", artifact, labels=["site-a"] if n < 11 else [])
+        clock.tick()
+    before = snapshot(registry.root)
+    planned = json.loads(run("deprecate", "--match", 'labels contains "site-a"', "--reason", "site closed",
+                             "--dry-run", "--json").stdout)
+    assert len(planned["deprecated"]) == 11 and planned["dry_run"]
+    assert "11 versions match" in run("deprecate", "--match", 'labels contains "site-a"', "--reason", "x",
+                                      expect=4).stderr
+    assert snapshot(registry.root) == before
+    run("deprecate", "--match", 'labels contains "site-a"', "--reason", "site closed", "--yes")
+    assert [v.version for v in registry.history("m")] == ["0.12.0"]
+    assert "matches" in run("deprecate", "--match", 'labels contains "site-a"', "--reason", "x", expect=5).stderr
+    assert "give no NAME@VERSION" in run("deprecate", "m@0.12.0", "--match", "name == m", "--reason", "x",
+                                         expect=4).stderr

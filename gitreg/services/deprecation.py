@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from gitreg.domain import deprecation, refs
 from gitreg.domain.deprecation import Deprecation
 from gitreg.domain.version import ModelVersion
-from gitreg.errors import ConflictError, GitregError, InvalidInputError, RemoteMovedError
+from gitreg.errors import ConflictError, GitregError, InvalidInputError, NotFoundError, RemoteMovedError
 from gitreg.io.git import Git, TagRecord
 
 REMOTE = "origin"
@@ -22,16 +22,21 @@ DEPRECATION_PATTERN = "refs/tags/*!"
 Deprecations = Mapping[tuple[str, str], Deprecation]
 
 
+MATCH_CONFIRM = 10  # more versions than this by --match need --yes
+
+
 @dataclass(frozen=True)
 class DeprecateResult:
     deprecations: list[Deprecation]
-    in_stages: dict[str, list[str]] = field(default_factory=dict)  # version -> stages still holding it
+    in_stages: dict[str, list[str]] = field(default_factory=dict)  # version tag -> stages still holding it
     pushed: bool = False
+    dry_run: bool = False
 
     def to_dict(self) -> dict:
         return {"deprecated": [{"name": d.name, "version": d.version, **d.to_dict(),
-                                "stages": self.in_stages.get(d.version, [])} for d in self.deprecations],
-                "pushed": self.pushed}
+                                "stages": self.in_stages.get(refs.format_version_tag(d.name, d.version), [])}
+                               for d in self.deprecations],
+                "pushed": self.pushed, "dry_run": self.dry_run}
 
 
 # ------------------------------------------------------------------------------------ the judge
@@ -135,10 +140,23 @@ def plan(snapshot, name: str, version: str | None, all_versions: bool) -> list[M
     return [target]
 
 
-def apply(git: Git, snapshot, targets: list[ModelVersion], reason: str, push: bool) -> DeprecateResult:
+def matching(found: list[ModelVersion], expression: str, yes: bool, dry_run: bool) -> list[ModelVersion]:
+    """``--match``: the versions the search found (none deprecated yet), confirmed beyond ``MATCH_CONFIRM``."""
+    if not found:
+        raise NotFoundError(f"no version that is not deprecated matches {expression!r}: "
+                            f"`gitreg search {expression!r}` shows what it selects")
+    if len(found) > MATCH_CONFIRM and not (yes or dry_run):
+        raise InvalidInputError(f"{len(found)} versions match {expression!r}: check them with --dry-run, then add --yes")
+    return found
+
+
+def apply(git: Git, snapshot, targets: list[ModelVersion], reason: str, push: bool,
+          dry_run: bool = False) -> DeprecateResult:
     identity = git.identity()
     message = deprecation.tag_message(reason)
     tags = [(refs.format_deprecation_tag(v.name, v.version), v.commit, message) for v in targets]
+    if dry_run:
+        return DeprecateResult(_planned(identity, targets, tags, message), _in_stages(snapshot, targets), dry_run=True)
     made_tags = git.create_tags([(*tag, identity) for tag in tags])
     if push:
         try:
@@ -150,19 +168,23 @@ def apply(git: Git, snapshot, targets: list[ModelVersion], reason: str, push: bo
                                     "made by another writer: `gitreg pull` brings it (nothing was changed "
                                     "here)") from exc
             raise
+    return DeprecateResult(_planned(identity, targets, tags, message), _in_stages(snapshot, targets), push)
+
+
+def _planned(identity, targets: list[ModelVersion], tags, message: str) -> list[Deprecation]:
     author = f"{identity.name} <{identity.email}>"
-    made = [deprecation.from_tag(v.name, v.version, tag, message, f"{author} {identity.git_date}", v.commit)
+    return [deprecation.from_tag(v.name, v.version, tag, message, f"{author} {identity.git_date}", v.commit)
             for v, (tag, _, _) in zip(targets, tags)]
-    return DeprecateResult(made, _in_stages(snapshot, targets), push)
 
 
 def _in_stages(snapshot, targets: list[ModelVersion]) -> dict[str, list[str]]:
     """The stages still holding a version just deprecated: it stays there until rolled back or retired."""
     found: dict[str, list[str]] = {}
-    name = targets[0].name
-    for stage, version in snapshot.stages_of(name).items():
-        if any(t.version == version for t in targets):
-            found.setdefault(version, []).append(stage)
+    tags = {t.tag for t in targets}
+    for name in dict.fromkeys(t.name for t in targets):
+        for stage, version in snapshot.stages_of(name).items():
+            if refs.format_version_tag(name, version) in tags:
+                found.setdefault(refs.format_version_tag(name, version), []).append(stage)
     return found
 
 
