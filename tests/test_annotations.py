@@ -114,11 +114,20 @@ def test_push_publishes_them_and_a_second_clone_sees_them_after_pull(shared, tmp
     clock.tick()
     alice.annotate("m@0.1.0", note="alice's")
     assert NOTES in alice.push().refs
+    # annotate --push over a remote that moved: fetched, merged (a union), pushed again
+    clock.tick()
+    bob.annotate("m@0.2.0", note="bob's second", push=True)
     carol = clone(bare, tmp_path / "carol")
     carol.pull()
     assert [a.note for a in carol.annotations("m@0.1.0")] == ["", "bob's", "alice's"]
-    assert bob.pull().refs == [NOTES] and len(bob.annotations("m@0.1.0")) == 3
+    assert [a.note for a in carol.annotations("m@0.2.0")] == ["bob's second"]
+    assert bob.pull().refs == [] and len(bob.annotations("m@0.1.0")) == 3
+    assert git(bare, "rev-parse", NOTES) == git(bob.root, "rev-parse", NOTES)
     assert alice.verify() == []
+    # read without a clone: the mirror brings the notes too
+    remote = Registry.open(str(bare))
+    assert [a.note for a in remote.annotations("m@0.1.0")] == ["", "bob's", "alice's"]
+    assert [v.version for v in remote.search("labels contains validated-site-b")] == ["0.1.0"]
 
 
 ANNOTATOR = """
