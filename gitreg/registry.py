@@ -321,12 +321,12 @@ class Registry:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
         every version whose bytes are missing or corrupt in the local DVC cache, with ``remote`` in the
         DVC remote."""
-        from gitreg.services import artifact_check, checks, gto_tags, leftovers
+        from gitreg.services import annotations, artifact_check, checks, gto_tags, leftovers
 
         snapshot = Snapshot.read(self.git, recheck=True)
         versions = list(snapshot.versions)
         problems = checks.verify(self.git, snapshot.config, versions, list(snapshot.broken), snapshot.marks)
-        problems += gto_tags.problems(self.git, snapshot)
+        problems += gto_tags.problems(self.git, snapshot) + annotations.verify_problems(self.git, versions)
         if artifacts or remote:
             problems += artifact_check.check(self._dvc_root(), versions, local=artifacts, remote=remote)
         if not self.remote_url:

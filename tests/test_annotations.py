@@ -193,6 +193,13 @@ def test_the_hook_refuses_what_would_drop_annotations_or_misplace_them(shared, t
     assert "which is not a version's tag" in _hand_push(mallory.root, f"{NOTES}:{NOTES}")
     assert "never deleted" in _hand_push(mallory.root, f":{NOTES}")
     assert remote_state(bare) == published
+    # what a clone holds that the hook would refuse, verify names
+    assert mallory.verify() == [f"{NOTES}: a note on object {git(mallory.root, 'rev-parse', 'm@v0.1.0^{commit}')[:12]}, "
+                                "which is not a version's tag"]
+    git(mallory.root, "update-ref", NOTES, git(alice.root, "rev-parse", f"{NOTES}").strip())
+    git(mallory.root, *notes, "append", "-m", "hello", tag)
+    assert mallory.verify() == [f"{NOTES}: an annotation of m@v0.1.0 is not valid: an entry is not JSON"]
+    assert [a.labels for a in mallory.annotations("m@0.1.0")] == [("validated-site-b",)]  # read past the bad line
     # a valid hand-made addition passes
     git(mallory.root, "update-ref", NOTES, git(alice.root, "rev-parse", f"{NOTES}").strip())
     entry = '{"time":"2026-01-01T00:05:00Z","author":"M <m@x>","labels":["ok"],"note":"","link":""}'
@@ -254,3 +261,36 @@ def test_show_readme_reads_the_page_committed_on_main(shared):
     assert shown["readme"]["text"] == "# m\n\nChurn model for the EU market.\n" and shown["version"] == "0.2.0"
     assert alice.readme("m").text.startswith("# m")
     assert alice.verify() == []
+
+
+def test_reading_annotations_takes_the_same_git_processes_for_one_or_many(shared, monkeypatch, artifact):
+    """search on labels: one `notes list` and one `cat-file --batch` however many versions carry notes."""
+    import gitreg.io.git as git_module
+
+    alice, _ = shared
+    calls = []
+    real_run = git_module.subprocess.run
+
+    def counting(args, *rest, **kwargs):
+        calls.append(args[1] if args and args[0] == "git" else args)
+        return real_run(args, *rest, **kwargs)
+
+    def processes(expression):
+        calls.clear()
+        monkeypatch.setattr(git_module.subprocess, "run", counting)
+        alice.search(expression, snapshot=alice.snapshot())
+        monkeypatch.setattr(git_module.subprocess, "run", real_run)
+        return list(calls)
+
+    without_notes = processes("labels contains x")
+    assert without_notes.count("notes") == 1 and "cat-file" not in without_notes
+    alice.annotate("m@0.1.0", labels=["x"])
+    one = processes("labels contains x")
+    for n in range(6):
+        artifact.write_bytes(f"more{n}".encode() * 10)
+        alice.register("m", artifact)
+        alice.annotate(alice.versions("m")[-1].tag, labels=["x"])
+    many = processes("labels contains x")
+    assert one == many == [*without_notes, "cat-file"]
+    assert len(alice.search("labels contains x")) == 7
+    assert "notes" not in processes("metrics.accuracy > 0")  # no labels asked: no notes read

@@ -70,6 +70,26 @@ def labels_by_version(git: Git, versions) -> dict[tuple[str, str], tuple[str, ..
     return found
 
 
+def verify_problems(git: Git, versions) -> list[str]:
+    """``verify``'s findings: notes under ``refs/notes/gitreg`` on objects that are no version's tag, and
+    lines that are no valid annotation (made by hand, past no hook). Two processes at most."""
+    notes = git.notes_list(NOTES_REF)
+    if not notes:
+        return []
+    tags = {v.tag_oid: v.tag for v in versions if v.tag_oid}
+    problems = [f"{NOTES_REF}: a note on object {obj[:12]}, which is not a version's tag"
+                for _, obj in notes if obj not in tags]
+    blobs = git.read_blobs([blob for blob, obj in notes if obj in tags])
+    for blob, obj in notes:
+        if obj in tags:
+            try:
+                bad = annotation.read(blobs.get(blob) or b"")[1]
+            except GitregError as exc:
+                bad = [str(exc)]
+            problems += [f"{NOTES_REF}: an annotation of {tags[obj]} is not valid: {p}" for p in bad]
+    return problems
+
+
 # ------------------------------------------------------------------------------------ annotate
 def annotate(git: Git, target: ModelVersion, labels, note: str | None, link: str | None,
              push: bool) -> AnnotateResult:
