@@ -25,6 +25,7 @@ from gitreg.services.snapshot import Snapshot
 # Write services, DVC-facing code and result types are imported where they are used: a read
 # command then imports none of them (a third of its start-up time).
 if TYPE_CHECKING:
+    from gitreg.domain.annotation import Annotation
     from gitreg.domain.compare import Comparison
     from gitreg.domain.event import Event
     from gitreg.domain.stage_view import StageView
@@ -32,12 +33,14 @@ if TYPE_CHECKING:
     from gitreg.domain.version import ModelVersion
     from gitreg.integrations.mlflow_bridge import ExportReport as MlflowExport
     from gitreg.integrations.wandb_bridge import WandbExport
+    from gitreg.services.annotations import AnnotateResult
     from gitreg.services.batch import BatchResult
     from gitreg.services.bundle import ExportResult, ImportResult
     from gitreg.services.checks import PromotionReport
     from gitreg.services.deprecation import DeprecateResult
     from gitreg.services.gto_tags import TagSync
     from gitreg.services.leftovers import Repair
+    from gitreg.services.model_page import ModelPage
     from gitreg.services.registration import RegisterPlan, RegisterRequest
     from gitreg.services.stage_plan import StageResult
     from gitreg.services.sync import SyncReport
@@ -292,6 +295,39 @@ class Registry:
         found = (snapshot or self.snapshot(name)).deprecations
         return {key: value for key, value in found.items() if name is None or key[0] == name}
 
+    def annotate(self, ref: str | refs.ModelRef, *, labels: Iterable[str] = (), note: str | None = None,
+                 link: str | None = None, push: bool = False) -> AnnotateResult:
+        """Add labels, a note and/or a link to ``NAME@VERSION`` after registration: one entry (author, time)
+        appended to the version's Git note under ``refs/notes/gitreg``; the tag and card never change.
+        With ``push`` it is published to ``origin`` (merged with annotations another writer pushed first)."""
+        from gitreg.domain import annotation
+        from gitreg.services import annotations
+
+        self._require_writable()
+        ref = ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
+        if ref.stage or ref.version is None:
+            raise InvalidInputError(f"annotate names a version, {ref.name}@VERSION (`gitreg history {ref.name}` "
+                                    "lists them)")
+        labels = tuple(labels)
+        annotation.make("", 0, labels, note, link)  # bad input fails before anything is read or written
+        target = self.snapshot(ref.name).version(ref.name, ref.version)
+        return annotations.annotate(self.git, target, labels, note, link, push)
+
+    def annotations(self, version: str | refs.ModelRef | ModelVersion) -> list[Annotation]:
+        """What was added to a version after registration (``annotate``), oldest first."""
+        from gitreg.domain.version import ModelVersion
+        from gitreg.services import annotations
+
+        found = version if isinstance(version, ModelVersion) else self.resolve(version)
+        return annotations.of_version(self.git, found)[0]
+
+    def readme(self, name: str) -> ModelPage:
+        """The model's page, ``models/NAME/README.md`` as committed on the main branch (``text`` None when
+        there is none)."""
+        from gitreg.services import model_page
+
+        return model_page.read(self.git, refs.check_name(name))
+
     def push(self, all_artifacts: bool = False) -> SyncReport:
         """Publish to ``origin``: artifacts first (of new and staged versions, or with ``all_artifacts`` of
         every version), then the branch, new version tags and stage branches."""
@@ -454,12 +490,12 @@ class Registry:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
         every version whose bytes are missing or corrupt in the local DVC cache, with ``remote`` in the
         DVC remote."""
-        from gitreg.services import artifact_check, checks, gto_tags, leftovers
+        from gitreg.services import annotations, artifact_check, checks, gto_tags, leftovers
 
         snapshot = Snapshot.read(self.git, recheck=True)
         versions = list(snapshot.versions)
         problems = checks.verify(self.git, snapshot.config, versions, list(snapshot.broken), snapshot.marks)
-        problems += gto_tags.problems(self.git, snapshot)
+        problems += gto_tags.problems(self.git, snapshot) + annotations.verify_problems(self.git, versions)
         if artifacts or remote:
             problems += artifact_check.check(self._dvc_root(), versions, local=artifacts, remote=remote)
         if not self.remote_url:
@@ -571,7 +607,12 @@ class Registry:
             query.check_stages(parsed, [stage.name for stage in snapshot.config.stages])
             membership = predicate.stage_membership(snapshot.stage_views)
         versions = snapshot.visible(snapshot.versions, include_deprecated)
-        return predicate.run(parsed, versions, membership, order, descending, limit)
+        added = None
+        if parsed.uses_labels:  # labels annotated after registration count too
+            from gitreg.services import annotations
+
+            added = annotations.labels_by_version(self.git, versions)
+        return predicate.run(parsed, versions, membership, order, descending, limit, added)
 
     def compare(self, references: Iterable[str | refs.ModelRef], *, data: str | os.PathLike | None = None,
                 target: str | None = None, resamples: int | None = None, seed: int | None = None,

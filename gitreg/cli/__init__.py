@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from gitreg.cli.annotate_commands import ANNOTATE_COMMANDS
 from gitreg.cli.commands import COMMANDS
 from gitreg.cli.integration_commands import INTEGRATION_COMMANDS
 from gitreg.cli.lifecycle_commands import LIFECYCLE_COMMANDS
@@ -58,7 +59,8 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
         os.chdir(directory)
 
 
-for _command in COMMANDS + STAGE_COMMANDS + LIFECYCLE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS + TRANSFER_COMMANDS + INTEGRATION_COMMANDS:
+for _command in (COMMANDS + STAGE_COMMANDS + LIFECYCLE_COMMANDS + ANNOTATE_COMMANDS + QUERY_COMMANDS
+                 + REMOTE_COMMANDS + TRANSFER_COMMANDS + INTEGRATION_COMMANDS):
     cli.add_command(_command)
 
 

@@ -204,25 +204,41 @@ def list_models(ctx, include_deprecated: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
+@click.option("--readme", is_flag=True, help="Print the model's page, models/NAME/README.md on the main branch.")
 @repo_option
 @json_option
 @click.pass_context
-def show(ctx, ref: str, as_json: bool) -> None:
+def show(ctx, ref: str, readme: bool, as_json: bool) -> None:
     """Show the card of a version: the latest, NAME@VERSION, or the one in NAME#STAGE.
+
+    Annotations added later (`gitreg annotate`) follow the card, each with its
+    author and time. --readme prints the model's page instead (with --json:
+    the card and the page, "readme": {"text": null, ...} when there is none).
 
     \b
     Examples:
       gitreg show churn
       gitreg show churn@1.2.0
       gitreg show churn#production --json
+      gitreg show churn --readme
       gitreg show churn#production --repo https://github.com/acme/models.git
     """
     registry = _registry(ctx)
     snapshot = registry.snapshot(ModelRef.parse(ref).name)
     found = registry.show(ref, snapshot=snapshot)
-    stages = registry.stage_versions(found.name, snapshot=snapshot)
+    page = registry.readme(found.name) if readme else None
+    if page is not None and not as_json:
+        if page.text is None:
+            from gitreg.errors import NotFoundError
+
+            raise NotFoundError(page.missing())
+        click.echo(page.text.rstrip("\n"))
+        return
+    stages, notes = registry.stage_versions(found.name, snapshot=snapshot), registry.annotations(found)
     if as_json:
-        render.emit_json({**render.version_row(found, snapshot), "stages": stages})
+        extra = {"readme": page.to_dict()} if page is not None else {}
+        render.emit_json({**render.version_row(found, snapshot), "stages": stages,
+                          "annotations": [a.to_dict() for a in notes], **extra})
         return
     click.echo(f"# {found.tag}  (commit {render.short(found.commit)})")
     click.echo(f"# stages: {render.stages_text(stages) or 'none'}")
@@ -230,6 +246,7 @@ def show(ctx, ref: str, as_json: bool) -> None:
     if withdrawn:
         click.echo(f"# deprecated: {withdrawn.describe()}")
     click.echo(found.card.to_yaml().rstrip())
+    render.annotations(notes)
 
 
 @click.command()

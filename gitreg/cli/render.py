@@ -73,3 +73,18 @@ def stages_text(stages: dict[str, str]) -> str:
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def annotations(notes) -> None:
+    """What was added after registration, below the card it does not change."""
+    if not notes:
+        return
+    click.echo(f"# added later ({plural(len(notes), 'annotation')}; the card above is as registered):")
+    for note in notes:
+        click.echo(f"# - {note.time}  {note.author}")
+        if note.labels:
+            click.echo(f"#   labels: {', '.join(note.labels)}")
+        for line in note.note.splitlines():
+            click.echo(f"#   {line}")
+        if note.link:
+            click.echo(f"#   link: {note.link}")

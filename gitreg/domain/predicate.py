@@ -20,16 +20,20 @@ OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le
        ">=": operator.ge}
 MISSING = object()
 Membership = dict[tuple[str, str], frozenset]  # (name, version) -> the stages holding it
+AddedLabels = dict[tuple[str, str], tuple]  # (name, version) -> labels annotated after registration
 Predicate = Callable[[ModelVersion, frozenset], bool]
 
 
 def run(query: Query, versions: list[ModelVersion], membership: Membership | None = None,
-        order: Field | None = None, descending: bool = False, limit: int | None = None) -> list[ModelVersion]:
-    """The versions that match, in index order (name, then semver) or sorted by ``order``."""
+        order: Field | None = None, descending: bool = False, limit: int | None = None,
+        added_labels: AddedLabels | None = None) -> list[ModelVersion]:
+    """The versions that match, in index order (name, then semver) or sorted by ``order``. ``labels`` is a
+    version's card labels and ``added_labels`` (its annotations')."""
     test = predicate(query)
-    membership = membership or {}
+    membership, added = membership or {}, added_labels or {}
     empty: frozenset = frozenset()
-    found = [v for v in versions if test(_Row(v), membership.get((v.name, v.version), empty))]
+    found = [v for v in versions
+             if test(_Row(v, added.get((v.name, v.version), ())), membership.get((v.name, v.version), empty))]
     if order is not None:
         found = sort(found, order, descending)
     return found[:limit] if limit is not None else found
@@ -39,10 +43,10 @@ class _Row:
     """A version as the predicates see it: its card as data (``ModelVersion.card_data``), decoded once, on
     first use, and let go with the row (a query on names and versions decodes no card at all)."""
 
-    __slots__ = ("name", "version", "_of", "_card")
+    __slots__ = ("name", "version", "added", "_of", "_card")
 
-    def __init__(self, of: ModelVersion):
-        self.name, self.version, self._of, self._card = of.name, of.version, of, None
+    def __init__(self, of: ModelVersion, added: tuple = ()):
+        self.name, self.version, self.added, self._of, self._card = of.name, of.version, added, of, None
 
     @property
     def card(self) -> dict:
@@ -111,7 +115,7 @@ ACCESSORS: dict[str, Callable[[str], Callable[[ModelVersion], Any]]] = {
     "size": lambda key: lambda version: version.card["artifact"]["size"],
     "name": lambda key: lambda version: version.name,
     "description": lambda key: lambda version: version.card["description"],
-    "labels": lambda key: lambda version: version.card["labels"],
+    "labels": lambda key: lambda version: [*version.card["labels"], *version.added],
     "author": lambda key: lambda version: _author(version.card["author"]),
 }
 

@@ -188,6 +188,11 @@ class Query:
         return any(c.field.kind == "stage" for c in self.conditions)
 
     @property
+    def uses_labels(self) -> bool:
+        """Labels include those added after registration (annotations), read only for such a query."""
+        return any(c.field.kind == "labels" for c in self.conditions)
+
+    @property
     def metrics(self) -> list[str]:
         """Metric names the expression mentions, in order."""
         return list(dict.fromkeys(c.field.key for c in self.conditions if c.field.kind == "metrics"))

@@ -22,6 +22,7 @@ class ModelVersion:
     tag: str
     commit: str
     card_source: Card | str = field(compare=False, repr=False)
+    tag_oid: str = field(default="", compare=False, repr=False)  # the tag object (what annotations are on)
 
     @property
     def card(self) -> Card:

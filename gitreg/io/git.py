@@ -13,6 +13,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -586,6 +587,68 @@ class Git:
     def switch_worktree(self, old: str, new: str) -> None:
         """Index and working tree from ``old``'s content to ``new``'s, keeping unrelated local changes."""
         self._run("read-tree", "-m", "-u", old, new)
+
+    # ----------------------------------------------------------------- notes
+    def notes_list(self, ref: str) -> list[tuple[str, str]]:
+        """``(note blob, annotated object)`` of every note under ``ref``, in one process; empty when the
+        ref does not exist."""
+        proc = self._run("notes", f"--ref={ref}", "list", check=False)
+        return [(parts[0], parts[1]) for parts in map(str.split, proc.stdout.splitlines()) if len(parts) == 2]
+
+    def note_of(self, ref: str, obj: str) -> bytes | None:
+        """The note on ``obj`` (an object id or a ref, not peeled: a tag's own object) under ``ref``."""
+        proc = self._run("notes", f"--ref={ref}", "show", obj, check=False, text=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def write_note(self, ref: str, obj: str, content, message: str, identity: Identity) -> str:
+        """Commit ``content(the note on obj now, or None)`` as the note on ``obj`` on top of ``ref``, and move
+        ``ref`` by compare-and-swap (``git notes`` itself moves its ref unconditionally): ConflictError when
+        another writer moved it meanwhile. The note is read and written from one state of ``ref``."""
+        old = self.ref_oid(ref)
+
+        def add(scratch: str) -> None:
+            blob = self.hash_blob(content(self.note_of(scratch, obj) if old else None))
+            self._run("notes", f"--ref={scratch}", "add", "-f", "-C", blob, obj, env=_stamp(identity))
+
+        tree = self.tree_of(self._on_scratch_notes(old, add))
+        new = self.commit_tree(tree, [old] if old else [], message, identity)
+        self.update_ref(ref, new, old, "gitreg: annotate")
+        return new
+
+    def merge_notes(self, ref: str, other: str, identity: Identity) -> str:
+        """``git notes merge -s cat_sort_uniq`` of ``other`` into ``ref`` (union of the lines of notes both
+        changed; a fast-forward when it can), ``ref`` moved by compare-and-swap. The new tip."""
+        old = self.ref_oid(ref)
+        if old is None:
+            new = self._out("rev-parse", "--verify", other)
+        else:
+            new = self._on_scratch_notes(old, lambda scratch: self._run(
+                "notes", f"--ref={scratch}", "merge", "-q", "-s", "cat_sort_uniq", other, env=_stamp(identity)))
+        if new != old:
+            self.update_ref(ref, new, old, "gitreg: merge annotations")
+        return new
+
+    def _on_scratch_notes(self, start: str | None, operation) -> str:
+        """Run a ``git notes`` operation on a private notes ref that starts at ``start``; its result."""
+        scratch = f"refs/notes/gitreg-scratch-{uuid.uuid4().hex}"
+        try:
+            if start:
+                self._run("update-ref", scratch, start)
+            operation(scratch)
+            return self._out("rev-parse", "--verify", scratch)
+        finally:
+            self._run("update-ref", "-d", scratch, check=False)
+
+    def tree_files(self, rev: str) -> dict[str, tuple[str, str, str]]:
+        """``{path: (mode, type, oid)}`` of every entry under ``rev``'s tree, recursively, in one process."""
+        output = self._run("ls-tree", "-r", "-z", rev).stdout
+        files = {}
+        for entry in output.split("\x00"):
+            meta, _, path = entry.partition("\t")
+            if path:
+                mode, kind, oid = meta.split()
+                files[path] = (mode, kind, oid)
+        return files
 
     def git_dir(self) -> str:
         return self._out("rev-parse", "--absolute-git-dir")

@@ -15,7 +15,7 @@ from pathlib import Path
 from gitreg.errors import GitError
 from gitreg.io.git import Git
 
-REFSPECS = ["+refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"]
+REFSPECS = ["+refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*", "+refs/notes/*:refs/notes/*"]  # notes: annotations
 
 
 def cache_root() -> Path:
@@ -32,13 +32,14 @@ def mirror_path(url: str) -> Path:
 
 
 def sync(url: str) -> Path:
-    """The mirror of ``url``, made or brought up to date; one clone or fetch."""
+    """The mirror of ``url``, made or brought up to date; one fetch (a clone, then a fetch of the notes)."""
     path = mirror_path(url)
     if (path / "HEAD").is_file():
         _refuse_failure(*Git(path).fetch_quietly("origin", list(REFSPECS)))
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         _refuse_failure(*Git(path.parent).clone_mirror(url, path))
+        _refuse_failure(*Git(path).fetch_quietly("origin", REFSPECS[2:]))  # a clone brings no notes
     return path
 
 

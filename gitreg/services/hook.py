@@ -21,7 +21,7 @@ from gitreg.domain.config import Config
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import GitregError, InvalidInputError, NotARegistryError
 from gitreg.io.git import Git
-from gitreg.services import artifact_check, checks, config_source, deprecation, gto_tags, index
+from gitreg.services import annotations, artifact_check, checks, config_source, deprecation, gto_tags, index
 from gitreg.services.config_source import load as load_config
 
 ZERO = "0" * 40
@@ -82,7 +82,7 @@ def check(git: Git, updates: list[Update]) -> list[str]:
     problems += found + _version_order(versions, pushed)
     versions += pushed
     withdrawn, deprecated = deprecation.hook_problems(git, updates, versions, marks, ZERO)
-    problems += withdrawn
+    problems += withdrawn + annotations.hook_problems(git, updates, versions, ZERO)
     stages = {stage.ref: stage for stage in config.stages}
     moved = {u.ref.removeprefix("refs/heads/"): u.new for u in updates if u.ref in stages and u.new != ZERO}
     for update in updates:

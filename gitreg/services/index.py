@@ -76,7 +76,7 @@ def versions_from(git: Git, records: Iterable[TagRecord], remember: bool = False
         if key not in known and not _valid(record, parsed, lambda where: Card.from_json(index_line, where), broken):
             continue
         seen.append(key)
-        versions.append(ModelVersion(*parsed, record.name, record.commit, index_line))
+        versions.append(ModelVersion(*parsed, record.name, record.commit, index_line, record.tag_oid))
     _read_from_trees(git, unindexed, versions, broken)
     versions.sort(key=lambda v: (v.name, versioning.precedence(v.version), v.version))  # semver order, cheaply
     if remember and known != (kept := frozenset(seen)):
@@ -103,7 +103,7 @@ def _read_from_trees(git, records: list[TagRecord], versions, broken) -> None:
             continue
         card = _valid(record, parsed, lambda where: Card.from_yaml(blob, where), broken)
         if card is not None:
-            versions.append(ModelVersion(*parsed, record.name, record.commit, card))
+            versions.append(ModelVersion(*parsed, record.name, record.commit, card, record.tag_oid))
 
 
 def _valid(record: TagRecord, parsed: tuple[str, str], read_card, broken: list[BrokenTag]) -> Card | None:

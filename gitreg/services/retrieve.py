@@ -34,7 +34,7 @@ def tagged_card(git: Git, found: ModelVersion) -> ModelVersion:
             f"models/{found.name}/{CARD_FILE} at {found.tag} says {card.name}@v{card.version}: "
             "the tag and its card disagree; run `gitreg verify` to see what is wrong"
         )
-    return ModelVersion(found.name, found.version, found.tag, found.commit, card)
+    return ModelVersion(found.name, found.version, found.tag, found.commit, card, found.tag_oid)
 
 
 def pointer(git: Git, found: ModelVersion) -> Pointer:

@@ -31,7 +31,7 @@ from gitreg.errors import (
 )
 from gitreg.io import artifact_store, dvc_layout, faults, journal, progress
 from gitreg.io.git import Git, TreeEdit
-from gitreg.services import deprecation, gto_tags, history, index, leftovers, registration, stage_plan
+from gitreg.services import annotations, deprecation, gto_tags, history, index, leftovers, registration, stage_plan
 from gitreg.services.registration import RegisterPlan
 from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan, StageResult
@@ -106,6 +106,8 @@ def pull(git: Git, config: Config, artifacts: bool) -> SyncReport:
     branch = follow_current_branch(git)
     if branch:
         report.refs.append(branch)
+    if annotations.bring(git):
+        report.refs.append(annotations.NOTES_REF)
     follow_stage_branches(git, config, report)
     if artifacts:
         views = Snapshot.read(git, config=config).stage_views
@@ -134,6 +136,7 @@ def push(git: Git, config: Config, all_artifacts: bool = False) -> SyncReport:
     refspecs = [f"{v.ref}:{v.ref}" for v in new_versions] + [f"{branch}:{branch}" for branch in branches]
     refspecs += [f"{ref}:{ref}" for tag in gto_tags.read(git) if (ref := f"refs/tags/{tag.tag}") not in on_remote]
     refspecs += deprecation.unpublished(snapshot.deprecations, on_remote)
+    refspecs += annotations.outgoing(git, on_remote)
     changed = git.push(REMOTE, refspecs)
     for stage in config.stages:
         _PushMarker(git, stage).clear()  # what an interrupted --push left is published now, by this push
