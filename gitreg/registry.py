@@ -313,6 +313,20 @@ class Registry:
         target = self.snapshot(ref.name).version(ref.name, ref.version)
         return annotations.annotate(self.git, target, labels, note, link, push)
 
+    def annotate_matching(self, match: str, *, labels: Iterable[str] = (), note: str | None = None,
+                          link: str | None = None, push: bool = False, dry_run: bool = False,
+                          yes: bool = False) -> list[AnnotateResult | ModelVersion]:
+        """``annotate`` every version the search expression ``match`` selects, in one push; more than 10 need
+        ``yes``; ``dry_run`` returns the versions it would annotate and changes nothing."""
+        from gitreg.domain import annotation
+        from gitreg.services import annotations, deprecation
+
+        self._require_writable()
+        labels = tuple(labels)
+        annotation.make("", 0, labels, note, link)
+        targets = deprecation.matching(self.search(match), match, yes, dry_run)
+        return targets if dry_run else annotations.annotate_many(self.git, targets, labels, note, link, push)
+
     def annotations(self, version: str | refs.ModelRef | ModelVersion) -> list[Annotation]:
         """What was added to a version after registration (``annotate``), oldest first."""
         from gitreg.domain.version import ModelVersion

@@ -294,3 +294,19 @@ def test_reading_annotations_takes_the_same_git_processes_for_one_or_many(shared
     assert one == many == [*without_notes, "cat-file"]
     assert len(alice.search("labels contains x")) == 7
     assert "notes" not in processes("metrics.accuracy > 0")  # no labels asked: no notes read
+
+
+def test_match_annotates_every_selected_version_in_one_push(shared, tmp_path):
+    registry, bare = shared
+    run = Invoker(registry.root)
+    planned = json.loads(run("annotate", "--match", "name == m", "--label", "audited-2026", "--dry-run",
+                             "--json").stdout)
+    assert planned["annotated"] == ["m@v0.1.0", "m@v0.2.0"] and git(registry.root, "notes", "--ref", "gitreg",
+                                                                     "list").strip() == ""
+    out = run("annotate", "--match", "name == m", "--label", "audited-2026", "--push").stdout
+    assert "Annotated m@v0.1.0" in out and "Annotated m@v0.2.0" in out
+    reader = clone(bare, tmp_path / "reader")
+    reader.pull()
+    assert [v.version for v in reader.search('labels contains "audited-2026"')] == ["0.1.0", "0.2.0"]
+    assert "no version that is not deprecated matches" in run("annotate", "--match", "name == zz", "--label", "x",
+                                                               expect=5).stderr

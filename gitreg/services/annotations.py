@@ -110,6 +110,26 @@ def annotate(git: Git, target: ModelVersion, labels, note: str | None, link: str
     return AnnotateResult(target, entry, of_version(git, target)[0], push)
 
 
+def annotate_many(git: Git, targets: list[ModelVersion], labels, note: str | None, link: str | None,
+                  push: bool) -> list[AnnotateResult]:
+    """The same entry on each of ``targets`` (``annotate --match``), published in one push; a push that
+    fails takes back all of them."""
+    identity = git.identity()
+    entry = annotation.make(f"{identity.name} <{identity.email}>", identity.timestamp, labels, note, link)
+    for target in targets if push else ():
+        _require_published(git, target)
+    before = git.ref_oid(NOTES_REF)
+    for target in targets:
+        _write(git, target, entry, identity)
+    if push:
+        try:
+            _publish(git, identity)
+        except BaseException:
+            _take_back(git, before)
+            raise
+    return [AnnotateResult(target, entry, of_version(git, target)[0], push) for target in targets]
+
+
 def _require_published(git: Git, target: ModelVersion) -> None:
     if REMOTE not in git.remotes():
         raise InvalidInputError(f"this registry has no Git remote named {REMOTE!r}: add one with "

@@ -141,7 +141,8 @@ def plan(snapshot, name: str, version: str | None, all_versions: bool) -> list[M
 
 
 def matching(found: list[ModelVersion], expression: str, yes: bool, dry_run: bool) -> list[ModelVersion]:
-    """``--match``: the versions the search found (none deprecated yet), confirmed beyond ``MATCH_CONFIRM``."""
+    """``--match`` (deprecate, annotate): the versions the search found (none deprecated), confirmed beyond
+    ``MATCH_CONFIRM``."""
     if not found:
         raise NotFoundError(f"no version that is not deprecated matches {expression!r}: "
                             f"`gitreg search {expression!r}` shows what it selects")
