@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from gitreg.cli.alias_commands import ALIAS_COMMANDS
 from gitreg.cli.commands import COMMANDS
 from gitreg.cli.query_commands import QUERY_COMMANDS
 from gitreg.cli.remote_commands import REMOTE_COMMANDS
@@ -55,7 +56,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
         os.chdir(directory)
 
 
-for _command in COMMANDS + STAGE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS:
+for _command in COMMANDS + STAGE_COMMANDS + QUERY_COMMANDS + REMOTE_COMMANDS + ALIAS_COMMANDS:
     cli.add_command(_command)
 
 

@@ -151,28 +151,33 @@ def list_models(ctx, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
+@click.argument("ref", metavar="NAME[@VERSION|@ALIAS|#STAGE]")
 @repo_option
 @json_option
 @click.pass_context
 def show(ctx, ref: str, as_json: bool) -> None:
-    """Show the card of a version: the latest, NAME@VERSION, or the one in NAME#STAGE.
+    """Show the card of a version: the latest (NAME, NAME@latest), NAME@VERSION,
+    the one an alias points at (NAME@ALIAS), or the one in NAME#STAGE.
 
     \b
     Examples:
       gitreg show churn
       gitreg show churn@1.2.0
+      gitreg show churn@champion
       gitreg show churn#production --json
       gitreg show churn#production --repo https://github.com/acme/models.git
     """
     registry = _registry(ctx)
     found = registry.show(ref)
     stages = registry.stage_versions(found.name)
+    named = sorted(a.alias for a in registry.aliases(found.name) if a.version == found.version)
     if as_json:
-        render.emit_json({**found.to_dict(), "stages": stages})
+        render.emit_json({**found.to_dict(), "stages": stages, "aliases": named})
         return
     click.echo(f"# {found.tag}  (commit {render.short(found.commit)})")
     click.echo(f"# stages: {render.stages_text(stages) or 'none'}")
+    if named:
+        click.echo(f"# aliases: {' '.join(named)}")
     click.echo(found.card.to_yaml().rstrip())
 
 
@@ -204,7 +209,7 @@ def history(ctx, name: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
+@click.argument("ref", metavar="NAME[@VERSION|@ALIAS|#STAGE]")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Where to write the artifact (a folder receives it under its own name).")
 @repo_option
@@ -218,6 +223,7 @@ def get(ctx, ref: str, output: Path) -> None:
     Examples:
       gitreg get churn -o model.joblib
       gitreg get churn@1.2.0 -o artifacts/
+      gitreg get churn@champion -o model.joblib
       gitreg get churn#production -o model.joblib
       gitreg get churn#production -o model.joblib --repo git@github.com:acme/models.git
     """

@@ -1,4 +1,4 @@
-"""One entry of the audit log: a registration or a stage change."""
+"""One entry of the audit log: a registration, a stage change or an alias change."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Event:
     commit: str
     gates: tuple[str, ...] = ()
     override: str | None = None
+    alias: str | None = None  # the alias an alias-set / alias-rm event changed
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -15,7 +15,7 @@ from pathlib import Path
 from gitreg.errors import GitError
 from gitreg.io.git import Git
 
-REFSPECS = ["+refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"]
+REFSPECS = ["+refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*", "+refs/gitreg/aliases/*:refs/gitreg/aliases/*"]
 
 
 def cache_root() -> Path:
@@ -39,6 +39,7 @@ def sync(url: str) -> Path:
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         _refuse_failure(*Git(path.parent).clone_mirror(url, path))
+        _refuse_failure(*Git(path).fetch_quietly("origin", REFSPECS[2:]))  # a clone leaves out refs/gitreg/
     return path
 
 
