@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from gitreg.errors import ConflictError, RemoteMovedError
+from gitreg.io import faults
 from gitreg.io.git import Git
 from gitreg.services import aliases, sync
 from gitreg.services.aliases import AliasChange
@@ -32,6 +33,8 @@ def publish(git: Git, attempt: Callable[[], AliasChange]) -> AliasChange:
         try:
             published = [change.version] if change.version else []
             sync.push_artifacts(git, published)
+            faults.point("alias:pushing")
+            faults.pause("alias:pushing")
             git.push(sync.REMOTE, [f"{change.ref}:{change.ref}", *[f"{v.ref}:{v.ref}" for v in published]])
             return change
         except RemoteMovedError:

@@ -193,6 +193,12 @@ def verify_problems(git: Git, versions: list[ModelVersion], stages: Iterable[str
 FETCH_REFSPEC = f"+{refs.ALIASES_PREFIX}*:{TRACKING}*"
 
 
+def label(ref: str) -> str:
+    """``refs/gitreg/aliases/m/champion`` -> ``m@champion`` (what push and pull report); other refs as they are."""
+    parsed = refs.parse_alias_ref(ref)
+    return f"{parsed[0]}@{parsed[1]}" if parsed else ref
+
+
 def tracking_ref(ref: str) -> str:
     return TRACKING + ref.removeprefix(refs.ALIASES_PREFIX)
 

@@ -107,7 +107,7 @@ def pull(git: Git, config: Config, artifacts: bool) -> SyncReport:
     followed, diverged = fetch_registry(git)
     if diverged:
         raise aliases.diverged_error(diverged[0])
-    report.refs += [ref.removeprefix("refs/gitreg/") for ref in followed]
+    report.refs += [aliases.label(ref) for ref in followed]
     branch = follow_current_branch(git)
     if branch:
         report.refs.append(branch)
@@ -143,8 +143,7 @@ def push(git: Git, config: Config, all_artifacts: bool = False) -> SyncReport:
     changed = git.push(REMOTE, refspecs)
     for stage in config.stages:
         _PushMarker(git, stage).clear()  # what an interrupted --push left is published now, by this push
-    report.refs = [ref.removeprefix("refs/tags/").removeprefix("refs/heads/").removeprefix("refs/gitreg/")
-                   for ref in changed]
+    report.refs = [aliases.label(ref).removeprefix("refs/tags/").removeprefix("refs/heads/") for ref in changed]
     return report
 
 
