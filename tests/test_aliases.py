@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from gitreg import Registry
-from gitreg.errors import IntegrityError, InvalidInputError, NotFoundError, PushRejectedError
+from gitreg.errors import ConflictError, IntegrityError, InvalidInputError, NotFoundError, PushRejectedError
 from tests.conftest import git, snapshot
-from tests.test_bad_input import fails, refused
+from tests.test_bad_input import refused
 from tests.test_stage_expectations import gitreg, lined_up
 from tests.test_tree_truth import clone_of
 
@@ -342,3 +342,43 @@ def test_verify_reports_a_broken_alias(three):
     assert any(f"alias ref {REF}: commit" in p and "v5.0.0, which m does not have" in p for p in problems)
     with pytest.raises(IntegrityError, match="points at v5.0.0, which m does not have: run `gitreg verify`"):
         three.resolve("m@champion")
+
+
+def test_alias_reads_keep_dvc_off_their_path(three):
+    three.alias_set("m", "champion", "0.1.0")
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from gitreg.cli import cli\n"
+        "for args in (['alias', 'list'], ['alias', 'list', 'm', '--json'], ['show', 'm@champion'],\n"
+        "             ['search', 'aliases == champion'], ['log', 'm'], ['compare', 'm@champion', 'm@latest']):\n"
+        "    result = CliRunner().invoke(cli, args, catch_exceptions=False)\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'dvc', 'sklearn', 'numpy', 'dvc_data'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=three.root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_an_unpublished_change_overtaken_on_origin_is_named_not_lost(shared, tmp_path):
+    alice, bare = shared
+    bob = Registry(clone_of(bare, tmp_path / "bob"))
+    carol = Registry(clone_of(bare, tmp_path / "carol"))
+    alice.alias_set("m", "champion", "0.1.0", push=True)
+    bob.pull()
+    carol.pull()
+    bob.alias_set("m", "champion", "0.2.0")  # made here, never pushed
+    alice.alias_set("m", "champion", "0.3.0", push=True)
+    assert carol.push().refs == []  # carol is behind origin: nothing of hers to publish
+    before = git(bob.root, "rev-parse", REF)
+    with pytest.raises(ConflictError, match=f"drop yours with `git update-ref {REF} refs/gitreg/origin/aliases/m/"):
+        bob.pull()
+    with pytest.raises(ConflictError, match="never reached origin"):
+        bob.alias_set("m", "champion", "0.1.0", push=True)
+    assert git(bob.root, "rev-parse", REF) == before  # bob's own record is still there for him to judge
+    git(bob.root, "update-ref", REF, "refs/gitreg/origin/aliases/m/champion")
+    bob.pull()
+    assert current(bob) == {"m@champion": "0.3.0"}
+    assert bob.alias_set("m", "champion", "0.2.0", push=True).changed
+    assert current(Registry.open(str(bare))) == {"m@champion": "0.2.0"}

@@ -39,6 +39,9 @@ def alias() -> None:
 def alias_set(ctx, name: str, alias_name: str, version: str, push: bool, as_json: bool) -> None:
     """Point NAME@ALIAS at VERSION (1.2.0, v1.2.0, latest, another alias, or #STAGE).
 
+    VERSION is resolved now: the alias then stays on that version until it
+    is set again (it does not follow latest or the stage).
+
     ALIAS is 2 to 64 lower-case letters, digits, '-' and '_', starting with a
     letter; it may not be named like a version (v2, 1.2.0, latest) or like a
     stage. A deprecated version cannot be aliased.

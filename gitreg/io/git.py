@@ -404,9 +404,9 @@ class Git:
         """The empty tree, written to the object store (a commit that records only its message uses it)."""
         return self._out("hash-object", "-t", "tree", "-w", "--stdin", input="")
 
-    def ref_values(self) -> dict[str, str]:
-        """``{ref: oid}`` of every ref, in one process."""
-        output = self._out("for-each-ref", "--format=%(refname) %(objectname)")
+    def ref_values(self, *prefixes: str) -> dict[str, str]:
+        """``{ref: oid}`` of every ref (under ``prefixes``), in one process."""
+        output = self._out("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
         return dict(line.split(" ", 1) for line in output.splitlines())
 
     def first_parent_log(self, ref: str, path: str | None = None) -> list[CommitRecord]:

@@ -206,7 +206,7 @@ def tracking_ref(ref: str) -> str:
 def follow(git: Git) -> tuple[list[str], list[str]]:
     """Fast-forward each local alias ref to the fetched one of ``origin`` (made when missing); keep local ones
     that are ahead. (followed refs, diverged refs): a diverged one has a change made here that origin's overtook."""
-    values = git.ref_values()
+    values = git.ref_values(refs.ALIASES_PREFIX, TRACKING)
     followed, diverged = [], []
     for tracked, remote in values.items():
         if not tracked.startswith(TRACKING):
@@ -229,13 +229,17 @@ def diverged_error(ref: str) -> ConflictError:
 
 
 def unpublished(git: Git, on_remote: Mapping[str, str]) -> list[str]:
-    """Refspecs of the local alias refs that origin lacks or is behind (``gitreg push`` publishes them); a ref
-    that origin has moved past is left to ``gitreg pull``, and a diverged one is pushed so that it is refused."""
+    """Refspecs of the local alias refs holding changes made here that origin lacks (``gitreg push`` publishes
+    them). A ref that only lags behind origin is not pushed (``gitreg pull`` brings it up to date); one with a
+    change made here that origin's overtook is, so that its refusal says so."""
+    values = git.ref_values(refs.ALIASES_PREFIX, TRACKING)
     specs = []
-    for ref, oid in sorted(git.ref_values().items()):
-        remote = on_remote.get(ref)
-        if not refs.parse_alias_ref(ref) or remote == oid or (remote and git.is_ancestor(oid, remote)):
+    for ref, oid in sorted(values.items()):
+        if not refs.parse_alias_ref(ref):
             continue
+        remote, fetched = on_remote.get(ref), values.get(tracking_ref(ref))
+        if oid in (remote, fetched) or any(known and git.is_ancestor(oid, known) for known in (fetched, remote)):
+            continue  # nothing made here since origin's state was last seen
         specs.append(f"{ref}:{ref}")
     return specs
 
