@@ -36,6 +36,7 @@ from gitreg.errors import (
 )
 
 if TYPE_CHECKING:
+    from gitreg.domain.aliases import AliasRecord
     from gitreg.domain.card import Card
     from gitreg.domain.catalog import ModelSummary
     from gitreg.domain.compare import Comparison
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
     from gitreg.registry import Registry
+    from gitreg.services.aliases import AliasChange
     from gitreg.services.checks import PromotionReport
     from gitreg.services.leftovers import Repair
     from gitreg.services.registration import RegisterPlan
@@ -63,6 +65,7 @@ _LAZY = {
     "RegisterPlan": "gitreg.services.registration", "EnvironmentMismatchWarning": "gitreg.services.retrieve",
     "Snapshot": "gitreg.services.snapshot", "StagePlan": "gitreg.services.stage_plan",
     "StageResult": "gitreg.services.stage_plan", "SyncReport": "gitreg.services.sync",
+    "AliasRecord": "gitreg.domain.aliases", "AliasChange": "gitreg.services.aliases",
 }
 
 __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the errors)
@@ -70,6 +73,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "Card", "ModelSummary", "Comparison", "Event", "StageView", "Stats", "ModelVersion", "PromotionReport",
     "Repair", "RegisterPlan", "EnvironmentMismatchWarning", "Snapshot", "StagePlan", "StageResult",
     "SyncReport", "Deprecation", "DeprecatedVersionWarning",
+    "AliasRecord", "AliasChange",
     "ArtifactError", "CardError", "ConflictError", "ExitCode", "GateError", "GitError", "GitregError",
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",

@@ -310,6 +310,11 @@ def test_the_hook_refuses_alias_refs_that_break_the_rules(shared):
                  "staging is a stage of this registry")
     refused_push(f"{record(root, trailers(alias='1.0.0', commit=v1))}:refs/gitreg/aliases/m/1.0.0",
                  "is not refs/gitreg/aliases/NAME/ALIAS")
+    one, two = (record(root, trailers(version=v, commit=alice.resolve(f"m@{v}").commit)) for v in ("0.1.0", "0.2.0"))
+    merge = subprocess.run(["git", "commit-tree", git(root, "rev-parse", f"{one}^{{tree}}").strip(), "-p", one,
+                            "-p", two], cwd=root, input=f"x\n\n{trailers(commit=v1)}\n", capture_output=True,
+                           text=True, check=True).stdout.strip()
+    refused_push(f"{merge}:{REF}", "is a merge")
     blob = git(root, "hash-object", "-w", "--stdin").strip()
     refused_push(f"{blob}:{REF}", "names a blob")
     alice.alias_set("m", "champion", "0.1.0", push=True)
