@@ -36,6 +36,7 @@ from gitreg.errors import (
 )
 
 if TYPE_CHECKING:
+    from gitreg.domain.aliases import AliasRecord
     from gitreg.domain.card import Card
     from gitreg.domain.catalog import ModelSummary
     from gitreg.domain.compare import Comparison
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
     from gitreg.registry import Registry
+    from gitreg.services.aliases import AliasChange
     from gitreg.services.bundle import ExportResult, ImportResult
     from gitreg.services.checks import PromotionReport
     from gitreg.services.deprecation import DeprecateResult
@@ -68,6 +70,7 @@ _LAZY = {
     "StageResult": "gitreg.services.stage_plan", "SyncReport": "gitreg.services.sync",
     "ExportResult": "gitreg.services.bundle", "ImportResult": "gitreg.services.bundle",
     "DeprecateResult": "gitreg.services.deprecation", "TagSync": "gitreg.services.gto_tags",
+    "AliasRecord": "gitreg.domain.aliases", "AliasChange": "gitreg.services.aliases",
 }
 
 __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the errors)
@@ -75,7 +78,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "Card", "ModelSummary", "Comparison", "Event", "StageView", "Stats", "ModelVersion", "PromotionReport",
     "Repair", "RegisterPlan", "EnvironmentMismatchWarning", "Snapshot", "StagePlan", "StageResult",
     "SyncReport", "Deprecation", "DeprecatedVersionWarning", "DeprecateResult", "TagSync", "ExportResult",
-    "ImportResult",
+    "ImportResult", "AliasRecord", "AliasChange",
     "ArtifactError", "CardError", "ConflictError", "ExitCode", "GateError", "GitError", "GitregError",
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",

@@ -25,6 +25,7 @@ from gitreg.services.snapshot import Snapshot
 # Write services, DVC-facing code and result types are imported where they are used: a read
 # command then imports none of them (a third of its start-up time).
 if TYPE_CHECKING:
+    from gitreg.domain.aliases import AliasRecord
     from gitreg.domain.annotation import Annotation
     from gitreg.domain.compare import Comparison
     from gitreg.domain.event import Event
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from gitreg.domain.version import ModelVersion
     from gitreg.integrations.mlflow_bridge import ExportReport as MlflowExport
     from gitreg.integrations.wandb_bridge import WandbExport
+    from gitreg.services.aliases import AliasChange
     from gitreg.services.annotations import AnnotateResult
     from gitreg.services.batch import BatchResult
     from gitreg.services.bundle import ExportResult, ImportResult
@@ -284,8 +286,8 @@ class Registry:
         if ref is None:
             raise InvalidInputError("name the version to deprecate, NAME@VERSION, or select versions with --match")
         ref = self._ref(ref)
-        if ref.stage:
-            raise InvalidInputError(f"deprecate names a version, {ref.name}@VERSION, not a stage")
+        if ref.stage or ref.alias:
+            raise InvalidInputError(f"deprecate names a version, {ref.name}@VERSION, not a stage or an alias")
         snapshot = self.snapshot(ref.name)
         targets = deprecation.plan(snapshot, ref.name, ref.version, all_versions)
         return deprecation.apply(self.git, snapshot, targets, reason, push, dry_run)
@@ -341,6 +343,40 @@ class Registry:
         from gitreg.services import model_page
 
         return model_page.read(self.git, refs.check_name(name))
+
+    def alias_set(self, name: str, alias: str, version: str, *, push: bool = False) -> AliasChange:
+        """Point ``name@alias`` at ``version`` (``1.2.0``, ``v1.2.0``, ``latest``, another alias, or ``#STAGE``):
+        one recorded commit on ``refs/gitreg/aliases/NAME/ALIAS``. Refuses an alias named like a stage or a
+        version, and a deprecated version. With ``push`` it is published at once (the alias's bytes first); when
+        someone else changed that alias on ``origin`` meanwhile, nothing changes and ConflictError says so."""
+        from gitreg.services import aliases
+
+        return self._alias_change(lambda snapshot: aliases.plan_set(snapshot, name, alias, version), push)
+
+    def alias_rm(self, name: str, alias: str, *, push: bool = False) -> AliasChange:
+        """Remove ``name@alias``: a recorded commit that points it at nothing (its history stays for ``log``)."""
+        from gitreg.services import aliases
+
+        return self._alias_change(lambda snapshot: aliases.plan_rm(snapshot, name, alias), push)
+
+    def _alias_change(self, plan: Callable[[Snapshot], AliasChange], push: bool) -> AliasChange:
+        from gitreg.services import alias_publish, aliases
+
+        self._require_writable()
+        config = self.config
+
+        def attempt() -> AliasChange:
+            return aliases.apply(self.git, plan(Snapshot.read(self.git, None, config)))
+
+        return alias_publish.publish(self.git, attempt) if push else attempt()
+
+    def aliases(self, name: str | None = None, *, snapshot: Snapshot | None = None) -> list[AliasRecord]:
+        """The aliases that point at a version now (of ``name``, or of every model), by model then alias."""
+        snapshot = snapshot or self.snapshot(name)
+        if name:
+            snapshot.version(name)  # an unknown model is refused, not shown as one without aliases
+        return [record for key, record in sorted(snapshot.aliases.items())
+                if record.version and (name is None or key[0] == name)]
 
     def push(self, all_artifacts: bool = False) -> SyncReport:
         """Publish to ``origin``: artifacts first (of new and staged versions, or with ``all_artifacts`` of
@@ -504,12 +540,13 @@ class Registry:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
         every version whose bytes are missing or corrupt in the local DVC cache, with ``remote`` in the
         DVC remote."""
-        from gitreg.services import annotations, artifact_check, checks, gto_tags, leftovers
+        from gitreg.services import aliases, annotations, artifact_check, checks, gto_tags, leftovers
 
         snapshot = Snapshot.read(self.git, recheck=True)
         versions = list(snapshot.versions)
         problems = checks.verify(self.git, snapshot.config, versions, list(snapshot.broken), snapshot.marks)
         problems += gto_tags.problems(self.git, snapshot) + annotations.verify_problems(self.git, versions)
+        problems += aliases.verify_problems(self.git, versions, [stage.name for stage in snapshot.config.stages])
         if artifacts or remote:
             problems += artifact_check.check(self._dvc_root(), versions, local=artifacts, remote=remote)
         if not self.remote_url:
@@ -548,7 +585,8 @@ class Registry:
         return catalog.summaries(snapshot.visible(snapshot.versions, include_deprecated), snapshot.stage_views)
 
     def resolve(self, ref: str | refs.ModelRef) -> ModelVersion:
-        """The version a reference names: ``NAME`` (latest), ``NAME@VERSION``, ``NAME#STAGE``."""
+        """The version a reference names: ``NAME`` or ``NAME@latest`` (latest), ``NAME@1.2.0`` or ``NAME@v1.2.0``,
+        ``NAME@ALIAS``, ``NAME#STAGE`` (the one grammar: :class:`gitreg.domain.refs.ModelRef`)."""
         ref = ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
         return self.snapshot(ref.name).resolve(ref)
 
@@ -582,13 +620,19 @@ class Registry:
         return retrieve.tagged_card(self.git, found)
 
     # ------------------------------------------------------------------ bytes
-    def load(self, name: str, version: str | None = None, stage: str | None = None) -> Any:
-        """The Python object of a joblib artifact (latest, ``version`` or the one in ``stage``),
-        after checking its bytes against the pointer."""
+    def load(self, name: str | refs.ModelRef, version: str | None = None, stage: str | None = None) -> Any:
+        """The Python object of a joblib artifact, after checking its bytes against the pointer: of a
+        reference (``load("churn@1.2.0")``, ``load("churn@champion")``, ``load("churn#production")``), or
+        by keyword as before (``load("churn", version="1.2.0")``, ``load("churn", stage="production")``)."""
         from gitreg.services import retrieve
 
-        ref = refs.ModelRef(refs.check_name(name), refs.check_version(version) if version else None,
-                            refs.check_stage(stage) if stage else None)
+        if version or stage:
+            if isinstance(name, refs.ModelRef) or "@" in name or "#" in name:
+                raise InvalidInputError(f"give a reference ({name}) or a name with version=/stage=, not both")
+            ref = refs.ModelRef(refs.check_name(name), refs.check_version(version) if version else None,
+                                refs.check_stage(stage) if stage else None)
+        else:
+            ref = name
         found = self.resolve(ref)
         withdrawn = self.deprecations(found.name).get((found.name, found.version))
         if withdrawn:
@@ -620,13 +664,14 @@ class Registry:
         if parsed.uses_stage:
             query.check_stages(parsed, [stage.name for stage in snapshot.config.stages])
             membership = predicate.stage_membership(snapshot.stage_views)
+        named = snapshot.alias_membership if parsed.uses_aliases else None
         versions = snapshot.visible(snapshot.versions, include_deprecated)
         added = None
         if parsed.uses_labels:  # labels annotated after registration count too
             from gitreg.services import annotations
 
             added = annotations.labels_by_version(self.git, versions)
-        return predicate.run(parsed, versions, membership, order, descending, limit, added)
+        return predicate.run(parsed, versions, membership, order, descending, limit, added, aliases=named)
 
     def compare(self, references: Iterable[str | refs.ModelRef], *, data: str | os.PathLike | None = None,
                 target: str | None = None, resamples: int | None = None, seed: int | None = None,

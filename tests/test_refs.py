@@ -42,8 +42,8 @@ def semvers(draw) -> str:
 
 stages = st.from_regex(re.compile(refs.STAGE_PATTERN), fullmatch=True)
 
-REF_GRAMMAR = re.compile(
-    rf"(?:{refs.NAME_PATTERN})(?:@v?(?:{refs.SEMVER_PATTERN})|#(?:{refs.STAGE_PATTERN}))?"
+REF_GRAMMAR = re.compile(  # NAME@ALIAS covers NAME@latest
+    rf"(?:{refs.NAME_PATTERN})(?:@v?(?:{refs.SEMVER_PATTERN})|@(?:{refs.ALIAS_PATTERN})|#(?:{refs.STAGE_PATTERN}))?"
 )
 
 BAD_NAMES = ["../x", "a/b", "-a", "a-", "_a", "a_", "a b", "a@b", "a#b", "", "a" * 101, "a..b", "a.b",
@@ -147,6 +147,8 @@ def test_invalid_model_refs_are_rejected(text):
 @given(st.text(alphabet=ALNUM + "_-@#.v+\n /", max_size=30))
 @example("m@vv1.0.0")
 @example("m\n")
+@example("m@champion")
+@example("m@v2")
 def test_model_ref_parse_accepts_exactly_the_grammar(text):
     if REF_GRAMMAR.fullmatch(text):
         assert ModelRef.parse(text).name == re.split("[@#]", text)[0]

@@ -203,13 +203,14 @@ def list_models(ctx, include_deprecated: bool, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
+@click.argument("ref", metavar="NAME[@VERSION|@ALIAS|#STAGE]")
 @click.option("--readme", is_flag=True, help="Print the model's page, models/NAME/README.md on the main branch.")
 @repo_option
 @json_option
 @click.pass_context
 def show(ctx, ref: str, readme: bool, as_json: bool) -> None:
-    """Show the card of a version: the latest, NAME@VERSION, or the one in NAME#STAGE.
+    """Show the card of a version: the latest (NAME, NAME@latest), NAME@VERSION,
+    the one an alias points at (NAME@ALIAS), or the one in NAME#STAGE.
 
     Annotations added later (`gitreg annotate`) follow the card, each with its
     author and time. --readme prints the model's page instead (with --json:
@@ -219,6 +220,7 @@ def show(ctx, ref: str, readme: bool, as_json: bool) -> None:
     Examples:
       gitreg show churn
       gitreg show churn@1.2.0
+      gitreg show churn@champion
       gitreg show churn#production --json
       gitreg show churn --readme
       gitreg show churn#production --repo https://github.com/acme/models.git
@@ -235,13 +237,16 @@ def show(ctx, ref: str, readme: bool, as_json: bool) -> None:
         click.echo(page.text.rstrip("\n"))
         return
     stages, notes = registry.stage_versions(found.name, snapshot=snapshot), registry.annotations(found)
+    named = sorted(a.alias for a in registry.aliases(found.name, snapshot=snapshot) if a.version == found.version)
     if as_json:
         extra = {"readme": page.to_dict()} if page is not None else {}
-        render.emit_json({**render.version_row(found, snapshot), "stages": stages,
+        render.emit_json({**render.version_row(found, snapshot), "stages": stages, "aliases": named,
                           "annotations": [a.to_dict() for a in notes], **extra})
         return
     click.echo(f"# {found.tag}  (commit {render.short(found.commit)})")
     click.echo(f"# stages: {render.stages_text(stages) or 'none'}")
+    if named:
+        click.echo(f"# aliases: {' '.join(named)}")
     withdrawn = snapshot.deprecated(found)
     if withdrawn:
         click.echo(f"# deprecated: {withdrawn.describe()}")
@@ -285,7 +290,7 @@ def _deprecated_mark(snapshot, version) -> str:
 
 
 @click.command()
-@click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
+@click.argument("ref", metavar="NAME[@VERSION|@ALIAS|#STAGE]")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Where to write the artifact (a folder receives it under its own name).")
 @repo_option
@@ -299,6 +304,7 @@ def get(ctx, ref: str, output: Path) -> None:
     Examples:
       gitreg get churn -o model.joblib
       gitreg get churn@1.2.0 -o artifacts/
+      gitreg get churn@champion -o model.joblib
       gitreg get churn#production -o model.joblib
       gitreg get churn#production -o model.joblib --repo git@github.com:acme/models.git
     """

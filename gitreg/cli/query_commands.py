@@ -29,7 +29,8 @@ def search(ctx, expression, sort_field, desc, limit, include_deprecated, as_json
       FIELD exists          the version has that field
     FIELD is metrics.NAME, params.NAME, version (semver order), created,
     author (name or email), name, description, labels, stage (the stages
-    holding the version now) or size (artifact bytes). VALUE is a number,
+    holding the version now), aliases (the aliases pointing at it now) or
+    size (artifact bytes). VALUE is a number,
     "quoted text", a bare word, a version (1.2.0), a date (2026-01,
     2026-01-31, 2026-01-31T12:00; a date is the whole month, day or minute,
     UTC), true, false or null. A condition on a field that a version lacks
@@ -40,6 +41,7 @@ def search(ctx, expression, sort_field, desc, limit, include_deprecated, as_json
     Examples:
       gitreg search 'metrics.accuracy >= 0.9 and labels contains "tabular"'
       gitreg search 'stage == production' --json
+      gitreg search 'aliases == champion'
       gitreg search 'name == churn and created >= 2026-01' --sort metrics.f1 --desc --limit 5
       gitreg search 'not (params.solver == lbfgs or author == ada@example.com)'
     """
@@ -73,8 +75,8 @@ def search(ctx, expression, sort_field, desc, limit, include_deprecated, as_json
 def compare(ctx, references, data, target, resamples, seed, confidence, markdown, as_json) -> None:
     """Compare versions: metrics with deltas, parameters, signatures, environments.
 
-    Each REF is NAME (latest), NAME@VERSION or NAME#STAGE; the first is the
-    baseline. With --data and --target each model is loaded (its bytes
+    Each REF is NAME (latest), NAME@VERSION, NAME@ALIAS or NAME#STAGE; the
+    first is the baseline. With --data and --target each model is loaded (its bytes
     verified) and evaluated on the same rows; for every metric a paired
     bootstrap says how often one beats the other and names a winner, or
     says there is no significant difference.
@@ -83,6 +85,7 @@ def compare(ctx, references, data, target, resamples, seed, confidence, markdown
     Examples:
       gitreg compare churn@1.0.0 churn@1.1.0
       gitreg compare churn#production churn --markdown
+      gitreg compare churn@champion churn@challenger
       gitreg compare churn#production churn --data holdout.csv --target churned
     """
     if len(references) < 2:

@@ -71,7 +71,9 @@ def hook_install(repository: Path, force: bool, artifacts: str | None) -> None:
     It rejects deleting or moving a version tag, a version tag whose card does
     not match it, a stage-branch update that is not a valid promotion,
     rollback or retirement (content equal to registered versions, gates
-    passing for promotions), and any non-fast-forward update of a stage branch.
+    passing for promotions), any non-fast-forward update of a stage branch, and
+    an alias ref that is deleted, rewritten, badly named or names a version
+    that does not exist (or is deprecated).
     With --artifacts it also rejects version tags whose bytes are not in that
     store (a directory is checked by md5; s3:// and other URLs by existence,
     with the server's credentials).

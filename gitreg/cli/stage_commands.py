@@ -113,7 +113,8 @@ def retire(ctx, name, stage, dry_run, push, as_json) -> None:
 @json_option
 @click.pass_context
 def log(ctx, name, stage, as_json) -> None:
-    """The audit trail: every registration, promotion, rollback, retirement and deprecation, newest first.
+    """The audit trail: every registration, promotion, rollback, retirement, deprecation and alias change
+    (alias-set, alias-rm; its alias in the STAGE column as @ALIAS), newest first.
 
     \b
     Examples:
@@ -124,8 +125,8 @@ def log(ctx, name, stage, as_json) -> None:
     if as_json:
         render.emit_json_rows(event.to_dict() for event in events)
         return
-    rows = [[e.time, e.action, e.model, _arrow(e), e.stage or "", e.author.split(" <")[0], render.short(e.commit),
-             _remark(e)] for e in events]
+    rows = [[e.time, e.action, e.model, _arrow(e), e.stage or (f"@{e.alias}" if e.alias else ""),
+             e.author.split(" <")[0], render.short(e.commit), _remark(e)] for e in events]
     render.table(rows, ["TIME", "ACTION", "MODEL", "VERSION", "STAGE", "AUTHOR", "COMMIT", ""])
 
 

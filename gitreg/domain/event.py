@@ -1,4 +1,4 @@
-"""One entry of the audit log: a registration, a stage change or a deprecation."""
+"""One entry of the audit log: a registration, a stage change, a deprecation or an alias change."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Event:
     gates: tuple[str, ...] = ()
     override: str | None = None
     note: str | None = None  # a deprecation's reason
+    alias: str | None = None  # the alias an alias-set / alias-rm event changed
 
     def to_dict(self) -> dict:
         data = asdict(self)

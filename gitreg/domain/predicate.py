@@ -26,14 +26,17 @@ Predicate = Callable[[ModelVersion, frozenset], bool]
 
 def run(query: Query, versions: list[ModelVersion], membership: Membership | None = None,
         order: Field | None = None, descending: bool = False, limit: int | None = None,
-        added_labels: AddedLabels | None = None) -> list[ModelVersion]:
+        added_labels: AddedLabels | None = None, aliases: Membership | None = None) -> list[ModelVersion]:
     """The versions that match, in index order (name, then semver) or sorted by ``order``. ``labels`` is a
-    version's card labels and ``added_labels`` (its annotations')."""
+    version's card labels and ``added_labels`` (its annotations'); ``aliases``: ``{(name, version): its
+    aliases}`` when the query asks about them."""
     test = predicate(query)
     membership, added = membership or {}, added_labels or {}
     empty: frozenset = frozenset()
+    named = aliases or {}
     found = [v for v in versions
-             if test(_Row(v, added.get((v.name, v.version), ())), membership.get((v.name, v.version), empty))]
+             if test(_Row(v, added.get((v.name, v.version), ()), named.get((v.name, v.version), empty)),
+                     membership.get((v.name, v.version), empty))]
     if order is not None:
         found = sort(found, order, descending)
     return found[:limit] if limit is not None else found
@@ -43,10 +46,11 @@ class _Row:
     """A version as the predicates see it: its card as data (``ModelVersion.card_data``), decoded once, on
     first use, and let go with the row (a query on names and versions decodes no card at all)."""
 
-    __slots__ = ("name", "version", "added", "_of", "_card")
+    __slots__ = ("name", "version", "added", "aliases", "_of", "_card")
 
-    def __init__(self, of: ModelVersion, added: tuple = ()):
-        self.name, self.version, self.added, self._of, self._card = of.name, of.version, added, of, None
+    def __init__(self, of: ModelVersion, added: tuple = (), aliases: frozenset = frozenset()):
+        self.name, self.version, self._of, self._card = of.name, of.version, of, None
+        self.added, self.aliases = added, aliases
 
     @property
     def card(self) -> dict:
@@ -85,6 +89,8 @@ def _condition(condition: Condition) -> Predicate:
     kind, key = condition.field.kind, condition.field.key
     if kind == "stage":
         return _stage_test(condition)
+    if kind == "aliases":
+        return _aliases_test(condition)
     get = ACCESSORS[kind](key)
     test = TESTS[kind](condition.op, condition.values, condition.field)
     return lambda version, stages: test(get(version))
@@ -97,6 +103,15 @@ def _stage_test(condition: Condition) -> Predicate:
     if condition.op == "!=":
         return lambda version, stages: not (names & stages)
     return lambda version, stages: bool(names & stages)
+
+
+def _aliases_test(condition: Condition) -> Predicate:
+    names = frozenset(value.text for value in condition.values)
+    if condition.op == "exists":
+        return lambda version, stages: bool(version.aliases)
+    if condition.op == "!=":
+        return lambda version, stages: not (names & version.aliases)
+    return lambda version, stages: bool(names & version.aliases)
 
 
 def _metric(key: str):

@@ -9,7 +9,7 @@ Hand-written tokenizer and recursive-descent parser; every error names the colum
     condition  := FIELD OP VALUE | FIELD "contains" VALUE | FIELD "matches" TEXT
                 | FIELD "in" "(" VALUE ("," VALUE)* ")" | FIELD "exists"
     FIELD      := metrics.KEY | params.KEY | version | created | author | name | description
-                | labels | stage | size
+                | labels | stage | aliases | size
     OP         := == (or =) | != | < | <= | > | >=
     VALUE      := NUMBER | "TEXT" | 'TEXT' | WORD | VERSION (1.2.0) | DATE (2026-01, 2026-01-31,
                   2026-01-31T12:00[:00][+01:00]) | true | false | null
@@ -30,9 +30,9 @@ from gitreg.errors import InvalidInputError, UnsafeContentError
 
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 KEYWORDS = ("and", "or", "not", "contains", "matches", "in", "exists", "true", "false", "null")
-SIMPLE_FIELDS = ("version", "created", "author", "name", "description", "labels", "stage", "size")
-FIELDS_HELP = ("metrics.NAME, params.NAME, version, created, author, name, description, labels, stage "
-               "or size")
+SIMPLE_FIELDS = ("version", "created", "author", "name", "description", "labels", "stage", "size", "aliases")
+FIELDS_HELP = ("metrics.NAME, params.NAME, version, created, author, name, description, labels, stage, "
+               "aliases or size")
 HELP_HINT = "see `gitreg search --help` for the language"
 MAX_LENGTH = 10_000  # characters of one expression
 MAX_DEPTH = 64  # nested parentheses and nots: the parser recurses, and Python's stack is not endless
@@ -192,6 +192,9 @@ class Query:
         """Labels include those added after registration (annotations), read only for such a query."""
         return any(c.field.kind == "labels" for c in self.conditions)
 
+    def uses_aliases(self) -> bool:
+        return any(c.field.kind == "aliases" for c in self.conditions)
+
     @property
     def metrics(self) -> list[str]:
         """Metric names the expression mentions, in order."""
@@ -323,6 +326,7 @@ ALLOWED = {
     "description": set(COMPARISONS) | {"contains", "matches", "in", "exists"},
     "labels": {"contains", "matches", "exists"},
     "stage": {"==", "!=", "in", "exists"},
+    "aliases": {"==", "!=", "in", "contains", "exists"},  # == / contains: one of its aliases is that one
 }
 
 
@@ -344,8 +348,8 @@ def _checked(condition: Condition, text: str) -> Condition:
             time_interval(value, text)
         elif kind == "size" and value.kind != "number":
             raise QueryError(text, value.pos, "size is a number of bytes, e.g. size > 1000000")
-        elif kind in ("stage", "labels") and value.kind != "text":
-            example = "stage == production" if kind == "stage" else 'labels contains "nlp"'
+        elif kind in ("stage", "labels", "aliases") and value.kind != "text":
+            example = {"stage": "stage == production", "labels": 'labels contains "nlp"'}.get(kind, "aliases == champion")
             raise QueryError(text, value.pos, f"{kind} takes a name, e.g. {example}")
     return condition
 
@@ -383,7 +387,7 @@ def time_interval(value: Literal, text: str) -> tuple[datetime, datetime]:
     return moment, moment + step
 
 
-UNSORTABLE = ("labels", "stage")
+UNSORTABLE = ("labels", "stage", "aliases")
 
 
 def parse_sort(text: str) -> Field:

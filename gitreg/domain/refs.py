@@ -18,11 +18,15 @@ SEMVER_PATTERN = (
     r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
 STAGE_PATTERN = r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?"
+# An alias: a lower-case identifier of 2 to 64 characters; never like a version ("v2", "v1.2.0" or "1.2.0").
+ALIAS_PATTERN = r"(?!v\d)[a-z][a-z0-9_-]{0,62}[a-z0-9]"
+LATEST = "latest"
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "name\n" through.
 NAME_RE = re.compile(rf"^{NAME_PATTERN}\Z")
 SEMVER_RE = re.compile(rf"^{SEMVER_PATTERN}\Z")
 STAGE_RE = re.compile(rf"^{STAGE_PATTERN}\Z")
+ALIAS_RE = re.compile(rf"^{ALIAS_PATTERN}\Z")
 VERSION_TAG_RE = re.compile(rf"^(?P<name>{NAME_PATTERN})@v(?P<version>{SEMVER_PATTERN})\Z")
 MODEL_REF_RE = re.compile(  # the optional "v" of NAME@vX.Y.Z is stripped by check_version, once
     r"^(?P<name>[^@#]*)(?:@(?P<version>[^@#]*)|#(?P<stage>[^@#]*))?\Z"
@@ -37,6 +41,8 @@ ASSIGNMENT_TAG_RE = re.compile(
 DEPRECATION_TAG_RE = re.compile(rf"^(?P<name>{NAME_PATTERN})@v(?P<version>{SEMVER_PATTERN})!\Z")
 
 TAGS_PREFIX = "refs/tags/"
+ALIASES_PREFIX = "refs/gitreg/aliases/"  # one ref per alias: refs/gitreg/aliases/NAME/ALIAS
+REFERENCE_FORMS = "NAME, NAME@1.2.0, NAME@v1.2.0, NAME@latest, NAME@ALIAS or NAME#STAGE"
 MODELS_DIR = "models"
 
 
@@ -122,32 +128,60 @@ def model_dir(name: str) -> str:
     return f"{MODELS_DIR}/{name}"
 
 
+def format_alias_ref(name: str, alias: str) -> str:
+    return f"{ALIASES_PREFIX}{name}/{alias}"
+
+
+def parse_alias_ref(ref: str) -> tuple[str, str] | None:
+    """``refs/gitreg/aliases/NAME/ALIAS`` -> (name, alias); None for any other ref (or a bad name in one)."""
+    name, sep, alias = ref.removeprefix(ALIASES_PREFIX).partition("/")
+    if not ref.startswith(ALIASES_PREFIX) or not sep or not NAME_RE.match(name) or not ALIAS_RE.match(alias):
+        return None
+    return name, alias
+
+
 @dataclass(frozen=True)
 class ModelRef:
-    """What a user names on the command line: ``NAME``, ``NAME@1.2.0``, ``NAME@v1.2.0``, ``NAME#stage``."""
+    """What a user names on the command line (and the API takes), in one grammar:
+    ``NAME`` and ``NAME@latest`` (the latest version), ``NAME@1.2.0`` or ``NAME@v1.2.0``, ``NAME@ALIAS``
+    (the version an alias points at) and ``NAME#STAGE`` (the version in a stage)."""
 
     name: str
     version: str | None = None
     stage: str | None = None
+    alias: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:
-        match = MODEL_REF_RE.match(text)
+        match = MODEL_REF_RE.match(text) if isinstance(text, str) else None
         if not match:
-            raise InvalidInputError(
-                f"invalid model reference {text!r}: use NAME, NAME@VERSION or NAME#STAGE"
-            )
-        version = match["version"]
-        stage = match["stage"]
-        return cls(
-            name=check_name(match["name"]),
-            version=check_version(version) if version is not None else None,
-            stage=check_stage(stage) if stage is not None else None,
-        )
+            raise InvalidInputError(f"invalid model reference {text!r}: use {REFERENCE_FORMS}")
+        after, stage = match["version"], match["stage"]
+        name = _checked(check_name, match["name"], text)
+        if stage is not None:
+            return cls(name, stage=_checked(check_stage, stage, text))
+        if after is None or after == LATEST:
+            return cls(name)
+        if ALIAS_RE.match(after):
+            return cls(name, alias=after)
+        if not re.match(r"v?\d", after):
+            raise InvalidInputError(f"invalid model reference {text!r}: {after!r} is neither a version (1.2.0), "
+                                    f"latest nor an alias (a lower-case name such as champion); use {REFERENCE_FORMS}")
+        return cls(name, version=_checked(check_version, after, text))
 
     def __str__(self) -> str:
         if self.version:
             return f"{self.name}@v{self.version}"
         if self.stage:
             return f"{self.name}#{self.stage}"
+        if self.alias:
+            return f"{self.name}@{self.alias}"
         return self.name
+
+
+def _checked(check, value: str, text: str) -> str:
+    """``check(value)``, its error naming the whole reference and the forms a reference takes."""
+    try:
+        return check(value)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{exc} (in the model reference {text!r}: use {REFERENCE_FORMS})") from None

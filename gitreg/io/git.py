@@ -75,7 +75,23 @@ class StageTagRecord:
     mirrors: str | None  # the value of the trailer asked for
 
 
+@dataclass(frozen=True)
+class RefCommit:
+    """A commit as a ref-history reader needs it: which ref it was reached from, and its trailer block."""
+
+    ref: str
+    oid: str
+    kind: str  # the object type ("commit" unless a ref was made by hand)
+    parents: tuple[str, ...]
+    author: str  # "Name <email>"
+    timestamp: int
+    trailers: str
+
+
 LOOSE_TAGS = 64
+REF_COMMIT_FIELDS = ("%(refname)", "%(objectname)", "%(objecttype)", "%(parent)", "%(authorname) %(authoremail)",
+                     "%(authordate:unix)", "%(contents:trailers:only,unfold)")
+LOG_COMMIT_FORMAT = "%S%x00%H%x00commit%x00%P%x00%an <%ae>%x00%at%x00%(trailers:only,unfold)%x00"
 
 
 class Git:
@@ -380,9 +396,33 @@ class Git:
                 tips.setdefault(ref[len(tracking):], (oid, False))
         return tips
 
-    def ref_values(self) -> dict[str, str]:
-        """``{ref: oid}`` of every ref, in one process."""
-        output = self._out("for-each-ref", "--format=%(refname) %(objectname)")
+    def ref_commits(self, prefix: str) -> list[RefCommit]:
+        """The tip of every ref under ``prefix`` with its author, time and trailers, in one ``for-each-ref``."""
+        listing = self._run("for-each-ref", f"--format={'%00'.join(REF_COMMIT_FIELDS)}%00", prefix).stdout
+        return [_ref_commit(chunk) for chunk in listing.split(RECORD_END) if chunk.strip()]
+
+    def ref_histories(self, refs: list[str], exclude: tuple[str, ...] = ()) -> list[RefCommit]:
+        """Every commit reachable from ``refs`` (and not from ``exclude``), newest first, each with the ref it
+        was reached from: one ``git log``, however many refs."""
+        if not refs:
+            return []
+        revs = "".join(f"{ref}\n" for ref in refs) + "".join(f"^{oid}\n" for oid in exclude)
+        proc = self._run("log", "--source", "--stdin", f"--format={LOG_COMMIT_FORMAT}", input=revs, check=False)
+        if proc.returncode != 0:
+            raise GitError(_describe_failure(("log",), proc.stderr))
+        return [_ref_commit(chunk) for chunk in proc.stdout.split(RECORD_END) if chunk.strip()]
+
+    def object_type(self, oid: str) -> str | None:
+        """``commit``, ``tree``, ``blob`` or ``tag``; None when there is no such object."""
+        return self._out("cat-file", "-t", oid, check=False) or None
+
+    def empty_tree(self) -> str:
+        """The empty tree, written to the object store (a commit that records only its message uses it)."""
+        return self._out("hash-object", "-t", "tree", "-w", "--stdin", input="")
+
+    def ref_values(self, *prefixes: str) -> dict[str, str]:
+        """``{ref: oid}`` of every ref (under ``prefixes``), in one process."""
+        output = self._out("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
         return dict(line.split(" ", 1) for line in output.splitlines())
 
     def first_parent_log(self, ref: str, path: str | None = None) -> list[CommitRecord]:
@@ -777,6 +817,11 @@ def _stage_tag_record(chunk: str) -> StageTagRecord:
     target = (peeled if peeled_kind == "commit" else None) if annotated else (oid if kind == "commit" else None)
     value = mirrors.strip().splitlines()
     return StageTagRecord(name, oid, annotated, target, int(time or 0), value[-1].strip() if value else None)
+
+
+def _ref_commit(chunk: str) -> RefCommit:
+    ref, oid, kind, parents, author, timestamp, trailers = chunk.lstrip("\n").split("\x00")[:7]
+    return RefCommit(ref, oid, kind, tuple(parents.split()), author, int(timestamp or 0), trailers)
 
 
 def _tree_entries(data: bytes):

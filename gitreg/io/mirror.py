@@ -15,7 +15,8 @@ from pathlib import Path
 from gitreg.errors import GitError
 from gitreg.io.git import Git
 
-REFSPECS = ["+refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*", "+refs/notes/*:refs/notes/*"]  # notes: annotations
+REFSPECS = ["+refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*", "+refs/notes/*:refs/notes/*",  # notes: annotations
+            "+refs/gitreg/aliases/*:refs/gitreg/aliases/*"]
 
 
 def cache_root() -> Path:
@@ -39,7 +40,7 @@ def sync(url: str) -> Path:
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         _refuse_failure(*Git(path.parent).clone_mirror(url, path))
-        _refuse_failure(*Git(path).fetch_quietly("origin", REFSPECS[2:]))  # a clone brings no notes
+        _refuse_failure(*Git(path).fetch_quietly("origin", REFSPECS[2:]))  # a clone brings no notes, no refs/gitreg/
     return path
 
 

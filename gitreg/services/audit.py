@@ -1,4 +1,4 @@
-"""``log``: every registration, promotion, rollback, retirement and deprecation, newest first.
+"""``log``: every registration, promotion, rollback, retirement, deprecation and alias change, newest first.
 
 Registrations come from the version tags; stage changes from the trees of each stage branch's
 first-parent chain (:mod:`gitreg.services.history`), whose order is exact even when many changes share one
@@ -19,7 +19,7 @@ from gitreg.domain.stage_view import group_by_model
 from gitreg.domain.values import assemble
 from gitreg.domain.version import ModelVersion
 from gitreg.io.git import Git
-from gitreg.services import history
+from gitreg.services import aliases, history
 
 REGISTER, STAGE_CHANGE, DEPRECATE = 0, 1, 2
 _UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\Z")  # what _iso writes
@@ -32,7 +32,8 @@ def events(git: Git, config: Config, versions: list[ModelVersion], model: str | 
     else:  # the stage histories wait on Git (a thread) while the registrations are decoded (this one)
         with ThreadPoolExecutor(1) as pool:
             changes = pool.submit(_stage_changes, git, config, versions, model, None)
-            keyed = _registrations(versions, model) + _deprecations(deprecations, model) + changes.result()
+            keyed = (_registrations(versions, model) + _deprecations(deprecations, model) + aliases.events(git, model)
+                     + changes.result())
     keyed.sort(key=lambda item: item[0], reverse=True)
     return [event for _, event in keyed]
 
@@ -90,7 +91,7 @@ def _event(found: history.StageEvent) -> Event:
 def _registration(version: ModelVersion, author: dict, when: str) -> Event:
     return assemble(Event, action="register", model=version.name, version=version.version, from_version=None,
                     stage=None, author=f"{author.get('name', '')} <{author.get('email', '')}>", time=when,
-                    commit=version.commit, gates=(), override=None)
+                    commit=version.commit, gates=(), override=None, alias=None)
 
 
 def _timestamp(iso: str) -> int:

@@ -3,7 +3,8 @@
 It uses the same judge as the client (:func:`gitreg.services.checks.check_promotion`): version tags are never
 deleted or moved and must match their card; a stage branch only moves forward, and every commit a push
 adds to it is judged in order, from its trees, with the gates committed on the main branch before the
-push. Valid pushes pass untouched.
+push; an alias ref only moves forward, each change naming a version that exists
+(:func:`gitreg.services.aliases.hook_problems`). Valid pushes pass untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from gitreg.domain.config import Config
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import GitregError, InvalidInputError, NotARegistryError
 from gitreg.io.git import Git
-from gitreg.services import annotations, artifact_check, checks, config_source, deprecation, gto_tags, index
+from gitreg.services import aliases, annotations, artifact_check, checks, config_source, deprecation, gto_tags, index
 from gitreg.services.config_source import load as load_config
 
 ZERO = "0" * 40
@@ -88,6 +89,7 @@ def check(git: Git, updates: list[Update]) -> list[str]:
     for update in updates:
         if update.ref in stages:
             problems += _check_stage(git, config, versions, stages[update.ref], update, moved, deprecated)
+    problems += aliases.hook_problems(git, updates, versions, [s.name for s in config.stages], deprecated, ZERO)
     return problems + gto_tags.hook_problems(git, config, versions, updates, moved)
 
 

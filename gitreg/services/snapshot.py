@@ -19,7 +19,7 @@ from gitreg.domain.stage_view import StageView, group_by_model
 from gitreg.domain.version import BrokenTag, ModelVersion
 from gitreg.errors import CardError, IntegrityError, InvalidInputError, NotFoundError
 from gitreg.io.git import Git, TagRecord
-from gitreg.services import config_source, deprecation, index
+from gitreg.services import aliases, config_source, deprecation, index
 from gitreg.services.resolve import claimed_tags, resolve_stages
 
 
@@ -83,10 +83,40 @@ class Snapshot:
         return found
 
     def resolve(self, ref: refs.ModelRef) -> ModelVersion:
-        """The version a reference names: ``NAME`` (latest), ``NAME@VERSION``, ``NAME#STAGE``."""
+        """The version a reference names: ``NAME`` (latest), ``NAME@VERSION``, ``NAME@ALIAS``, ``NAME#STAGE``."""
         if ref.stage:
             return self.in_stage(ref.name, ref.stage)
+        if ref.alias:
+            return self.aliased(ref.name, ref.alias)
         return self.version(ref.name, ref.version)
+
+    # ------------------------------------------------------------------ aliases
+    @cached_property
+    def aliases(self) -> dict:
+        """``{(name, alias): AliasRecord}``, the newest change of each alias (of ``scope``), removed ones too:
+        one ``for-each-ref``, read when first needed."""
+        return aliases.current(self.git, self.scope)
+
+    @property
+    def alias_membership(self) -> dict:
+        """``{(name, version): aliases}``: what the search field ``aliases`` sees."""
+        return aliases.by_version(self.aliases)
+
+    def aliases_of(self, name: str) -> dict[str, str]:
+        """``{alias: version}`` of ``name``'s aliases that point at a version."""
+        return {alias: version for (model, alias), version in aliases.pointing(self.aliases).items() if model == name}
+
+    def aliased(self, name: str, alias: str) -> ModelVersion:
+        found = self.aliases.get((name, alias))
+        if found is None or found.version is None:
+            self.version(name)  # an unknown model is that, not an unknown alias
+            hint = (f"{alias} is a stage: write {name}#{alias}" if alias in {s.name for s in self.config.stages}
+                    else f"`gitreg alias list {name}` shows its aliases")
+            raise NotFoundError(f"{name} has no alias {alias!r}{' (it was removed)' if found else ''}: {hint}")
+        if found.version not in self.by_model.get(name, {}):
+            raise IntegrityError(f"{name}@{alias} points at v{found.version}, which {name} does not have: "
+                                 "run `gitreg verify`, then point the alias anew with `gitreg alias set`")
+        return self.version(name, found.version)
 
     def _covers(self, name: str) -> None:
         if self.scope is not None and self.scope != name:

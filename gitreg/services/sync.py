@@ -31,7 +31,17 @@ from gitreg.errors import (
 )
 from gitreg.io import artifact_store, dvc_layout, faults, journal, progress
 from gitreg.io.git import Git, TreeEdit
-from gitreg.services import annotations, deprecation, gto_tags, history, index, leftovers, registration, stage_plan
+from gitreg.services import (
+    aliases,
+    annotations,
+    deprecation,
+    gto_tags,
+    history,
+    index,
+    leftovers,
+    registration,
+    stage_plan,
+)
 from gitreg.services.registration import RegisterPlan
 from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan, StageResult
@@ -58,10 +68,12 @@ def require_remote(git: Git) -> None:
 
 
 # ---------------------------------------------------------------------------------------- pull
-def fetch_registry(git: Git) -> None:
-    """Every version tag (tags never move, so none is overwritten) and every branch, as tracking refs."""
-    git.fetch(REMOTE, ["refs/tags/*:refs/tags/*", f"+refs/heads/*:{TRACKING}*"])
+def fetch_registry(git: Git) -> tuple[list[str], list[str]]:
+    """Every version tag (tags never move, so none is overwritten), every branch and every alias, as tracking
+    refs; local aliases follow origin's (see :func:`aliases.follow`, whose (followed, diverged) it returns)."""
+    git.fetch(REMOTE, ["refs/tags/*:refs/tags/*", f"+refs/heads/*:{TRACKING}*", aliases.FETCH_REFSPEC])
     git.pack_tags_when_loose()  # a fetch writes each new tag as a loose file
+    return aliases.follow(git)
 
 
 def follow_stage_branches(git: Git, config: Config, report: SyncReport | None = None) -> None:
@@ -102,7 +114,10 @@ def follow_current_branch(git: Git) -> str | None:
 def pull(git: Git, config: Config, artifacts: bool) -> SyncReport:
     require_remote(git)
     report = SyncReport()
-    fetch_registry(git)
+    followed, diverged = fetch_registry(git)
+    if diverged:
+        raise aliases.diverged_error(diverged[0])
+    report.refs += [aliases.label(ref) for ref in followed]
     branch = follow_current_branch(git)
     if branch:
         report.refs.append(branch)
@@ -137,10 +152,11 @@ def push(git: Git, config: Config, all_artifacts: bool = False) -> SyncReport:
     refspecs += [f"{ref}:{ref}" for tag in gto_tags.read(git) if (ref := f"refs/tags/{tag.tag}") not in on_remote]
     refspecs += deprecation.unpublished(snapshot.deprecations, on_remote)
     refspecs += annotations.outgoing(git, on_remote)
+    refspecs += aliases.unpublished(git, on_remote)
     changed = git.push(REMOTE, refspecs)
     for stage in config.stages:
         _PushMarker(git, stage).clear()  # what an interrupted --push left is published now, by this push
-    report.refs = [ref.removeprefix("refs/tags/").removeprefix("refs/heads/") for ref in changed]
+    report.refs = [aliases.label(ref).removeprefix("refs/tags/").removeprefix("refs/heads/") for ref in changed]
     return report
 
 
