@@ -17,32 +17,25 @@ from gitreg.domain.catalog import ModelSummary
 from gitreg.domain.config import CONFIG_FILE, Config, Stage
 from gitreg.domain.trailers import StageChange
 from gitreg.errors import InvalidInputError, NotARegistryError, NotFoundError
+from gitreg.interop import Interop
 from gitreg.io import journal
 from gitreg.io.git import Git
+from gitreg.lifecycle import Lifecycle
 from gitreg.services import config_source
 from gitreg.services.snapshot import Snapshot
 
 # Write services, DVC-facing code and result types are imported where they are used: a read
 # command then imports none of them (a third of its start-up time).
 if TYPE_CHECKING:
-    from gitreg.domain.aliases import AliasRecord
-    from gitreg.domain.annotation import Annotation
     from gitreg.domain.compare import Comparison
     from gitreg.domain.event import Event
     from gitreg.domain.stage_view import StageView
     from gitreg.domain.stats import Stats
     from gitreg.domain.version import ModelVersion
-    from gitreg.integrations.mlflow_bridge import ExportReport as MlflowExport
-    from gitreg.integrations.wandb_bridge import WandbExport
-    from gitreg.services.aliases import AliasChange
-    from gitreg.services.annotations import AnnotateResult
     from gitreg.services.batch import BatchResult
-    from gitreg.services.bundle import ExportResult, ImportResult
     from gitreg.services.checks import PromotionReport
-    from gitreg.services.deprecation import DeprecateResult
     from gitreg.services.gto_tags import TagSync
     from gitreg.services.leftovers import Repair
-    from gitreg.services.model_page import ModelPage
     from gitreg.services.registration import RegisterPlan, RegisterRequest
     from gitreg.services.stage_plan import StageResult
     from gitreg.services.sync import SyncReport
@@ -59,7 +52,7 @@ def __getattr__(name: str) -> Any:
 __all__ = ["ModelSummary", "Registry"]
 
 
-class Registry:
+class Registry(Lifecycle, Interop):
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
     def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None):
@@ -263,121 +256,6 @@ class Registry:
 
         return sync.publish_stage_change(self.git, config, attempt, intent) if push else attempt()
 
-    def deprecate(self, ref: str | refs.ModelRef | None, reason: str, *, all_versions: bool = False,
-                  push: bool = False, match: str | None = None, dry_run: bool = False,
-                  yes: bool = False) -> DeprecateResult:
-        """Withdraw ``NAME@VERSION`` (or with ``all_versions`` every version of ``NAME``, or with ``match``
-        every version the search expression selects) for ``reason``: a GTO deprecation tag
-        ``NAME@vX.Y.Z!`` on the version's commit; nothing is deleted. A deprecated version stays in the
-        stages that hold it until rolled back or retired, and cannot be promoted. With ``push`` the tags
-        go to ``origin`` in one atomic push (and are removed here when it is refused). More than 10
-        versions by ``match`` need ``yes``; ``dry_run`` says what would be deprecated."""
-        from gitreg.domain import deprecation as rules
-        from gitreg.services import deprecation
-
-        self._require_writable()
-        reason = rules.check_reason(reason)
-        if match is not None:
-            if ref is not None or all_versions:
-                raise InvalidInputError("--match selects the versions itself: give no NAME@VERSION or --all-versions")
-            snapshot = self.snapshot()
-            targets = deprecation.matching(self.search(match, snapshot=snapshot), match, yes, dry_run)
-            return deprecation.apply(self.git, snapshot, targets, reason, push, dry_run)
-        if ref is None:
-            raise InvalidInputError("name the version to deprecate, NAME@VERSION, or select versions with --match")
-        ref = self._ref(ref)
-        if ref.stage or ref.alias:
-            raise InvalidInputError(f"deprecate names a version, {ref.name}@VERSION, not a stage or an alias")
-        snapshot = self.snapshot(ref.name)
-        targets = deprecation.plan(snapshot, ref.name, ref.version, all_versions)
-        return deprecation.apply(self.git, snapshot, targets, reason, push, dry_run)
-
-    def deprecations(self, name: str | None = None, *, snapshot: Snapshot | None = None) -> dict:
-        """``{(name, version): Deprecation}`` for the withdrawn versions (of ``name``, or of every model)."""
-        found = (snapshot or self.snapshot(name)).deprecations
-        return {key: value for key, value in found.items() if name is None or key[0] == name}
-
-    def annotate(self, ref: str | refs.ModelRef, *, labels: Iterable[str] = (), note: str | None = None,
-                 link: str | None = None, push: bool = False) -> AnnotateResult:
-        """Add labels, a note and/or a link to ``NAME@VERSION`` after registration: one entry (author, time)
-        appended to the version's Git note under ``refs/notes/gitreg``; the tag and card never change.
-        With ``push`` it is published to ``origin`` (merged with annotations another writer pushed first)."""
-        from gitreg.domain import annotation
-        from gitreg.services import annotations
-
-        self._require_writable()
-        ref = ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
-        if ref.stage or ref.version is None:
-            raise InvalidInputError(f"annotate names a version, {ref.name}@VERSION (`gitreg history {ref.name}` "
-                                    "lists them)")
-        labels = tuple(labels)
-        annotation.make("", 0, labels, note, link)  # bad input fails before anything is read or written
-        target = self.snapshot(ref.name).version(ref.name, ref.version)
-        return annotations.annotate(self.git, target, labels, note, link, push)
-
-    def annotate_matching(self, match: str, *, labels: Iterable[str] = (), note: str | None = None,
-                          link: str | None = None, push: bool = False, dry_run: bool = False,
-                          yes: bool = False) -> list[AnnotateResult | ModelVersion]:
-        """``annotate`` every version the search expression ``match`` selects, in one push; more than 10 need
-        ``yes``; ``dry_run`` returns the versions it would annotate and changes nothing."""
-        from gitreg.domain import annotation
-        from gitreg.services import annotations, deprecation
-
-        self._require_writable()
-        labels = tuple(labels)
-        annotation.make("", 0, labels, note, link)
-        targets = deprecation.matching(self.search(match), match, yes, dry_run)
-        return targets if dry_run else annotations.annotate_many(self.git, targets, labels, note, link, push)
-
-    def annotations(self, version: str | refs.ModelRef | ModelVersion) -> list[Annotation]:
-        """What was added to a version after registration (``annotate``), oldest first."""
-        from gitreg.domain.version import ModelVersion
-        from gitreg.services import annotations
-
-        found = version if isinstance(version, ModelVersion) else self.resolve(version)
-        return annotations.of_version(self.git, found)[0]
-
-    def readme(self, name: str) -> ModelPage:
-        """The model's page, ``models/NAME/README.md`` as committed on the main branch (``text`` None when
-        there is none)."""
-        from gitreg.services import model_page
-
-        return model_page.read(self.git, refs.check_name(name))
-
-    def alias_set(self, name: str, alias: str, version: str, *, push: bool = False) -> AliasChange:
-        """Point ``name@alias`` at ``version`` (``1.2.0``, ``v1.2.0``, ``latest``, another alias, or ``#STAGE``):
-        one recorded commit on ``refs/gitreg/aliases/NAME/ALIAS``. Refuses an alias named like a stage or a
-        version, and a deprecated version. With ``push`` it is published at once (the alias's bytes first); when
-        someone else changed that alias on ``origin`` meanwhile, nothing changes and ConflictError says so."""
-        from gitreg.services import aliases
-
-        return self._alias_change(lambda snapshot: aliases.plan_set(snapshot, name, alias, version), push)
-
-    def alias_rm(self, name: str, alias: str, *, push: bool = False) -> AliasChange:
-        """Remove ``name@alias``: a recorded commit that points it at nothing (its history stays for ``log``)."""
-        from gitreg.services import aliases
-
-        return self._alias_change(lambda snapshot: aliases.plan_rm(snapshot, name, alias), push)
-
-    def _alias_change(self, plan: Callable[[Snapshot], AliasChange], push: bool) -> AliasChange:
-        from gitreg.services import alias_publish, aliases
-
-        self._require_writable()
-        config = self.config
-
-        def attempt() -> AliasChange:
-            return aliases.apply(self.git, plan(Snapshot.read(self.git, None, config)))
-
-        return alias_publish.publish(self.git, attempt) if push else attempt()
-
-    def aliases(self, name: str | None = None, *, snapshot: Snapshot | None = None) -> list[AliasRecord]:
-        """The aliases that point at a version now (of ``name``, or of every model), by model then alias."""
-        snapshot = snapshot or self.snapshot(name)
-        if name:
-            snapshot.version(name)  # an unknown model is refused, not shown as one without aliases
-        return [record for key, record in sorted(snapshot.aliases.items())
-                if record.version and (name is None or key[0] == name)]
-
     def push(self, all_artifacts: bool = False) -> SyncReport:
         """Publish to ``origin``: artifacts first (of new and staged versions, or with ``all_artifacts`` of
         every version), then the branch, new version tags and stage branches."""
@@ -392,119 +270,6 @@ class Registry:
 
         self._require_writable()
         return sync.pull(self.git, self.config, artifacts)
-
-    def export(self, references: Iterable[str | refs.ModelRef], output: str | os.PathLike, *,
-               with_stages: bool = False) -> ExportResult:
-        """Write the versions ``references`` name to one file ``output`` for a registry with no network to
-        this one: a Git bundle of their tags (and deprecations; with ``with_stages`` the stage branches and
-        every version they hold), their artifact bytes, and a manifest with the sha256 of every member."""
-        from gitreg.services import bundle
-
-        snapshot = self.snapshot()
-        versions = list({found.tag: found for found in (snapshot.resolve(self._ref(r)) for r in references)}.values())
-        if not versions:
-            raise InvalidInputError("name the versions to export, e.g. `gitreg export churn@1.2.0 -o churn.tar`")
-        return bundle.export(self.git, self._dvc_root(), snapshot, versions, Path(output), with_stages)
-
-    def import_bundle(self, source: str | os.PathLike, *, push: bool = False) -> ImportResult:
-        """Bring in what ``gitreg export`` wrote: every checksum, card and byte is checked first; then the
-        bytes go into the DVC cache and the same tags (same ids) and stage branches are created in one
-        transaction. Importing twice changes nothing. With ``push``, then publish to ``origin``."""
-        from dataclasses import replace
-
-        from gitreg.services import bundle
-
-        self._require_writable()
-        result = bundle.import_bundle(self.git, self._dvc_root(), self.config, Path(source))
-        if push:
-            self.push()
-            result = replace(result, pushed=True)
-        return result
-
-    @classmethod
-    def import_new(cls, source: str | os.PathLike, directory: str | os.PathLike) -> tuple[Registry, ImportResult]:
-        """A new registry at ``directory`` started from a bundle's history (the first transfer to a site),
-        with the bundle imported into it. Nothing is left at ``directory`` when the bundle is refused."""
-        import shutil
-
-        from gitreg.services import bundle
-
-        directory = Path(directory)
-        existed = directory.exists()
-        bundle.start_from(Git, Path(source), directory)
-        try:
-            registry = cls(directory)
-            return registry, registry.import_bundle(source)
-        except BaseException:
-            shutil.rmtree(directory) if not existed else None
-            raise
-
-    def mlflow_export(self, references: Iterable[str | refs.ModelRef], *, tracking_uri: str | None = None,
-                      registered_model: str | None = None, experiment: str = "gitreg") -> MlflowExport:
-        """Each version as an MLflow run (metrics, params, gitreg's tag, commit and md5 as tags, the artifact
-        logged) and a registered model version; the stages holding them become aliases. Versions exported
-        before are recognised by their tags and left as they are."""
-        import tempfile
-
-        from gitreg.integrations import mlflow_bridge
-        from gitreg.services import retrieve
-
-        snapshot = self.snapshot()
-        versions = list({v.tag: v for v in (snapshot.resolve(self._ref(r)) for r in references)}.values())
-        stages = {v.name: snapshot.stages_of(v.name) for v in versions}
-        with tempfile.TemporaryDirectory(prefix="gitreg-mlflow-") as work:
-            paths = [retrieve.write_out(self.git, self._dvc_root(), retrieve.tagged_card(self.git, v),
-                                        Path(work) / v.tag.replace("@", "-")) for v in versions]
-            return mlflow_bridge.export(tracking_uri, list(zip(versions, paths)), stages, registered_model, experiment)
-
-    def mlflow_import(self, uri: str, name: str, *, tracking_uri: str | None = None, version: str | None = None,
-                      bump: str | None = None, labels: Iterable[str] = (), push: bool = False) -> ModelVersion:
-        """Register what an MLflow URI names (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``,
-        ``runs:/RUN_ID/PATH``) as a version of ``name``, with the run's metrics, params, description and
-        the model's signature, and the MLflow source in the lineage."""
-        import shutil
-
-        from gitreg.integrations import mlflow_bridge
-
-        refs.check_name(name)
-        self._require_writable()
-        fetched = mlflow_bridge.download(tracking_uri, uri)
-        try:
-            return self.register(name, fetched.path, version=version, bump=bump, metrics=fetched.facts.metrics,
-                                 params=fetched.facts.params, labels=labels, description=fetched.facts.description,
-                                 origin=fetched.facts.origin, push=push)
-        finally:
-            shutil.rmtree(fetched.folder, ignore_errors=True)
-
-    def wandb_export(self, references: Iterable[str | refs.ModelRef], project: str, *, entity: str | None = None,
-                     directory: str | os.PathLike | None = None, online: bool = False) -> WandbExport:
-        """Each version as a W&B model artifact (the card as metadata; ``gitreg-X.Y.Z`` and the stages holding
-        it as aliases) in one run, offline unless ``online`` (``wandb sync RUN_DIR`` uploads it later)."""
-        import tempfile
-
-        from gitreg.integrations import wandb_bridge
-        from gitreg.services import retrieve
-
-        snapshot = self.snapshot()
-        versions = [retrieve.tagged_card(self.git, v)
-                    for v in {v.tag: v for v in (snapshot.resolve(self._ref(r)) for r in references)}.values()]
-        stages = {v.name: snapshot.stages_of(v.name) for v in versions}
-        with tempfile.TemporaryDirectory(prefix="gitreg-wandb-") as work:
-            paths = [retrieve.write_out(self.git, self._dvc_root(), v, Path(work) / v.tag / v.card.artifact.path)
-                     for v in versions]
-            return wandb_bridge.export(list(zip(versions, paths)), stages, project, entity,
-                                       Path(directory or os.environ.get("WANDB_DIR")
-                                            or Path(self.git.git_dir()) / "gitreg" / "wandb"), online)
-
-    def wandb_import(self, folder: str | os.PathLike, name: str, *, metadata: str | os.PathLike | None = None,
-                     version: str | None = None, bump: str | None = None, push: bool = False) -> ModelVersion:
-        """Register a downloaded W&B artifact folder as a version of ``name``, with metrics, params, labels
-        and description from its metadata (``metadata``: ``artifact.metadata`` saved as JSON)."""
-        from gitreg.integrations import wandb_bridge
-
-        facts = wandb_bridge.read_download(Path(folder), Path(metadata) if metadata else None)
-        return self.register(name, facts.path, version=version, bump=bump, metrics=facts.metrics, params=facts.params,
-                             labels=facts.labels, description=facts.description, origin=facts.origin, push=push)
 
     @staticmethod
     def _ref(ref: str | refs.ModelRef) -> refs.ModelRef:
