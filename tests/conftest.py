@@ -171,6 +171,26 @@ class Prebuilt:
             config.write_text(config.read_text().replace(str(template), str(into)))
 
 
+def hooked_scene(new_registry, artifact, versions: list[tuple[str, int]]):
+    """A scene builder: alice's registry with ``versions`` (model, n) registered with --push on a bare
+    remote ``origin.git`` that has the server's hook (bytes in ``store``)."""
+
+    def build(folder: Path) -> None:
+        bare = folder / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+        from gitreg.services import hook
+
+        hook.install(bare)
+        registry = new_registry(folder / "alice", remote=folder / "store")
+        git(registry.root, "remote", "add", "origin", str(bare))
+        registry.push()
+        for name, n in versions:
+            artifact.write_bytes(f"{name}{n}".encode() * 100)
+            registry.register(name, artifact, push=True)
+
+    return build
+
+
 @pytest.fixture(scope="session")
 def prebuilt(tmp_path_factory) -> Prebuilt:
     return Prebuilt(tmp_path_factory.mktemp("prebuilt"))

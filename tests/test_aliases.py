@@ -11,7 +11,7 @@ import pytest
 
 from gitreg import Registry
 from gitreg.errors import ConflictError, IntegrityError, InvalidInputError, NotFoundError, PushRejectedError
-from tests.conftest import git, snapshot
+from tests.conftest import git, hooked_scene, snapshot
 from tests.test_bad_input import refused
 from tests.test_stage_expectations import gitreg, lined_up
 from tests.test_tree_truth import clone_of
@@ -32,21 +32,7 @@ def three(registry, artifact, clock):
 @pytest.fixture
 def shared(tmp_path, new_registry, clock, artifact, prebuilt):
     """The same versions registered with --push on a hooked bare remote (bytes in its store)."""
-
-    def build(folder):
-        bare = folder / "origin.git"
-        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-        from gitreg.services import hook
-
-        hook.install(bare)
-        registry = new_registry(folder / "alice", remote=folder / "store")
-        git(registry.root, "remote", "add", "origin", str(bare))
-        registry.push()
-        for name, n in (("m", 0), ("m", 1), ("m", 2), ("n", 0)):
-            artifact.write_bytes(f"{name}{n}".encode() * 100)
-            registry.register(name, artifact, push=True)
-
-    prebuilt.copy(("test_aliases",), build, tmp_path)
+    prebuilt.copy(('hooked', 4), hooked_scene(new_registry, artifact, [('m', 0), ('m', 1), ('m', 2), ('n', 0)]), tmp_path)
     return Registry(tmp_path / "alice"), tmp_path / "origin.git"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from gitreg import Registry
 from gitreg.errors import InvalidInputError, NotFoundError
-from tests.conftest import Invoker, git, snapshot
+from tests.conftest import Invoker, git, hooked_scene, snapshot
 
 NOTES = "refs/notes/gitreg"
 
@@ -19,21 +19,7 @@ NOTES = "refs/notes/gitreg"
 @pytest.fixture
 def shared(tmp_path, new_registry, clock, artifact, prebuilt):
     """m v0.1.0 and v0.2.0 registered with --push on a bare remote with the hook; (alice, bare)."""
-
-    def build(folder):
-        bare = folder / "origin.git"
-        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-        from gitreg.services import hook
-
-        hook.install(bare)
-        registry = new_registry(folder / "alice", remote=folder / "store")
-        git(registry.root, "remote", "add", "origin", str(bare))
-        registry.push()
-        for n in range(2):
-            artifact.write_bytes(f"m{n}".encode() * 100)
-            registry.register("m", artifact, push=True)
-
-    prebuilt.copy(("test_annotations",), build, tmp_path)
+    prebuilt.copy(('hooked', 2), hooked_scene(new_registry, artifact, [('m', 0), ('m', 1)]), tmp_path)
     return Registry(tmp_path / "alice"), tmp_path / "origin.git"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from gitreg import Registry
 from gitreg.errors import PushRejectedError
-from tests.conftest import git, snapshot
+from tests.conftest import git, hooked_scene, snapshot
 from tests.test_tree_truth import clone_of, forge, forge_merges  # noqa: F401  (fixture)
 
 
@@ -39,21 +39,7 @@ def gto_version_stages(root, name: str) -> dict[str, list[str]]:
 @pytest.fixture
 def guarded(tmp_path, new_registry, clock, artifact, prebuilt):
     """m v0.1.0..v0.3.0 and n v0.1.0, registered with --push on a hooked bare remote (bytes in its store)."""
-
-    def build(folder):
-        bare = folder / "origin.git"
-        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-        from gitreg.services import hook
-
-        hook.install(bare)
-        registry = new_registry(folder / "alice", remote=folder / "store")
-        git(registry.root, "remote", "add", "origin", str(bare))
-        registry.push()
-        for name, n in (("m", 0), ("m", 1), ("m", 2), ("n", 0)):
-            artifact.write_bytes(f"{name}{n}".encode() * 100)
-            registry.register(name, artifact, push=True)
-
-    prebuilt.copy(("test_gto_tags",), build, tmp_path)
+    prebuilt.copy(('hooked', 4), hooked_scene(new_registry, artifact, [('m', 0), ('m', 1), ('m', 2), ('n', 0)]), tmp_path)
     return Registry(tmp_path / "alice"), tmp_path / "origin.git"
 
 

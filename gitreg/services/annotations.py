@@ -95,19 +95,7 @@ def annotate(git: Git, target: ModelVersion, labels, note: str | None, link: str
              push: bool) -> AnnotateResult:
     """Add one entry to ``target``'s note (checked first: nothing changes on bad input); with ``push``
     publish it, merging with whatever another writer pushed first; a push that fails takes it back."""
-    identity = git.identity()
-    entry = annotation.make(f"{identity.name} <{identity.email}>", identity.timestamp, labels, note, link)
-    if push:
-        _require_published(git, target)
-    before = git.ref_oid(NOTES_REF)
-    _write(git, target, entry, identity)
-    if push:
-        try:
-            _publish(git, identity)
-        except BaseException:
-            _take_back(git, before)
-            raise
-    return AnnotateResult(target, entry, of_version(git, target)[0], push)
+    return annotate_many(git, [target], labels, note, link, push)[0]
 
 
 def annotate_many(git: Git, targets: list[ModelVersion], labels, note: str | None, link: str | None,

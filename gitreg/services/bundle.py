@@ -302,11 +302,8 @@ def _wanted(pointer: Pointer, files: dict[str, Path]) -> list[str]:
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 def _into_cache(dvc_root: Path, objects: dict[str, Path]) -> int:
