@@ -249,6 +249,25 @@ def test_two_writers_setting_different_aliases_at_once_both_land(shared, tmp_pat
     assert current(Registry.open(str(bare))) == {"m@canary": "0.2.0", "m@shadow": "0.2.0"}
 
 
+def test_an_alias_change_and_a_stage_change_at_once_both_land_and_agree(shared, tmp_path):
+    """Released together: both writers planned on the same remote state and push in the same instant."""
+    _, bare = shared
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    procs = [gitreg(clone_of(bare, tmp_path / "aliaser"), "alias", "set", "m", "champion", "0.2.0", "--push",
+                    GITREG_PAUSE=f"alias:pushing@{gate}"),
+             gitreg(clone_of(bare, tmp_path / "promoter"), "promote", "m", "0.3.0", "production", "--push",
+                    GITREG_PAUSE=f"stage-change:pushing@{gate}")]
+    lined_up(gate, 2)
+    assert [proc.wait() for proc in procs] == [0, 0], [proc.stderr.read() for proc in procs]
+    reader = Registry(clone_of(bare, tmp_path / "reader"))
+    reader.pull()
+    assert reader.resolve("m@champion").version == "0.2.0" and reader.resolve("m#production").version == "0.3.0"
+    assert reader.verify() == []
+    actions = {(e.action, e.version) for e in reader.log("m")}
+    assert {("alias-set", "0.2.0"), ("promote", "0.3.0")} <= actions
+
+
 def test_an_interrupted_push_leaves_a_local_change_that_gitreg_push_publishes(shared, tmp_path):
     alice, bare = shared
     killed = gitreg(alice.root, "alias", "set", "m", "champion", "0.2.0", "--push", GITREG_FAULT="alias:pushing")
