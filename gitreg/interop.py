@@ -80,7 +80,7 @@ class Interop:
 
         snapshot = self.snapshot()
         versions = list({v.tag: v for v in (snapshot.resolve(self._ref(r)) for r in references)}.values())
-        stages = {v.name: snapshot.stages_of(v.name) for v in versions}
+        stages = self._pointers(snapshot, versions)
         with tempfile.TemporaryDirectory(prefix="gitreg-mlflow-") as work:
             paths = [retrieve.write_out(self.git, self._dvc_root(), retrieve.tagged_card(self.git, v),
                                         Path(work) / v.tag.replace("@", "-")) for v in versions]
@@ -117,7 +117,7 @@ class Interop:
         snapshot = self.snapshot()
         versions = [retrieve.tagged_card(self.git, v)
                     for v in {v.tag: v for v in (snapshot.resolve(self._ref(r)) for r in references)}.values()]
-        stages = {v.name: snapshot.stages_of(v.name) for v in versions}
+        stages = self._pointers(snapshot, versions)
         with tempfile.TemporaryDirectory(prefix="gitreg-wandb-") as work:
             paths = [retrieve.write_out(self.git, self._dvc_root(), v, Path(work) / v.tag / v.card.artifact.path)
                      for v in versions]
@@ -134,3 +134,9 @@ class Interop:
         facts = wandb_bridge.read_download(Path(folder), Path(metadata) if metadata else None)
         return self.register(name, facts.path, version=version, bump=bump, metrics=facts.metrics, params=facts.params,
                              labels=facts.labels, description=facts.description, origin=facts.origin, push=push)
+
+    def _pointers(self, snapshot, versions: list[ModelVersion]) -> dict[str, dict[str, str]]:
+        """``{model: {stage or alias: version}}``: what other tools see as aliases (an alias is never named
+        like a stage, so neither hides the other)."""
+        return {v.name: {**snapshot.stages_of(v.name), **{a.alias: a.version for a in self.aliases(v.name, snapshot=snapshot)}}
+                for v in versions}

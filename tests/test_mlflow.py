@@ -31,11 +31,13 @@ def test_versions_export_as_runs_and_model_versions_with_stage_aliases_and_again
     artifact.write_bytes(b"weights-v2" * 100)
     registry.register("churn", artifact, metrics={"accuracy": 0.93})
     registry.promote("churn", "0.1.0", "production")
+    registry.alias_set("churn", "challenger", "0.2.0")
     run = Invoker(registry.root)
     out = json.loads(run("mlflow", "export", "churn@0.1.0", "churn", "--tracking-uri", uri, "--json").stdout)
     assert [(e["tag"], e["mlflow_version"], e["created"]) for e in out["exported"]] == [
         ("churn@v0.1.0", "1", True), ("churn@v0.2.0", "2", True)]
-    assert out["aliases"] == {"churn": {"production": "1"}}
+    assert out["aliases"] == {"churn": {"production": "1", "challenger": "2"}}
+    assert str(client.get_model_version_by_alias("churn", "challenger").version) == "2"
     first = client.get_model_version_by_alias("churn", "production")
     logged = client.get_run(first.run_id)
     assert logged.data.metrics == {"accuracy": 0.91, "loss.val": 0.2} and logged.data.params == {"C": "1.0"}

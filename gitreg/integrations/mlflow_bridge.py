@@ -1,4 +1,4 @@
-"""MLflow, both ways: gitreg versions become MLflow runs and registered model versions (stages as aliases),
+"""MLflow, both ways: gitreg versions become MLflow runs and registered model versions (stages and aliases as MLflow aliases),
 and MLflow models or runs become gitreg versions with their metrics, params, signature and source.
 
 MLflow is imported here only, when one of these commands runs (``pip install 'gitreg-dvc[mlflow]'``).

@@ -59,7 +59,7 @@ def artifact_name(name: str) -> str:
 def export(versions: list[tuple[ModelVersion, Path]], stages: dict[str, dict[str, str]], project: str,
            entity: str | None, directory: Path, online: bool) -> WandbExport:
     """One W&B run (job type ``gitreg-export``) logging each version as a model artifact: the card as
-    metadata, ``gitreg-X.Y.Z`` and every stage holding it as aliases."""
+    metadata, ``gitreg-X.Y.Z`` and every stage and alias naming it as aliases."""
     wandb = _wandb()
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_DISABLE_GIT", "true")  # the commit is gitreg's to record, in the metadata
