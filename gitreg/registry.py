@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from gitreg.services.registration import RegisterPlan, RegisterRequest
     from gitreg.services.stage_plan import StageResult
     from gitreg.services.sync import SyncReport
+    from gitreg.services.train import TrainResult
 
 
 def __getattr__(name: str) -> Any:
@@ -223,6 +224,54 @@ class Registry(Lifecycle, Interop):
 
         intent = StageChange("promote", ref.name, stage, ref.version, None)
         return self._stage_change(change, push and not (dry_run or pr), intent)
+
+    def promote_train(self, references: Iterable[str | refs.ModelRef] = (), stage: str = "", *,
+                      match: str | None = None, force: bool = False, require: Iterable[str] = (),
+                      dry_run: bool = False, push: bool = False) -> TrainResult:
+        """A release train: every version ``references`` names (or ``match`` selects, one per model) promoted
+        to ``stage`` in one merge commit, after every model's gates pass (all or nothing). With ``push`` it
+        is published at once, bytes first, and taken back here when ``origin`` refuses it."""
+        from gitreg.domain import gates
+        from gitreg.services import train
+
+        target, snapshot = self._train_start(stage, push)
+        if match is not None:
+            if references:
+                raise InvalidInputError("--match selects the train itself: give no NAME@VERSION")
+            versions = self.search(match, snapshot=snapshot)
+            if not versions:
+                raise NotFoundError(f"no version that is not deprecated matches {match!r}: nothing to promote")
+        else:
+            versions = [snapshot.resolve(self._ref(r)) for r in references]
+        if len(versions) < 1:
+            raise InvalidInputError("name the train's versions, e.g. --set churn@1.4.0 fraud@2.0.1 production")
+        plan = train.plan_promote(self.git, snapshot, versions, target, force=force,
+                                  extra=gates.parse_requirements(tuple(require)), identity=self.git.identity())
+        return train.TrainResult(plan, None) if dry_run else train.apply(self.git, plan, self.git.identity(),
+                                                                        snapshot.config, push)
+
+    def rollback_train(self, stage: str, *, dry_run: bool = False, push: bool = False) -> TrainResult:
+        """Undo the newest release train of ``stage``: every model it carried back to what it replaced, in
+        one commit (a model of the train changed since is rolled back on its own)."""
+        from gitreg.services import train
+
+        target, snapshot = self._train_start(stage, push)
+        plan = train.plan_rollback(self.git, snapshot, target)
+        return train.TrainResult(plan, None) if dry_run else train.apply(self.git, plan, self.git.identity(),
+                                                                        snapshot.config, push)
+
+    def _train_start(self, stage: str, push: bool) -> tuple[Stage, Snapshot]:
+        from gitreg.services import stage_change, sync
+
+        self._require_writable()
+        if push:
+            sync.require_remote(self.git)
+            sync.fetch_registry(self.git)
+            sync.follow_stage_branches(self.git, self.config)
+        snapshot = Snapshot.read(self.git)
+        target = snapshot.stage(stage)
+        stage_change.refuse_checked_out(self.git, target)
+        return target, snapshot
 
     def rollback(self, name: str, stage: str, *, to: str | None = None, dry_run: bool = False,
                  push: bool = False) -> StageResult:

@@ -39,9 +39,10 @@ def _report(result, as_json: bool, dry_run: bool, pr: bool = False) -> None:
 
 
 @click.command()
-@click.argument("name")
-@click.argument("version")
-@click.argument("stage")
+@click.argument("args", nargs=-1, required=True, metavar="NAME VERSION STAGE | --set REF... STAGE | --match EXPR STAGE")
+@click.option("--set", "as_train", is_flag=True,
+              help="A release train: every REF (NAME@VERSION) into STAGE in one merge commit, all gates first.")
+@click.option("--match", metavar="EXPR", help="A release train of the versions this search selects (one per model).")
 @click.option("--require", multiple=True, metavar="'K>=V'", help="An extra metric gate for this promotion (repeatable).")
 @click.option("--force", is_flag=True, help="Promote even if gates fail; the override and its author are recorded.")
 @click.option("--pr", is_flag=True, help="Only create (and push) the promotion branch, for a pull-request review.")
@@ -49,32 +50,77 @@ def _report(result, as_json: bool, dry_run: bool, pr: bool = False) -> None:
 @push_option
 @json_option
 @click.pass_context
-def promote(ctx, name, version, stage, require, force, pr, dry_run, push, as_json) -> None:
+def promote(ctx, args, as_train, match, require, force, pr, dry_run, push, as_json) -> None:
     """Promote version VERSION of NAME to STAGE: a --no-ff merge on the stage branch.
 
     The stage's gates (.gitreg.yaml) must pass. Your branch, index and
-    working tree are never touched.
+    working tree are never touched. With --set (or --match) several models
+    go together as a release train: every model's gates are checked first,
+    one failing gate stops the whole train, and `gitreg rollback --train
+    STAGE` undoes it as one unit (per-model rollback still works).
 
     \b
     Examples:
       gitreg promote churn 1.2.0 staging
       gitreg promote churn 1.2.0 production --require 'accuracy>=0.9'
       gitreg promote churn 1.2.0 production --pr
+      gitreg promote --set churn@1.4.0 fraud@2.0.1 production --push
+      gitreg promote --match 'labels contains "release-7"' staging --dry-run
     """
+    if as_train or match is not None:
+        _train(ctx, args, match, require, force, pr, dry_run, push, as_json)
+        return
+    if len(args) != 3:
+        raise click.UsageError("promote takes NAME VERSION STAGE (or --set REF... STAGE, --match EXPR STAGE)")
+    name, version, stage = args
     result = _registry(ctx).promote(name, version, stage, force=force, require=require, pr=pr,
                                     dry_run=dry_run, push=push)
     _report(result, as_json, dry_run, pr)
 
 
+def _train(ctx, args, match, require, force, pr, dry_run, push, as_json) -> None:
+    if pr:
+        raise click.UsageError("a release train is promoted directly: review it as one pull request by hand")
+    if match is not None and len(args) != 1:
+        raise click.UsageError("--match EXPR takes the STAGE alone, e.g. promote --match 'name == churn' staging")
+    if match is None and len(args) < 2:
+        raise click.UsageError("--set takes REF... STAGE, e.g. promote --set churn@1.4.0 fraud@2.0.1 production")
+    result = _registry(ctx).promote_train(args[:-1], args[-1], match=match, force=force, require=require,
+                                          dry_run=dry_run, push=push)
+    _report_train(result, as_json, dry_run)
+
+
+def _report_train(result, as_json: bool, dry_run: bool) -> None:
+    if as_json:
+        render.emit_json({"dry_run": dry_run, **result.to_dict()})
+        return
+    for note in result.plan.notes:
+        click.echo(f"  {note}: left out of the train")
+    for change in result.plan.changes:
+        was = f"was v{change.from_version}" if change.from_version else "was not in the stage"
+        now = f"v{change.version}" if change.version else "out"
+        click.echo(f"  {change.model} {now} ({was})" + (f"; override: {change.override}" if change.override else ""))
+    subject = result.plan.subject("Roll back the release train of" if result.plan.changes[0].action == "rollback"
+                                  else "Promote a release train to")
+    if dry_run:
+        click.echo(f"Would: {subject}; nothing changed")
+    else:
+        click.echo(f"{subject}; {result.plan.stage.branch} at {render.short(result.commit)}"
+                   + ("; pushed to origin" if result.pushed else ""))
+    if result.tags:
+        click.echo(f"  GTO tags: {', '.join(sorted(result.tags))}")
+
+
 @click.command()
-@click.argument("name")
-@click.argument("stage")
+@click.argument("name", required=False)
+@click.argument("stage", required=False)
 @click.option("--to", "to", metavar="VERSION", help="Go back to this earlier version of the stage in one commit.")
+@click.option("--train", "train_stage", metavar="STAGE", help="Undo the newest release train of STAGE as one unit.")
 @dry_run_option
 @push_option
 @json_option
 @click.pass_context
-def rollback(ctx, name, stage, to, dry_run, push, as_json) -> None:
+def rollback(ctx, name, stage, to, train_stage, dry_run, push, as_json) -> None:
     """Revert the newest promotion of NAME in STAGE that is still in effect.
 
     Each further rollback steps one version further back; rolling back the
@@ -85,7 +131,15 @@ def rollback(ctx, name, stage, to, dry_run, push, as_json) -> None:
     Examples:
       gitreg rollback churn production
       gitreg rollback churn production --to 1.0.0
+      gitreg rollback --train production
     """
+    if train_stage:
+        if name or stage or to:
+            raise click.UsageError("--train STAGE undoes a whole train: give no NAME, STAGE or --to")
+        _report_train(_registry(ctx).rollback_train(train_stage, dry_run=dry_run, push=push), as_json, dry_run)
+        return
+    if not (name and stage):
+        raise click.UsageError("rollback takes NAME STAGE (or --train STAGE)")
     _report(_registry(ctx).rollback(name, stage, to=to, dry_run=dry_run, push=push), as_json, dry_run)
 
 

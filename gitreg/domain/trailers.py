@@ -60,12 +60,33 @@ class _Fields:
 
 
 def parse(message: str) -> StageChange | None:
-    """The stage change a commit message records, or None when it carries no gitreg trailers."""
-    fields = _Fields()
-    for line in message.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key.startswith("Gitreg-"):
-            fields.values.setdefault(key[len("Gitreg-"):], []).append(value.strip())
+    """The stage change a commit message records, or None when it carries no gitreg trailers (the first,
+    when a release train records several)."""
+    found = parse_all(message)
+    return found[0] if found else None
+
+
+def parse_all(message: str) -> list[StageChange]:
+    """Every stage change a commit records: one, or for a release train one group of trailers per model,
+    each group starting at its ``Gitreg-Model:`` line."""
+    pairs = [(key, value.strip()) for line in message.splitlines()
+             for key, sep, value in (line.partition(": "),) if sep and key.startswith("Gitreg-")]
+    several = sum(key == "Gitreg-Model" for key, _ in pairs) > 1  # one model: its trailers in any order
+    groups: list[_Fields] = []
+    for key, value in pairs:
+        if not groups or (several and key == "Gitreg-Model"):
+            groups.append(_Fields())
+        groups[-1].values.setdefault(key[len("Gitreg-"):], []).append(value)
+    return [change for fields in groups if (change := _change(fields))]
+
+
+def train_message(subject: str, changes: list[StageChange], body: str = "") -> str:
+    """A commit message recording several stage changes at once (a release train)."""
+    blocks = "\n".join(change.trailers() for change in changes)
+    return f"{subject}\n\n{body + chr(10) + chr(10) if body else ''}{blocks}\n"
+
+
+def _change(fields: _Fields) -> StageChange | None:
     action, model, stage = fields.one("Action"), fields.one("Model"), fields.one("Stage")
     if action not in ACTIONS or not model or not stage:
         return None

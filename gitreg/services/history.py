@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gitreg.domain import refs
-from gitreg.domain.trailers import StageChange, parse
+from gitreg.domain.trailers import StageChange, parse_all
 from gitreg.domain.version import ModelVersion
 from gitreg.io.git import CatFile, CommitRecord, Git
 from gitreg.services.resolve import match_tree, prefetch_matches
@@ -29,7 +29,7 @@ class Step:
     record: CommitRecord | None
     before: dict[str, str]  # model -> subtree id, in the first parent
     after: dict[str, str]
-    trailers: StageChange | None
+    trailers: dict[str, StageChange]  # model -> what the commit's trailers say of it (a train: several)
     trailer_author: str | None = None  # "Name <email>" of the commit that carries the trailers
 
     @property
@@ -41,7 +41,7 @@ class Step:
                       if self.before.get(name) != self.after.get(name))
 
     def trailers_for(self, model: str) -> StageChange | None:
-        return self.trailers if self.trailers and self.trailers.model == model else None
+        return self.trailers.get(model)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def steps(git: Git, cat: CatFile, rev_range: str, model: str | None = None) -> l
     path = refs.model_dir(model) if model else refs.MODELS_DIR
     records = git.first_parent_log(rev_range, path)[::-1]
     cat.prefetch(f"{oid}:{refs.MODELS_DIR}" for record in records for oid in (*record.parents[:1], record.oid))
-    cat.prefetch(record.parents[1] for record in records if len(record.parents) > 1 and not parse(record.message))
+    cat.prefetch(record.parents[1] for record in records if len(record.parents) > 1 and not parse_all(record.message))
     return [step_of(cat, record) for record in records]
 
 
@@ -153,7 +153,7 @@ def step_of(cat: CatFile, record: CommitRecord) -> Step:
 def _carrier(cat: CatFile, record: CommitRecord) -> tuple[str, str] | None:
     """(raw headers, message) of the commit whose trailers count: the commit's own, or for a merge
     without any (a forge's), its second parent's."""
-    if parse(record.message) or len(record.parents) < 2:
+    if parse_all(record.message) or len(record.parents) < 2:
         return None
     found = cat.get(record.parents[1])
     if not found:
@@ -162,16 +162,17 @@ def _carrier(cat: CatFile, record: CommitRecord) -> tuple[str, str] | None:
     return headers, message
 
 
-def trailers_of(cat: CatFile, record: CommitRecord) -> StageChange | None:
-    own = parse(record.message)
-    if own:
-        return own
-    carrier = _carrier(cat, record)
-    return parse(carrier[1]) if carrier else None
+def trailers_of(cat: CatFile, record: CommitRecord) -> dict[str, StageChange]:
+    """``{model: StageChange}`` from the commit's trailers, or a merge's second parent's when it has none."""
+    changes = parse_all(record.message)
+    if not changes:
+        carrier = _carrier(cat, record)
+        changes = parse_all(carrier[1]) if carrier else []
+    return {change.model: change for change in changes}
 
 
 def trailer_author(cat: CatFile, record: CommitRecord) -> str | None:
-    if parse(record.message):
+    if parse_all(record.message):
         return f"{record.author_name} <{record.author_email}>"
     carrier = _carrier(cat, record)
     if not carrier:

@@ -23,7 +23,7 @@ Build = Callable[[Snapshot], "StagePlan | StageResult"]
 
 def promote(git: Git, snapshot: Snapshot, version: ModelVersion, stage: Stage, *, force: bool,
             require: tuple[str, ...], pr: bool, dry_run: bool) -> StageResult:
-    _refuse_checked_out(git, stage)
+    refuse_checked_out(git, stage)
     extra = gates.parse_requirements(require)
     identity = git.identity()
 
@@ -52,7 +52,7 @@ def promote(git: Git, snapshot: Snapshot, version: ModelVersion, stage: Stage, *
 
 
 def rollback(git: Git, snapshot: Snapshot, name: str, stage: Stage, *, to: str | None, dry_run: bool) -> StageResult:
-    _refuse_checked_out(git, stage)
+    refuse_checked_out(git, stage)
 
     def build(current: Snapshot) -> StagePlan:
         view = current.stage_views[stage.name]
@@ -64,7 +64,7 @@ def rollback(git: Git, snapshot: Snapshot, name: str, stage: Stage, *, to: str |
 
 
 def retire(git: Git, snapshot: Snapshot, name: str, stage: Stage, *, dry_run: bool) -> StageResult:
-    _refuse_checked_out(git, stage)
+    refuse_checked_out(git, stage)
     return _run(git, snapshot, lambda current: stage_plan.plan_retire(git, current.stage_views[stage.name], name),
                 dry_run)
 
@@ -99,7 +99,7 @@ def _mirror(git: Git, snapshot: Snapshot, planned: StagePlan) -> dict[str, str]:
         return {}
 
 
-def _refuse_checked_out(git: Git, stage: Stage) -> None:
+def refuse_checked_out(git: Git, stage: Stage) -> None:
     """Stage changes never touch the working tree, so they cannot move the branch it has checked out."""
     if git.head()[0] == stage.ref:
         raise InvalidInputError(
