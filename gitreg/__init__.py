@@ -24,6 +24,7 @@ from gitreg.errors import (
     IdentityError,
     IntegrityError,
     InvalidInputError,
+    MissingPackageError,
     NotARegistryError,
     NotFoundError,
     PushRejectedError,
@@ -33,6 +34,7 @@ from gitreg.errors import (
     TransferError,
     UnsafeCardError,
     UnsafeContentError,
+    UntrustedArtifactError,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from gitreg.services.checks import PromotionReport
     from gitreg.services.leftovers import Repair
     from gitreg.services.registration import RegisterPlan
-    from gitreg.services.retrieve import EnvironmentMismatchWarning
+    from gitreg.services.retrieve import EnvironmentMismatchWarning, PickleWarning
     from gitreg.services.snapshot import Snapshot
     from gitreg.services.stage_plan import StagePlan, StageResult
     from gitreg.services.sync import SyncReport
@@ -61,6 +63,7 @@ _LAZY = {
     "Stats": "gitreg.domain.stats", "ModelVersion": "gitreg.domain.version",
     "PromotionReport": "gitreg.services.checks", "Repair": "gitreg.services.leftovers",
     "RegisterPlan": "gitreg.services.registration", "EnvironmentMismatchWarning": "gitreg.services.retrieve",
+    "PickleWarning": "gitreg.services.retrieve",
     "Snapshot": "gitreg.services.snapshot", "StagePlan": "gitreg.services.stage_plan",
     "StageResult": "gitreg.services.stage_plan", "SyncReport": "gitreg.services.sync",
 }
@@ -74,6 +77,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",
     "UnsafeCardError", "UnsafeContentError",
+    "PickleWarning", "MissingPackageError", "UntrustedArtifactError",
 ]
 
 

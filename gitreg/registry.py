@@ -53,9 +53,13 @@ __all__ = ["ModelSummary", "Registry"]
 class Registry:
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
-    def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None):
+    def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None,
+                 trust_pickles: bool | None = None):
         # remote_url: ``path`` is the read-only mirror of that registry (see Registry.open)
+        # trust_pickles: False refuses pickle-based artifacts, True loads them without a warning; None
+        # does what .gitreg.yaml's `load: {pickle: ...}` says (warn by default)
         self.remote_url = remote_url
+        self.trust_pickles = trust_pickles
         self.root = Path(path).resolve() if remote_url else Git.toplevel(path)
         self.git = Git(self.root)
         if not (self.root / CONFIG_FILE).is_file() and not self.git.read_blob("HEAD", CONFIG_FILE):
@@ -64,7 +68,7 @@ class Registry:
         self.recovered: tuple[str, ...] = () if remote_url else _recover(self.git)
 
     @classmethod
-    def open(cls, url: str) -> Registry:
+    def open(cls, url: str, *, trust_pickles: bool | None = None) -> Registry:
         """A remote registry, read without a working clone (``git`` URL or path of a shared repository).
 
         Refs are mirrored into a cache directory and reused on the next call; artifact bytes come
@@ -72,7 +76,7 @@ class Registry:
         """
         from gitreg.io import mirror
 
-        return cls(mirror.sync(url), remote_url=url)
+        return cls(mirror.sync(url), remote_url=url, trust_pickles=trust_pickles)
 
     @classmethod
     def init(cls, path: str | os.PathLike = ".", remote: str | os.PathLike | None = None,
@@ -120,29 +124,38 @@ class Registry:
     def plan_register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
                       metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                       labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
-                      base: str | None = None, line: str | None = None) -> RegisterPlan:
-        """What ``register`` with these arguments would do (version, tag, card, parent); changes nothing."""
+                      base: str | None = None, line: str | None = None, signature: dict[str, Any] | None = None,
+                      format: str | None = None) -> RegisterPlan:
+        """What ``register`` with these arguments would do (version, tag, card, parent); changes nothing
+        (and unpickles nothing)."""
         from gitreg.services import registration
 
-        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line)
-        snapshot = self._writable_snapshot(request.name, push=False)
+        snapshot = self._writable_snapshot(refs.check_name(name), push=False)
+        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
+                           snapshot.config.serialization, format, signature)
         return registration.plan(self.git, request, snapshot.history(request.name)[::-1])
 
     def register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
                  metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                  labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
-                 base: str | None = None, push: bool = False, line: str | None = None) -> ModelVersion:
+                 base: str | None = None, push: bool = False, line: str | None = None,
+                 signature: dict[str, Any] | None = None, format: str | None = None) -> ModelVersion:
         """Register a new version of ``name`` (``plan_register`` shows what it would do).
 
         With ``push`` the artifact goes to the DVC remote, then the commit and tag to ``origin`` in
         one atomic push; when another writer pushed first, the registration is redone on top of
         theirs (with ``bump``, as the next free version). ``line`` (``"2.4"`` or ``"2"``) with ``bump``
         patch (or minor for a major line) bumps the latest version of that maintenance line.
+
+        An object is saved with skops (``serialization: joblib`` in ``.gitreg.yaml`` for joblib); a file's
+        format comes from its name (``format=`` to say it). A pickle is never unpickled to read its
+        signature: pass ``signature=`` (e.g. ``{"n_features": 30, "classes": [0, 1]}``) instead.
         """
         from gitreg.services import registration, sync
 
-        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line)
-        snapshot = self._writable_snapshot(request.name, push)
+        snapshot = self._writable_snapshot(refs.check_name(name), push)
+        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
+                           snapshot.config.serialization, format, signature)
 
         def plan(current: Snapshot) -> RegisterPlan:
             return registration.plan(self.git, request, current.history(request.name)[::-1])
@@ -363,9 +376,14 @@ class Registry:
         return retrieve.tagged_card(self.git, found)
 
     # ------------------------------------------------------------------ bytes
-    def load(self, name: str, version: str | None = None, stage: str | None = None) -> Any:
-        """The Python object of a joblib artifact (latest, ``version`` or the one in ``stage``),
-        after checking its bytes against the pointer."""
+    def load(self, name: str, version: str | None = None, stage: str | None = None, *,
+             trusted: Iterable[str] | bool | None = None) -> Any:
+        """The object of an artifact (latest, ``version`` or the one in ``stage``) in the format its card
+        records, after checking its bytes against the pointer: a skops file trusting only the types
+        recorded at registration (``trusted=[...]`` adds more), a pickle as ``trust_pickles`` or
+        ``.gitreg.yaml`` allow, an ONNX ``InferenceSession``, PyTorch tensors and state dicts (a full
+        module only with ``trusted=True``), a dict of safetensors arrays, XGBoost or LightGBM boosters,
+        or a folder's path."""
         from gitreg.services import retrieve
 
         ref = refs.ModelRef(refs.check_name(name), refs.check_version(version) if version else None,
@@ -378,7 +396,21 @@ class Registry:
             from gitreg.domain.deprecation import DeprecatedVersionWarning
 
             warnings.warn(f"{found.tag} is deprecated: {withdrawn.describe()}", DeprecatedVersionWarning, stacklevel=2)
-        return retrieve.load(self.git, self._dvc_root(), found)
+        return retrieve.load(self.git, self._dvc_root(), found, self._pickle_policy(),
+                             trusted if trusted is True or trusted is None else list(trusted))
+
+    def path(self, ref: str | refs.ModelRef) -> Path:
+        """A local path to the verified artifact of ``ref`` (a file, or a folder), in a content-addressed
+        cache shared by every registry on the machine (``$GITREG_CACHE_DIR/artifacts``): fetched once,
+        md5-checked, read-only; load it with any library."""
+        from gitreg.services import retrieve
+
+        return retrieve.local_path(self.git, self._dvc_root(), self.resolve(ref))
+
+    def _pickle_policy(self) -> str:
+        if self.trust_pickles is not None:
+            return "allow" if self.trust_pickles else "refuse"
+        return self.config.pickle_policy
 
     def get(self, ref: str | refs.ModelRef, output: str | os.PathLike) -> Path:
         """Write the artifact of ``ref`` to ``output`` (a file, or a folder for folder artifacts)."""
@@ -434,7 +466,8 @@ class Registry:
             raise InvalidInputError(f"compare --data needs numpy ({exc}): pip install numpy") from exc
         dataset = evaluation.read_csv(data, target)
         dvc_root = self._dvc_root()
-        models = [retrieve.load(self.git, dvc_root, version) for version in found]
+        policy = self._pickle_policy()
+        models = [retrieve.load(self.git, dvc_root, version, policy) for version in found]
         return evaluation.evaluate([version.tag for version in found], models, dataset, **options)
 
     def stats(self, *, snapshot: Snapshot | None = None) -> Stats:
@@ -460,11 +493,21 @@ def _recover(git: Git) -> tuple[str, ...]:
 
 
 def _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base,
-             line=None) -> RegisterRequest:
+             line=None, serialization="skops", fmt=None, signature=None) -> RegisterRequest:
     from gitreg.services import registration
     from gitreg.services.registration import RegisterRequest
 
-    return RegisterRequest(name=refs.check_name(name), source=registration.source_from(model_or_path),
+    if signature is not None:
+        from gitreg.domain.card import check_finite
+
+        if not isinstance(signature, dict):
+            raise InvalidInputError("signature= must be a mapping, e.g. {'n_features': 30, 'classes': [0, 1]}")
+        try:
+            check_finite(signature, "signature")
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+    return RegisterRequest(name=refs.check_name(name),
+                           source=registration.source_from(model_or_path, serialization, fmt),
                            version=version, bump=bump, metrics=dict(metrics or {}), params=dict(params or {}),
                            labels=tuple(labels), description=description, data=tuple(data), base=base,
-                           line=line)
+                           line=line, signature=dict(signature) if signature else None)
