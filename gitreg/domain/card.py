@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -248,14 +247,11 @@ def _check_format(artifact: dict) -> None:
     if name != "" and name not in formats.FORMATS:
         raise ValueError(f"artifact.format {str(name)[:40]!r} is not one of {', '.join(formats.FORMATS)}")
     types = artifact.get("types", [])
-    if type(types) is not list or not all(type(t) is str and _TYPE_RE.fullmatch(t) for t in types):
+    if type(types) is not list or not all(formats.is_type_name(t) for t in types):
         raise ValueError("artifact.types must be a list of dotted type names, e.g. sklearn.linear_model.Ridge")
     dangerous = next((t for t in types if formats.is_dangerous(t)), None)
     if dangerous is not None:
         raise ValueError(f"artifact.types lists {dangerous}, which no model needs and could run commands")
-
-
-_TYPE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def is_plain_name(value: object) -> bool:

@@ -3,6 +3,7 @@ registration, which library loads it, and which formats run code when loaded (pi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gitreg.errors import InvalidInputError
@@ -76,6 +77,13 @@ def of_card(artifact_format: str | None, kind: str, path: str) -> str:
         return "directory"
     found = from_name(path, False)
     return found if found in ("joblib", "pickle") else "file"
+
+
+TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def is_type_name(value: object) -> bool:
+    return isinstance(value, str) and TYPE_NAME.fullmatch(value) is not None
 
 
 def is_dangerous(type_name: str) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from gitreg.domain import formats, yamlio
 from gitreg.domain.card import check_finite
-from gitreg.errors import InvalidInputError, UntrustedArtifactError
+from gitreg.errors import ArtifactError, InvalidInputError, UntrustedArtifactError
 from gitreg.io import skops_file
 from gitreg.services import provenance
 
@@ -28,6 +28,10 @@ class Described:
 def describe(obj: Any, path: Path | None, fmt: str, signature: dict[str, Any] | None) -> Described:
     """``fmt`` is the format the artifact is (or will be) saved in."""
     types = _types(obj, path, fmt)
+    odd = next((name for name in types if not formats.is_type_name(name)), None)
+    if odd is not None:
+        raise ArtifactError(f"the skops file names {odd[:80]}, which cannot be imported when it is loaded "
+                            "(a lambda or a local class): use a function or class defined in a module")
     refused = [name for name in types if formats.is_dangerous(name)]
     if refused:
         raise UntrustedArtifactError(f"the skops file holds {refused[0]}, which no model needs and could run "
