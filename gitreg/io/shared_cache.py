@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,20 +46,27 @@ def place(md5: str, filename: str, fill: Callable[[Path], list[dict] | None]) ->
         manifest = fill(scratch / filename)
         _check(scratch / filename, md5, manifest)
         _read_only(scratch / filename)
-        _replace(scratch / filename, final)
+        _replace(scratch / filename, final, md5, manifest)
         _stamp(final)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return final
 
 
-def _replace(new: Path, final: Path) -> None:
-    """``new`` in place of ``final`` (which, if present, failed its check)."""
-    if final.is_dir() and not final.is_symlink():  # moved aside first: a reader sees old or new, whole
-        trash = Path(tempfile.mkdtemp(prefix=".stale-", dir=final.parent))
-        os.rename(final, trash / "old")
-        _writable(trash)
-        shutil.rmtree(trash)
+def _replace(new: Path, final: Path, md5: str, manifest: list[dict] | None) -> None:
+    """``new`` in place of ``final``, unless another process or thread placed the same bytes there first;
+    a changed entry is moved aside whole, so a reader sees the old one or the new one."""
+    if final.exists() or final.is_symlink():
+        if not final.is_symlink() and _intact(final, md5, manifest):
+            return
+        if final.is_dir() and not final.is_symlink():
+            trash = Path(tempfile.mkdtemp(prefix=".stale-", dir=final.parent))
+            try:
+                os.rename(final, trash / "old")
+            except FileNotFoundError:  # someone else moved it aside
+                pass
+            _writable(trash)
+            shutil.rmtree(trash)
     try:
         os.rename(new, final)
     except OSError:
@@ -117,7 +125,7 @@ def _signature(final: Path) -> list:
 
 
 def _stamp(final: Path) -> None:
-    tmp = _stamp_path(final).with_suffix(f".{os.getpid()}")
+    tmp = _stamp_path(final).with_suffix(f".{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(json.dumps(_signature(final)))
     os.replace(tmp, _stamp_path(final))
 
