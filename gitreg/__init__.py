@@ -29,6 +29,7 @@ from gitreg.errors import (
     NotFoundError,
     PushRejectedError,
     RemoteMovedError,
+    SignatureError,
     StageMovedError,
     StorageError,
     TransferError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from gitreg.registry import Registry
     from gitreg.services.checks import PromotionReport
     from gitreg.services.leftovers import Repair
+    from gitreg.services.predictor import Predictor
     from gitreg.services.registration import RegisterPlan
     from gitreg.services.retrieve import EnvironmentMismatchWarning, PickleWarning
     from gitreg.services.snapshot import Snapshot
@@ -63,7 +65,7 @@ _LAZY = {
     "Stats": "gitreg.domain.stats", "ModelVersion": "gitreg.domain.version",
     "PromotionReport": "gitreg.services.checks", "Repair": "gitreg.services.leftovers",
     "RegisterPlan": "gitreg.services.registration", "EnvironmentMismatchWarning": "gitreg.services.retrieve",
-    "PickleWarning": "gitreg.services.retrieve",
+    "PickleWarning": "gitreg.services.retrieve", "Predictor": "gitreg.services.predictor",
     "Snapshot": "gitreg.services.snapshot", "StagePlan": "gitreg.services.stage_plan",
     "StageResult": "gitreg.services.stage_plan", "SyncReport": "gitreg.services.sync",
 }
@@ -77,7 +79,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",
     "UnsafeCardError", "UnsafeContentError",
-    "PickleWarning", "MissingPackageError", "UntrustedArtifactError",
+    "PickleWarning", "MissingPackageError", "UntrustedArtifactError", "SignatureError", "Predictor",
 ]
 
 

@@ -139,3 +139,7 @@ class MissingPackageError(GitregError):
     """The library that loads an artifact's format is not installed; the message names the package."""
 
     exit_code = ExitCode.MISSING_PACKAGE
+
+
+class SignatureError(InvalidInputError):
+    """Input that does not match a model's signature: missing or extra columns, wrong dtypes."""

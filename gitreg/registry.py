@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from gitreg.services.deprecation import DeprecateResult
     from gitreg.services.gto_tags import TagSync
     from gitreg.services.leftovers import Repair
+    from gitreg.services.predictor import Predictor
     from gitreg.services.registration import RegisterPlan, RegisterRequest
     from gitreg.services.stage_plan import StageResult
     from gitreg.services.sync import SyncReport
@@ -125,21 +126,22 @@ class Registry:
                       metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                       labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
                       base: str | None = None, line: str | None = None, signature: dict[str, Any] | None = None,
-                      format: str | None = None) -> RegisterPlan:
+                      format: str | None = None, input_example: Any = None) -> RegisterPlan:
         """What ``register`` with these arguments would do (version, tag, card, parent); changes nothing
         (and unpickles nothing)."""
         from gitreg.services import registration
 
         snapshot = self._writable_snapshot(refs.check_name(name), push=False)
         request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
-                           snapshot.config.serialization, format, signature)
+                           snapshot.config.serialization, format, signature, input_example)
         return registration.plan(self.git, request, snapshot.history(request.name)[::-1])
 
     def register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
                  metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                  labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
                  base: str | None = None, push: bool = False, line: str | None = None,
-                 signature: dict[str, Any] | None = None, format: str | None = None) -> ModelVersion:
+                 signature: dict[str, Any] | None = None, format: str | None = None,
+                 input_example: Any = None) -> ModelVersion:
         """Register a new version of ``name`` (``plan_register`` shows what it would do).
 
         With ``push`` the artifact goes to the DVC remote, then the commit and tag to ``origin`` in
@@ -150,12 +152,14 @@ class Registry:
         An object is saved with skops (``serialization: joblib`` in ``.gitreg.yaml`` for joblib); a file's
         format comes from its name (``format=`` to say it). A pickle is never unpickled to read its
         signature: pass ``signature=`` (e.g. ``{"n_features": 30, "classes": [0, 1]}``) instead.
+        ``input_example`` (a DataFrame or 2-D array of a few rows) records input columns with dtypes,
+        outputs and the first rows in the signature; ``predictor`` then checks inputs against it.
         """
         from gitreg.services import registration, sync
 
         snapshot = self._writable_snapshot(refs.check_name(name), push)
         request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
-                           snapshot.config.serialization, format, signature)
+                           snapshot.config.serialization, format, signature, input_example)
 
         def plan(current: Snapshot) -> RegisterPlan:
             return registration.plan(self.git, request, current.history(request.name)[::-1])
@@ -399,6 +403,18 @@ class Registry:
         return retrieve.load(self.git, self._dvc_root(), found, self._pickle_policy(),
                              trusted if trusted is True or trusted is None else list(trusted))
 
+    def predictor(self, ref: str | refs.ModelRef, *, trusted: Iterable[str] | bool | None = None) -> Predictor:
+        """The model of ``ref``, loaded as :meth:`load` does, wrapped so that ``predict`` (and
+        ``predict_proba``) refuse input that does not match the recorded signature (missing or extra
+        columns, wrong dtypes) with a :class:`SignatureError`."""
+        from gitreg.services import retrieve
+        from gitreg.services.predictor import Predictor
+
+        found = self.resolve(ref)
+        model = retrieve.load(self.git, self._dvc_root(), found, self._pickle_policy(),
+                              trusted if trusted is True or trusted is None else list(trusted))
+        return Predictor(model, found)
+
     def path(self, ref: str | refs.ModelRef) -> Path:
         """A local path to the verified artifact of ``ref`` (a file, or a folder), in a content-addressed
         cache shared by every registry on the machine (``$GITREG_CACHE_DIR/artifacts``): fetched once,
@@ -493,7 +509,7 @@ def _recover(git: Git) -> tuple[str, ...]:
 
 
 def _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base,
-             line=None, serialization="skops", fmt=None, signature=None) -> RegisterRequest:
+             line=None, serialization="skops", fmt=None, signature=None, input_example=None) -> RegisterRequest:
     from gitreg.services import registration
     from gitreg.services.registration import RegisterRequest
 
@@ -510,4 +526,4 @@ def _request(name, model_or_path, version, bump, metrics, params, labels, descri
                            source=registration.source_from(model_or_path, serialization, fmt),
                            version=version, bump=bump, metrics=dict(metrics or {}), params=dict(params or {}),
                            labels=tuple(labels), description=description, data=tuple(data), base=base,
-                           line=line, signature=dict(signature) if signature else None)
+                           line=line, signature=dict(signature) if signature else None, input_example=input_example)

@@ -25,7 +25,8 @@ class Described:
     signature: dict[str, Any] | None
 
 
-def describe(obj: Any, path: Path | None, fmt: str, signature: dict[str, Any] | None) -> Described:
+def describe(obj: Any, path: Path | None, fmt: str, signature: dict[str, Any] | None,
+             input_example: Any = None) -> Described:
     """``fmt`` is the format the artifact is (or will be) saved in."""
     types = _types(obj, path, fmt)
     odd = next((name for name in types if not formats.is_type_name(name)), None)
@@ -37,7 +38,7 @@ def describe(obj: Any, path: Path | None, fmt: str, signature: dict[str, Any] | 
         raise UntrustedArtifactError(f"the skops file holds {refused[0]}, which no model needs and could run "
                                      "commands when loaded: register a model without it")
     if signature is None:
-        signature = _safe_signature(obj, path, fmt)
+        signature = _safe_signature(obj, path, fmt, input_example)
     return Described(fmt, types, signature)
 
 
@@ -50,13 +51,13 @@ def _types(obj: Any, path: Path | None, fmt: str) -> tuple[str, ...]:
         return skops_file.dump(obj, Path(scratch) / "model.skops")
 
 
-def _safe_signature(obj: Any, path: Path | None, fmt: str) -> dict[str, Any] | None:
+def _safe_signature(obj: Any, path: Path | None, fmt: str, example: Any) -> dict[str, Any] | None:
     if obj is not None:
-        return provenance.signature(obj)
-    if fmt == "skops":
-        fields = skops_file.signature_source(path)
-        return provenance.signature(fields) if fields is not None else None
-    return None  # a pickle would have to run to say it; --signature FILE.json says it instead
+        return provenance.signature(obj, example)
+    fields = skops_file.signature_source(path) if fmt == "skops" else None
+    if fields is None and example is None:
+        return None  # a pickle would have to run to say it; --signature FILE.json says it instead
+    return provenance.signature(fields or object(), example)
 
 
 def read_signature(path: str | Path) -> dict[str, Any]:

@@ -99,6 +99,7 @@ class RegisterRequest:
     base: str | None = None
     line: str | None = None  # a maintenance line, MAJOR.MINOR or MAJOR: --bump within it
     signature: dict[str, Any] | None = None  # given (--signature FILE.json): nothing is read from the artifact
+    input_example: Any = None  # a few rows (DataFrame or 2-D array): input dtypes, outputs, the stored example
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
     _refuse_registry_folders(git, request.source.path)
     _refuse_local_edits(git, refs.model_dir(name), request.source)
     described = artifact_info.describe(request.source.obj, request.source.path, request.source.format,
-                                       request.signature)
+                                       request.signature, request.input_example)
     signature = described.signature
     previous = existing[-1].card if existing else None
     version = versioning.next_version(
