@@ -86,7 +86,7 @@ def test_cli_register_list_show_history_json(run, artifact, tmp_path, clock):
     run("register", "churn", str(artifact), "--bump", "patch")
     listed = json.loads(run("list", "--json").output)
     assert listed == [{"name": "churn", "latest": "0.1.1", "versions": 2, "stages": {}, "labels": [], "metrics": {},
-                       "description": "", "created": "2026-01-01T00:01:00+00:00"}]
+                       "description": "", "created": "2026-01-01T00:01:00+00:00", "deprecated": False}]
     shown = json.loads(run("show", "churn@v0.1.0", "--json").output)
     assert shown["card"]["metrics"] == {"accuracy": 0.91, "loss.val": 0.2, "f1": 0.8}
     assert shown["card"]["params"] == {"C": 1.0, "kernel": "rbf"}

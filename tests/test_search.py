@@ -195,7 +195,7 @@ def test_search_api_and_cli(catalogue, run):
                           "--limit", "2", "--json").output)
     assert [(r["name"], r["version"]) for r in rows] == [("bert", "0.1.0"), ("churn", "0.10.0")]
     history = json.loads(run("history", "churn", "--json").output)
-    assert set(rows[1]) == set(history[0]) == {"name", "version", "tag", "commit", "card"}
+    assert set(rows[1]) == set(history[0]) == {"name", "version", "tag", "commit", "card", "deprecated"}
     assert rows[1] == history[0]  # one row per version, the same shape as history
     text = run("search", "name", "==", "churn", "and", "metrics.accuracy", ">", "0.9").output  # words joined
     lines = text.splitlines()
