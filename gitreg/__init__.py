@@ -24,15 +24,18 @@ from gitreg.errors import (
     IdentityError,
     IntegrityError,
     InvalidInputError,
+    MissingPackageError,
     NotARegistryError,
     NotFoundError,
     PushRejectedError,
     RemoteMovedError,
+    SignatureError,
     StageMovedError,
     StorageError,
     TransferError,
     UnsafeCardError,
     UnsafeContentError,
+    UntrustedArtifactError,
 )
 
 if TYPE_CHECKING:
@@ -52,8 +55,9 @@ if TYPE_CHECKING:
     from gitreg.services.deprecation import DeprecateResult
     from gitreg.services.gto_tags import TagSync
     from gitreg.services.leftovers import Repair
+    from gitreg.services.predictor import Predictor
     from gitreg.services.registration import RegisterPlan
-    from gitreg.services.retrieve import EnvironmentMismatchWarning
+    from gitreg.services.retrieve import EnvironmentMismatchWarning, PickleWarning
     from gitreg.services.snapshot import Snapshot
     from gitreg.services.stage_plan import StagePlan, StageResult
     from gitreg.services.sync import SyncReport
@@ -66,6 +70,7 @@ _LAZY = {
     "Stats": "gitreg.domain.stats", "ModelVersion": "gitreg.domain.version",
     "PromotionReport": "gitreg.services.checks", "Repair": "gitreg.services.leftovers",
     "RegisterPlan": "gitreg.services.registration", "EnvironmentMismatchWarning": "gitreg.services.retrieve",
+    "PickleWarning": "gitreg.services.retrieve", "Predictor": "gitreg.services.predictor",
     "Snapshot": "gitreg.services.snapshot", "StagePlan": "gitreg.services.stage_plan",
     "StageResult": "gitreg.services.stage_plan", "SyncReport": "gitreg.services.sync",
     "ExportResult": "gitreg.services.bundle", "ImportResult": "gitreg.services.bundle",
@@ -83,6 +88,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",
     "UnsafeCardError", "UnsafeContentError",
+    "PickleWarning", "MissingPackageError", "UntrustedArtifactError", "SignatureError", "Predictor",
 ]
 
 

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     TRANSFER = 15
     STAGE_MOVED = 16
     UNSAFE_CONTENT = 17
+    MISSING_PACKAGE = 18
 
 
 class GitregError(Exception):
@@ -128,3 +129,17 @@ class UnsafeCardError(CardError, UnsafeContentError):
     """A card refused as hostile or over a limit: still a card error, so listings skip that one tag."""
 
     exit_code = ExitCode.UNSAFE_CONTENT
+
+
+class UntrustedArtifactError(UnsafeContentError):
+    """An artifact ``load`` will not run: a pickle the registry refuses, or skops types nobody trusted."""
+
+
+class MissingPackageError(GitregError):
+    """The library that loads an artifact's format is not installed; the message names the package."""
+
+    exit_code = ExitCode.MISSING_PACKAGE
+
+
+class SignatureError(InvalidInputError):
+    """Input that does not match a model's signature: missing or extra columns, wrong dtypes."""

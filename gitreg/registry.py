@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from gitreg.services.checks import PromotionReport
     from gitreg.services.gto_tags import TagSync
     from gitreg.services.leftovers import Repair
+    from gitreg.services.predictor import Predictor
     from gitreg.services.registration import RegisterPlan, RegisterRequest
     from gitreg.services.stage_plan import StageResult
     from gitreg.services.sync import SyncReport
@@ -56,9 +57,13 @@ __all__ = ["ModelSummary", "Registry"]
 class Registry(Lifecycle, Interop):
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
-    def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None):
+    def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None,
+                 trust_pickles: bool | None = None):
         # remote_url: ``path`` is the read-only mirror of that registry (see Registry.open)
+        # trust_pickles: False refuses pickle-based artifacts, True loads them without a warning; None
+        # does what .gitreg.yaml's `load: {pickle: ...}` says (warn by default)
         self.remote_url = remote_url
+        self.trust_pickles = trust_pickles
         self.root = Path(path).resolve() if remote_url else Git.toplevel(path)
         self.git = Git(self.root)
         if not (self.root / CONFIG_FILE).is_file() and not self.git.read_blob("HEAD", CONFIG_FILE):
@@ -67,7 +72,7 @@ class Registry(Lifecycle, Interop):
         self.recovered: tuple[str, ...] = () if remote_url else _recover(self.git)
 
     @classmethod
-    def open(cls, url: str) -> Registry:
+    def open(cls, url: str, *, trust_pickles: bool | None = None) -> Registry:
         """A remote registry, read without a working clone (``git`` URL or path of a shared repository).
 
         Refs are mirrored into a cache directory and reused on the next call; artifact bytes come
@@ -75,7 +80,7 @@ class Registry(Lifecycle, Interop):
         """
         from gitreg.io import mirror
 
-        return cls(mirror.sync(url), remote_url=url)
+        return cls(mirror.sync(url), remote_url=url, trust_pickles=trust_pickles)
 
     @classmethod
     def init(cls, path: str | os.PathLike = ".", remote: str | os.PathLike | None = None,
@@ -123,12 +128,16 @@ class Registry(Lifecycle, Interop):
     def plan_register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
                       metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                       labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
-                      base: str | None = None, line: str | None = None) -> RegisterPlan:
-        """What ``register`` with these arguments would do (version, tag, card, parent); changes nothing."""
+                      base: str | None = None, line: str | None = None, signature: dict[str, Any] | None = None,
+                      format: str | None = None, input_example: Any = None) -> RegisterPlan:
+        """What ``register`` with these arguments would do (version, tag, card, parent); changes nothing
+        (and unpickles nothing)."""
         from gitreg.services import registration
 
-        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line)
-        snapshot = self._writable_snapshot(request.name, push=False)
+        snapshot = self._writable_snapshot(refs.check_name(name), push=False)
+        request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
+                           serialization=snapshot.config.serialization, fmt=format, signature=signature,
+                           input_example=input_example)
         return registration.plan(self.git, request, snapshot.history(request.name)[::-1])
 
     def register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
@@ -136,7 +145,8 @@ class Registry(Lifecycle, Interop):
                  labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
                  base: str | None = None, push: bool = False, line: str | None = None,
                  mlflow_run: str | None = None, tracking_uri: str | None = None,
-                 origin: dict[str, Any] | None = None) -> ModelVersion:
+                 origin: dict[str, Any] | None = None, signature: dict[str, Any] | None = None,
+                 format: str | None = None, input_example: Any = None) -> ModelVersion:
         """Register a new version of ``name`` (``plan_register`` shows what it would do).
 
         ``mlflow_run`` takes metrics, params and description from that MLflow run (at ``tracking_uri`` or
@@ -146,6 +156,12 @@ class Registry(Lifecycle, Interop):
         one atomic push; when another writer pushed first, the registration is redone on top of
         theirs (with ``bump``, as the next free version). ``line`` (``"2.4"`` or ``"2"``) with ``bump``
         patch (or minor for a major line) bumps the latest version of that maintenance line.
+
+        An object is saved with skops (``serialization: joblib`` in ``.gitreg.yaml`` for joblib); a file's
+        format comes from its name (``format=`` to say it). A pickle is never unpickled to read its
+        signature: pass ``signature=`` (e.g. ``{"n_features": 30, "classes": [0, 1]}``) instead.
+        ``input_example`` (a DataFrame or 2-D array of a few rows) records input columns with dtypes,
+        outputs and the first rows in the signature; ``predictor`` then checks inputs against it.
         """
         from gitreg.services import registration, sync
 
@@ -155,9 +171,10 @@ class Registry(Lifecycle, Interop):
             facts = mlflow_bridge.run_facts(tracking_uri, mlflow_run)
             metrics, params = {**facts.metrics, **(metrics or {})}, {**facts.params, **(params or {})}
             description, origin = description or facts.description, {**facts.origin, **(origin or {})}
+        snapshot = self._writable_snapshot(refs.check_name(name), push)
         request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
-                           origin)
-        snapshot = self._writable_snapshot(request.name, push)
+                           origin=origin, serialization=snapshot.config.serialization, fmt=format,
+                           signature=signature, input_example=input_example)
 
         def plan(current: Snapshot) -> RegisterPlan:
             return registration.plan(self.git, request, current.history(request.name)[::-1])
@@ -434,10 +451,15 @@ class Registry(Lifecycle, Interop):
         return retrieve.tagged_card(self.git, found)
 
     # ------------------------------------------------------------------ bytes
-    def load(self, name: str | refs.ModelRef, version: str | None = None, stage: str | None = None) -> Any:
-        """The Python object of a joblib artifact, after checking its bytes against the pointer: of a
-        reference (``load("churn@1.2.0")``, ``load("churn@champion")``, ``load("churn#production")``), or
-        by keyword as before (``load("churn", version="1.2.0")``, ``load("churn", stage="production")``)."""
+    def load(self, name: str | refs.ModelRef, version: str | None = None, stage: str | None = None, *,
+             trusted: Iterable[str] | bool | None = None) -> Any:
+        """The object of an artifact, of a reference (``load("churn@1.2.0")``, ``load("churn@champion")``,
+        ``load("churn#production")``) or by keyword as before (``load("churn", version="1.2.0")``), in the
+        format its card records, after checking its bytes against the pointer: a skops file trusting only
+        the types recorded at registration (``trusted=[...]`` adds more), a pickle as ``trust_pickles`` or
+        ``.gitreg.yaml`` allow, an ONNX ``InferenceSession``, PyTorch tensors and state dicts (a full
+        module only with ``trusted=True``), a dict of safetensors arrays, XGBoost or LightGBM boosters,
+        or a folder's path."""
         from gitreg.services import retrieve
 
         if version or stage:
@@ -455,7 +477,33 @@ class Registry(Lifecycle, Interop):
             from gitreg.domain.deprecation import DeprecatedVersionWarning
 
             warnings.warn(f"{found.tag} is deprecated: {withdrawn.describe()}", DeprecatedVersionWarning, stacklevel=2)
-        return retrieve.load(self.git, self._dvc_root(), found)
+        return retrieve.load(self.git, self._dvc_root(), found, self._pickle_policy(),
+                             trusted if trusted is True or trusted is None else list(trusted))
+
+    def predictor(self, ref: str | refs.ModelRef, *, trusted: Iterable[str] | bool | None = None) -> Predictor:
+        """The model of ``ref``, loaded as :meth:`load` does, wrapped so that ``predict`` (and
+        ``predict_proba``) refuse input that does not match the recorded signature (missing or extra
+        columns, wrong dtypes) with a :class:`SignatureError`."""
+        from gitreg.services import retrieve
+        from gitreg.services.predictor import Predictor
+
+        found = self.resolve(ref)
+        model = retrieve.load(self.git, self._dvc_root(), found, self._pickle_policy(),
+                              trusted if trusted is True or trusted is None else list(trusted))
+        return Predictor(model, found)
+
+    def path(self, ref: str | refs.ModelRef) -> Path:
+        """A local path to the verified artifact of ``ref`` (a file, or a folder), in a content-addressed
+        cache shared by every registry on the machine (``$GITREG_CACHE_DIR/artifacts``): fetched once,
+        md5-checked, read-only; load it with any library."""
+        from gitreg.services import retrieve
+
+        return retrieve.local_path(self.git, self._dvc_root(), self.resolve(ref))
+
+    def _pickle_policy(self) -> str:
+        if self.trust_pickles is not None:
+            return "allow" if self.trust_pickles else "refuse"
+        return self.config.pickle_policy
 
     def get(self, ref: str | refs.ModelRef, output: str | os.PathLike) -> Path:
         """Write the artifact of ``ref`` to ``output`` (a file, or a folder for folder artifacts)."""
@@ -517,7 +565,8 @@ class Registry(Lifecycle, Interop):
             raise InvalidInputError(f"compare --data needs numpy ({exc}): pip install numpy") from exc
         dataset = evaluation.read_csv(data, target)
         dvc_root = self._dvc_root()
-        models = [retrieve.load(self.git, dvc_root, version) for version in found]
+        policy = self._pickle_policy()
+        models = [retrieve.load(self.git, dvc_root, version, policy) for version in found]
         return evaluation.evaluate([version.tag for version in found], models, dataset, **options)
 
     def stats(self, *, snapshot: Snapshot | None = None) -> Stats:
@@ -543,11 +592,23 @@ def _recover(git: Git) -> tuple[str, ...]:
 
 
 def _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base,
-             line=None, origin=None) -> RegisterRequest:
+             line=None, *, origin=None, serialization="skops", fmt=None, signature=None,
+             input_example=None) -> RegisterRequest:
     from gitreg.services import registration
     from gitreg.services.registration import RegisterRequest
 
-    return RegisterRequest(name=refs.check_name(name), source=registration.source_from(model_or_path),
+    if signature is not None:
+        from gitreg.domain.card import check_finite
+
+        if not isinstance(signature, dict):
+            raise InvalidInputError("signature= must be a mapping, e.g. {'n_features': 30, 'classes': [0, 1]}")
+        try:
+            check_finite(signature, "signature")
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+    return RegisterRequest(name=refs.check_name(name),
+                           source=registration.source_from(model_or_path, serialization, fmt),
                            version=version, bump=bump, metrics=dict(metrics or {}), params=dict(params or {}),
                            labels=tuple(labels), description=description, data=tuple(data), base=base,
-                           line=line, origin=dict(origin or {}))
+                           line=line, origin=dict(origin or {}), signature=dict(signature) if signature else None,
+                           input_example=input_example)

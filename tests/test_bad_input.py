@@ -410,7 +410,7 @@ def test_unknown_model_or_version(registered, run, tmp_path):
     refused_api(root, NotFoundError, "no model named 'ghost'", registered.load, "ghost")
     refused_api(root, NotFoundError, r"has no version 9\.9\.9", registered.load, "m", "9.9.9")
     refused_api(root, InvalidInputError, "invalid version", registered.load, "m", "9.9")
-    refused_api(root, ArtifactError, r"m@v1\.0\.0 is a file artifact, not a joblib file: use `gitreg get",
+    refused_api(root, ArtifactError, r"m@v1\.0\.0 is a file artifact of no format gitreg loads: use `gitreg get",
                 registered.load, "m")
 
     before = snapshot(root)

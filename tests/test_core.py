@@ -33,14 +33,15 @@ def test_register_object_commits_only_its_paths_and_tags(registry, make_model, r
     assert found.tag == "cancer@v0.1.0"
     changed = git(root, "show", "--name-only", "--format=", "HEAD").split()
     assert sorted(changed) == ["dvc.yaml", "models/cancer/.gitignore", "models/cancer/card.yaml",
-                               "models/cancer/model.joblib.dvc"]
+                               "models/cancer/model.skops.dvc"]  # objects are saved with skops
     status = git(root, "status", "--porcelain")
     assert status.splitlines() == [" M .gitreg.yaml", "?? notes.txt"]
     assert git(root, "cat-file", "-t", "cancer@v0.1.0") == "tag\n"
     assert git(root, "rev-parse", "cancer@v0.1.0^{commit}") == git(root, "rev-parse", "HEAD")
     card = found.card
     assert card.signature == {"n_features": 30, "classes": [0, 1]}
-    assert card.artifact.kind == "joblib" and len(card.artifact.md5) == 32
+    assert card.artifact.kind == "skops" and card.artifact.format == "skops" and len(card.artifact.md5) == 32
+    assert "sklearn.linear_model._logistic.LogisticRegression" in card.artifact.types
     assert card.author == {"name": "Ada Lovelace", "email": "ada@example.com"}
     assert card.created == "2026-01-01T00:00:00+00:00"
     assert card.environment["packages"]["scikit-learn"]
@@ -85,8 +86,7 @@ def test_cli_register_list_show_history_json(run, artifact, tmp_path, clock):
     run("register", "churn", str(artifact), "--bump", "patch")
     listed = json.loads(run("list", "--json").output)
     assert listed == [{"name": "churn", "latest": "0.1.1", "versions": 2, "stages": {}, "labels": [], "metrics": {},
-                       "description": "", "created": "2026-01-01T00:01:00+00:00",
-                       "deprecated": False}]
+                       "description": "", "created": "2026-01-01T00:01:00+00:00", "deprecated": False}]
     shown = json.loads(run("show", "churn@v0.1.0", "--json").output)
     assert shown["card"]["metrics"] == {"accuracy": 0.91, "loss.val": 0.2, "f1": 0.8}
     assert shown["card"]["params"] == {"C": 1.0, "kernel": "rbf"}

@@ -87,12 +87,17 @@ def init(path: str, remote: str | None, endpoint_url, region, profile, access_ke
 @click.option("--base", metavar="NAME@VERSION", help="The registered model it was fine-tuned from.")
 @click.option("--mlflow-run", metavar="RUN_ID", help="Take metrics, params and description from this MLflow run.")
 @click.option("--tracking-uri", metavar="URI", help="The MLflow tracking server of --mlflow-run (default: MLFLOW_TRACKING_URI).")
+@click.option("--signature", "signature_file", type=click.Path(dir_okay=False),
+              help="The model's signature as JSON (a pickle is never unpickled to read it).")
+@click.option("--format", "fmt", metavar="FORMAT",
+              help="The artifact's format when its name does not say it (skops, joblib, onnx, torch, "
+                   "safetensors, xgboost, lightgbm, file...).")
 @click.option("--dry-run", is_flag=True, help="Print what would be registered and change nothing.")
 @push_option
 @json_option
 @click.pass_context
 def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, param_pairs, labels,
-             description, data, base, mlflow_run, tracking_uri, dry_run, push, as_json) -> None:
+             description, data, base, mlflow_run, tracking_uri, signature_file, fmt, dry_run, push, as_json) -> None:
     """Register PATH (a file or folder) as a new version of model NAME.
 
     The artifact is tracked by DVC under models/NAME/, its card is written to
@@ -106,14 +111,18 @@ def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, p
       gitreg register churn model.joblib --version 2.0.0 --metrics metrics.json --data data/train.csv
       gitreg register churn model.joblib --bump patch --push
       gitreg register churn model.joblib --bump patch --line 2.4   # a fix to the 2.4 line
+      gitreg register churn model.skops --label tabular
+      gitreg register churn model.pkl --signature signature.json
+      gitreg register ranker booster.json --format xgboost
     """
-    from gitreg.services import provenance
+    from gitreg.services import artifact_info, provenance
 
     metrics = provenance.read_metrics_file(metrics_file) if metrics_file else {}
     metrics.update(provenance.parse_pairs(metric_pairs, "metric"))
     registry = _registry(ctx)
     options = dict(version=version, bump=bump, metrics=metrics, params=provenance.parse_pairs(param_pairs, "param"),
-                   labels=labels, description=description, data=data, base=base, line=line)
+                   labels=labels, description=description, data=data, base=base, line=line, format=fmt,
+                   signature=artifact_info.read_signature(signature_file) if signature_file else None)
     if dry_run and mlflow_run:
         raise click.UsageError("--dry-run does not read MLflow: give the metrics with --metric, or drop --dry-run")
     if dry_run:
@@ -312,6 +321,31 @@ def get(ctx, ref: str, output: Path) -> None:
     click.echo(f"Wrote {written}")
 
 
+@click.command(name="path")
+@click.argument("ref", metavar="NAME[@VERSION|#STAGE]")
+@repo_option
+@json_option
+@click.pass_context
+def artifact_path(ctx, ref: str, as_json: bool) -> None:
+    """Print a local path to the verified artifact of a version.
+
+    The bytes are fetched once into a read-only, content-addressed cache shared
+    by every registry on this machine ($GITREG_CACHE_DIR/artifacts), checked
+    against their md5, and reused by later calls; load the file with any library.
+
+    \b
+    Examples:
+      gitreg path churn
+      python -c "import onnxruntime as o; o.InferenceSession('$(gitreg path ranker#production)')"
+      gitreg path churn@1.2.0 --json
+    """
+    local = _registry(ctx).path(ref)
+    if as_json:
+        render.emit_json({"ref": ref, "path": str(local)})
+    else:
+        click.echo(str(local))
+
+
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
@@ -332,4 +366,4 @@ def demo(ctx: click.Context, directory: Path | None) -> None:
     run(directory, ctx.find_root().command, echo=click.echo)
 
 
-COMMANDS = [init, register, register_many, list_models, show, history, get, demo]
+COMMANDS = [init, register, register_many, list_models, show, history, get, artifact_path, demo]

@@ -78,7 +78,7 @@ class _Stepper:
         Git(self.root).commit_all("Gate production")
 
     def train_and_register(self):
-        import joblib
+        import skops.io
         from sklearn.datasets import load_breast_cancer
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import train_test_split
@@ -90,8 +90,8 @@ class _Stepper:
         work = Path(tempfile.mkdtemp(prefix="gitreg-demo-work-"))
         for version, c in VERSIONS:
             model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x_train, y_train)
-            path = work / f"cancer-C{c}.joblib"
-            joblib.dump(model, path)
+            path = work / f"cancer-C{c}.skops"
+            skops.io.dump(model, path)  # loads trusting only the types it holds, where a pickle runs anything
             self.echo(f"\n# trained logistic regression with C={c}: test accuracy {model.score(x_test, y_test):.4f}")
             self.cli("register", "cancer", str(path), "--metric", f"accuracy={model.score(x_test, y_test):.4f}",
                      "--param", f"C={c}", "--label", "tabular", "--description", f"logistic regression, C={c}",

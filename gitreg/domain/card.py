@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from gitreg.domain import yamlio
+from gitreg.domain import formats, yamlio
 from gitreg.domain.pointer import is_md5, plain_texts
 from gitreg.domain.refs import NAME_RE, SEMVER_RE
 from gitreg.domain.values import assemble
 from gitreg.errors import CardError, UnsafeCardError, UnsafeContentError
 
 SCHEMA_VERSION = 1
-CARD_RULES = f"schema-{SCHEMA_VERSION}.rules-1"  # change the rules number whenever _build accepts less
+CARD_RULES = f"schema-{SCHEMA_VERSION}.rules-2"  # change the rules number whenever _build accepts less
 CARD_FILE = "card.yaml"
 CARD_KEYS = ("schema", "name", "version", "created", "author", "artifact", "description", "labels", "metrics",
              "params", "lineage", "environment", "signature")
@@ -27,8 +27,14 @@ class Artifact:
     path: str  # relative to models/<name>/
     md5: str  # DVC's hash; a directory's ends in ".dir"
     size: int
-    kind: str  # "joblib", "file" or "directory"
+    kind: str  # "joblib" or "skops" (an object gitreg saved), "file" or "directory"
     nfiles: int = 1
+    format: str = ""  # how it loads (gitreg.domain.formats); "" in cards older than formats
+    types: tuple[str, ...] = ()  # a skops file's types, as registered: what load trusts
+
+    @property
+    def loader(self) -> str:
+        return formats.of_card(self.format, self.kind, self.path)
 
     def pointer_texts(self) -> tuple[bytes, ...]:
         """The DVC pointer files that name exactly these bytes, as gitreg and DVC write them."""
@@ -65,7 +71,7 @@ class Card:
         a = self.artifact
         data = {"schema": self.schema, "name": self.name, "version": self.version, "created": self.created,
                 "author": _copy(self.author),
-                "artifact": {"path": a.path, "md5": a.md5, "size": a.size, "kind": a.kind, "nfiles": a.nfiles},
+                "artifact": _artifact_dict(a),
                 "description": self.description, "labels": _copy(self.labels), "metrics": _copy(self.metrics),
                 "params": _copy(self.params), "lineage": _copy(self.lineage),
                 "environment": _copy(self.environment)}
@@ -115,8 +121,19 @@ class Card:
         return cls.from_dict(data, where, numbers_checked=True)
 
 
+def _artifact_dict(a: Artifact) -> dict[str, Any]:
+    data = {"path": a.path, "md5": a.md5, "size": a.size, "kind": a.kind, "nfiles": a.nfiles}
+    if a.format:
+        data["format"] = a.format
+    if a.types:
+        data["types"] = list(a.types)
+    return data
+
+
 _UNSIGNED_KEYS, _SIGNED_KEYS = list(CARD_KEYS[:-1]), list(CARD_KEYS)
 _ARTIFACT_KEYS = ["path", "md5", "size", "kind", "nfiles"]
+_ARTIFACT_FORMS = (_ARTIFACT_KEYS, [*_ARTIFACT_KEYS, "format"], [*_ARTIFACT_KEYS, "format", "types"])
+ARTIFACT_KEY_SET = frozenset(_ARTIFACT_FORMS[-1])
 _DICT, _STR = {dict}, {str}
 
 
@@ -127,7 +144,8 @@ def is_plain_form(data: dict) -> bool:
     if keys != _UNSIGNED_KEYS and (keys != _SIGNED_KEYS or data["signature"] is None):
         return False
     artifact, labels = data["artifact"], data["labels"]
-    return (type(artifact) is dict and list(artifact) == _ARTIFACT_KEYS and type(artifact["kind"]) is str
+    return (type(artifact) is dict and list(artifact) in _ARTIFACT_FORMS and type(artifact["kind"]) is str
+            and type(artifact.get("types", ())) in (list, tuple)
             and type(data["description"]) is str and type(labels) is list and (not labels or set(map(type, labels)) == _STR)
             and {type(data["author"]), type(data["metrics"]), type(data["params"]), type(data["lineage"]),
                  type(data["environment"])} == _DICT)
@@ -182,6 +200,8 @@ def _build(data: Any, fresh: bool) -> Card:
             size=artifact["size"],
             kind=kind if type(kind) is str else str(kind),
             nfiles=artifact.get("nfiles", 1),
+            format=artifact.get("format", ""),
+            types=tuple(artifact.get("types", ())),
         ),
         description=description if type(description) is str else str(description),
         labels=labels,
@@ -214,6 +234,24 @@ def _check_artifact(artifact: dict) -> None:
         value = artifact.get(key, 1)
         if type(value) is not int or value < 0:  # bool is an int subclass, and no size
             raise ValueError(f"artifact.{key} {value!r} is not a non-negative whole number")
+    _check_format(artifact)
+
+
+def _check_format(artifact: dict) -> None:
+    """What ``load`` acts on: a known format, and skops types that are plain names none of which can run
+    commands (a hand-edited card must not make ``load`` trust ``os.system``)."""
+    unknown = next((key for key in artifact if key not in ARTIFACT_KEY_SET), None)
+    if unknown is not None:
+        raise ValueError(f"unknown field artifact.{str(unknown)[:40]!r} (artifact has {', '.join(_ARTIFACT_FORMS[-1])})")
+    name = artifact.get("format", "")
+    if name != "" and name not in formats.FORMATS:
+        raise ValueError(f"artifact.format {str(name)[:40]!r} is not one of {', '.join(formats.FORMATS)}")
+    types = artifact.get("types", [])
+    if type(types) is not list or not all(formats.is_type_name(t) for t in types):
+        raise ValueError("artifact.types must be a list of dotted type names, e.g. sklearn.linear_model.Ridge")
+    dangerous = next((t for t in types if formats.is_dangerous(t)), None)
+    if dangerous is not None:
+        raise ValueError(f"artifact.types lists {dangerous}, which no model needs and could run commands")
 
 
 def is_plain_name(value: object) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gitreg.domain import versioning
+from gitreg.domain import signature, versioning
 from gitreg.domain.config import lower_is_better
 from gitreg.domain.version import ModelVersion
 
@@ -190,7 +190,7 @@ def signature_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]
         found.append(f"features: {'; '.join(parts) or 'same names, another order'}")
     if old.get("classes") is not None and new.get("classes") is not None and old["classes"] != new["classes"]:
         found.append(f"classes {old['classes']} → {new['classes']}")
-    return found
+    return found + signature.differences(old, new)
 
 
 def _environment_rows(environments: list[dict[str, Any]]) -> tuple[DiffRow, ...]:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitreg.domain import yamlio
+from gitreg.domain import formats, yamlio
 from gitreg.domain.refs import check_stage
 from gitreg.domain.thresholds import Threshold
 from gitreg.errors import InvalidInputError
@@ -17,7 +17,8 @@ CONFIG_FILE = ".gitreg.yaml"
 LOWER_WORDS = ("lower", "min", "minimize")
 DIRECTIONS = (*LOWER_WORDS, "higher", "max", "maximize")
 GATE_KEYS = ("requires", "metrics", "no_regression")
-TOP_KEYS = ("schema", "stages", "metrics", "overrides", "ci")
+TOP_KEYS = ("schema", "stages", "metrics", "overrides", "ci", "serialization", "load")
+LOAD_KEYS = ("pickle",)
 STAGE_KEYS = ("name", "branch", "gates")
 CI_KEYS = ("install",)
 TOP_LEVEL = "the top level"
@@ -48,6 +49,11 @@ stages:
 # loss or error, such as val_loss, mae, error_rate; higher for the rest).
 # metrics:
 #   loss: lower
+# Python objects are saved with skops (loads only the types recorded at registration); joblib
+# pickles run any code they hold when loaded: allow, warn (the default) or refuse them.
+# serialization: skops
+# load:
+#   pickle: warn
 """
 
 
@@ -68,6 +74,8 @@ class Config:
     metric_directions: dict[str, str] = field(default_factory=dict)
     overrides: tuple[str, ...] = ()  # identities ("Name <email>" or "email") the server lets force gates
     ci_install: str | None = None  # the pip requirement the generated workflows install
+    serialization: str = "skops"  # how register saves a Python object
+    pickle_policy: str = "warn"  # load of a pickle-based artifact: allow, warn or refuse
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -113,7 +121,25 @@ def _validated(data: Any) -> Config:
         if unknown:
             raise _invalid(f"the gates of {stage.name} require the unknown stage {unknown[0]!r}")
     return Config(stages=stages, metric_directions=_directions(data.get("metrics") or {}),
-                  overrides=_overrides(data.get("overrides") or []), ci_install=_ci_install(data.get("ci") or {}))
+                  overrides=_overrides(data.get("overrides") or []), ci_install=_ci_install(data.get("ci") or {}),
+                  serialization=_serialization(data.get("serialization", "skops")),
+                  pickle_policy=_pickle_policy(data.get("load") or {}))
+
+
+def _serialization(value: Any) -> str:
+    if value not in formats.SERIALIZATIONS:
+        raise _invalid(f"'serialization' must be one of {', '.join(formats.SERIALIZATIONS)} (found {value!r})")
+    return value
+
+
+def _pickle_policy(load: Any) -> str:
+    if not isinstance(load, dict):
+        raise _invalid("'load' must be a mapping like {pickle: warn}")
+    _known_keys(load, LOAD_KEYS, "load")
+    policy = load.get("pickle", "warn")
+    if policy not in formats.PICKLE_POLICIES:
+        raise _invalid(f"load.pickle must be one of {', '.join(formats.PICKLE_POLICIES)} (found {policy!r})")
+    return policy
 
 
 def _directions(directions: Any) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import semver
 
+from gitreg.domain import signature
 from gitreg.domain.refs import check_version
 from gitreg.errors import ConflictError, InvalidInputError, NotFoundError
 
@@ -117,13 +118,9 @@ def _bump_in_line(existing: list[str], line: str, bump: str | None) -> str:
 
 
 def signature_incompatible(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
-    """True when a caller of the old model could not call the new one the same way."""
-    if not old or not new:
-        return False
-    for key in ("n_features", "features", "classes"):
-        if old.get(key) is not None and new.get(key) is not None and old[key] != new[key]:
-            return True
-    return False
+    """True when a caller of the old model could not call the new one the same way (changed inputs,
+    classes or outputs; an added output is compatible)."""
+    return signature.incompatible(old, new)
 
 
 @functools.lru_cache(maxsize=65536)  # registries repeat version strings across models

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gitreg.domain import signature as signatures
 from gitreg.domain import yamlio
 from gitreg.errors import InvalidInputError
 
@@ -118,8 +119,38 @@ def environment_differences(recorded: dict[str, Any], imported_only: bool = Fals
     return diffs
 
 
-def signature(model: Any) -> dict[str, Any] | None:
-    """Input features and output classes of a scikit-learn-like object, or None."""
+def signature(model: Any, input_example: Any = None) -> dict[str, Any] | None:
+    """Input features (with dtypes and a few example rows when ``input_example`` is given) and outputs
+    of a scikit-learn-like object, or None."""
+    sig = _fitted(model)
+    if input_example is None:  # features and classes say what is known without calling the model
+        return sig or None
+    sig["inputs"], sig["example"] = signatures.describe_input(input_example, sig.get("features"))
+    sig.setdefault("n_features", len(sig["inputs"]))
+    sig["outputs"] = _outputs(model, input_example, sig.get("classes"))
+    return sig
+
+
+def _outputs(model: Any, example: Any, classes: list | None) -> dict[str, Any]:
+    """What ``predict`` (and ``predict_proba``) return: classes for a classifier, the dtype of a
+    regressor's values (known only by calling it on the example, an object the caller handed us)."""
+    outputs: dict[str, Any] = {}
+    if classes is not None:
+        outputs["predict"] = {"classes": classes}
+    if example is not None and callable(getattr(model, "predict", None)):
+        try:
+            predicted = model.predict(example[:1] if not hasattr(example, "head") else example.head(1))
+            outputs.setdefault("predict", {})["dtype"] = str(predicted.dtype)
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise InvalidInputError(f"the model cannot predict its input_example ({reason}): "
+                                    "give rows it was trained on") from exc
+    if classes is not None and callable(getattr(model, "predict_proba", None)):
+        outputs["predict_proba"] = {"shape": [None, len(classes)]}
+    return outputs
+
+
+def _fitted(model: Any) -> dict[str, Any]:
     sig = {}
     if hasattr(model, "n_features_in_"):
         sig["n_features"] = int(model.n_features_in_)
@@ -129,7 +160,7 @@ def signature(model: Any) -> dict[str, Any] | None:
     classes = getattr(model, "classes_", None)
     if classes is not None:
         sig["classes"] = [_plain(value) for value in classes]
-    return sig or None
+    return sig
 
 
 def _plain(value: Any) -> Any:

@@ -15,16 +15,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from gitreg.domain import dvcyaml, refs, versioning
+from gitreg.domain import dvcyaml, formats, refs, versioning
 from gitreg.domain.card import CARD_FILE, Artifact, Card, check_finite
 from gitreg.domain.pointer import Pointer, read_pointer
 from gitreg.domain.version import ModelVersion, tag_message
 from gitreg.errors import ArtifactError, ConflictError, InvalidInputError, NotFoundError
-from gitreg.io import artifact_store, dvc_layout, faults, journal, progress
+from gitreg.io import artifact_store, dvc_layout, faults, journal, progress, skops_file
 from gitreg.io.git import Git, Identity, TreeEdit
-from gitreg.services import provenance
+from gitreg.services import artifact_info, provenance
 
 JOBLIB_FILE = "model.joblib"
+SKOPS_FILE = "model.skops"
 # Every registration commit carries a fresh id: two registrations of the same file by the same
 # identity in the same second would otherwise be the same commit and tag objects, and collapse.
 REGISTRATION_TRAILER = "Gitreg-Registration"
@@ -33,17 +34,20 @@ COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
 @dataclass(frozen=True)
 class Source:
-    """The artifact: a Python object to save with joblib, or a file or folder taken as it is."""
+    """The artifact: a Python object to save (with skops, or joblib when the registry says so), or a file
+    or folder taken as it is (its format told by ``fmt`` or its name)."""
 
     obj: Any = None
     path: Path | None = None
+    serialization: str = "skops"
+    fmt: str | None = None
 
     @property
     def filename(self) -> str:
         """A stable name across versions (``model.joblib``, ``model.pt``, ``model/``), so that the
         dvc.yaml path and every diff between versions stay readable."""
         if self.path is None:
-            return JOBLIB_FILE
+            return SKOPS_FILE if self.serialization == "skops" else JOBLIB_FILE
         if self.path.is_dir():
             return "model"
         suffixes = self.path.suffixes[-2:] if self.path.suffix in COMPRESSED else self.path.suffixes[-1:]
@@ -61,8 +65,24 @@ class Source:
     @property
     def kind(self) -> str:
         if self.path is None:
-            return "joblib"
+            return self.serialization
         return "directory" if self.path.is_dir() else "file"
+
+    @property
+    def format(self) -> str:
+        if self.path is None:
+            return self.serialization
+        if self.fmt and self.path.is_dir() != (self.fmt == "directory"):
+            raise InvalidInputError(f"--format {self.fmt} does not fit {self.path}, which is "
+                                    f"{'a folder' if self.path.is_dir() else 'a file'}")
+        return self.fmt or formats.from_name(self.path.name, self.path.is_dir(), _head(self.path))
+
+
+def _head(path: Path) -> bytes:
+    if not path.is_file():
+        return b""
+    with open(path, "rb") as handle:
+        return handle.read(16)
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,8 @@ class RegisterRequest:
     base: str | None = None
     line: str | None = None  # a maintenance line, MAJOR.MINOR or MAJOR: --bump within it
     origin: dict[str, Any] = field(default_factory=dict)  # where it came from, e.g. {"mlflow": {...}}
+    signature: dict[str, Any] | None = None  # given (--signature FILE.json): nothing is read from the artifact
+    input_example: Any = None  # a few rows (DataFrame or 2-D array): input dtypes, outputs, the stored example
 
 
 @dataclass(frozen=True)
@@ -101,14 +123,18 @@ class RegisterPlan:
                 "parent": self.parent, "card": self.card.to_dict()}
 
 
-def source_from(model_or_path: Any) -> Source:
+def source_from(model_or_path: Any, serialization: str = "skops", fmt: str | None = None) -> Source:
+    if fmt is not None:
+        formats.check(fmt)
     if isinstance(model_or_path, (str, Path)):
         path = Path(model_or_path)
         _check_artifact_path(path)
-        return Source(path=path.resolve())
+        return Source(path=path.resolve(), fmt=fmt)
     if model_or_path is None:
         raise InvalidInputError("nothing to register: pass a model object or the path of a file or folder")
-    return Source(obj=model_or_path)
+    if fmt is not None:
+        raise InvalidInputError("format= is for a file or folder; an object is saved as .gitreg.yaml's serialization says")
+    return Source(obj=model_or_path, serialization=serialization)
 
 
 def _check_artifact_path(path: Path) -> None:
@@ -154,7 +180,9 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         )
     _refuse_registry_folders(git, request.source.path)
     _refuse_local_edits(git, refs.model_dir(name), request.source)
-    signature = _signature(request.source)
+    described = artifact_info.describe(request.source.obj, request.source.path, request.source.format,
+                                       request.signature, request.input_example)
+    signature = described.signature
     previous = existing[-1].card if existing else None
     version = versioning.next_version(
         [v.version for v in existing],
@@ -168,7 +196,8 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         version=version,
         created=_iso(identity),
         author={"name": identity.name, "email": identity.email},
-        artifact=Artifact(path=request.source.filename, md5="", size=request.source.size, kind=request.source.kind),
+        artifact=Artifact(path=request.source.filename, md5="", size=request.source.size, kind=request.source.kind,
+                          format=described.format, types=described.types),
         description=request.description,
         labels=_labels(request.labels),
         metrics=_numeric(request.metrics),
@@ -246,19 +275,6 @@ def _relative(root: Path, path: Path | None) -> str | None:
     if path is None or not path.resolve().is_relative_to(root.resolve()):
         return None
     return path.resolve().relative_to(root.resolve()).as_posix()
-
-
-def _signature(source: Source) -> dict[str, Any] | None:
-    if source.obj is not None:
-        return provenance.signature(source.obj)
-    if source.path and source.path.suffix in (".joblib", ".pkl", ".pickle") and source.path.is_file():
-        import joblib
-
-        try:
-            return provenance.signature(joblib.load(source.path))
-        except Exception:  # an artifact we cannot unpickle simply has no signature
-            return None
-    return None
 
 
 def _lineage(git: Git, request: RegisterRequest, parent: str) -> dict[str, Any]:
@@ -342,7 +358,10 @@ def _write_dvc_yaml(git: Git, plan: RegisterPlan, card: Card) -> bytes:
 
 def _store_bytes(root: Path, source: Source, target: Path) -> Pointer:
     """The artifact into DVC's cache and the workspace; returns its pointer."""
-    if source.obj is not None:
+    if source.obj is not None and source.serialization == "skops":
+        skops_file.dump(source.obj, target)
+        source = Source(path=target)
+    elif source.obj is not None:
         import joblib
 
         joblib.dump(source.obj, target)
@@ -410,7 +429,7 @@ class _Workspace:
         """The source as it is now, when it lived in the model folder that was moved aside."""
         if source.path is None or not self.had_model_dir or not source.path.is_relative_to(self.model_dir):
             return source
-        return Source(path=self.backup / "model" / source.path.relative_to(self.model_dir))
+        return replace(source, path=self.backup / "model" / source.path.relative_to(self.model_dir))
 
     def restore(self) -> None:
         restore_workspace(self.model_dir, self.dvc_yaml, self.backup, self.had_model_dir, self.had_dvc_yaml)

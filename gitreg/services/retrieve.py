@@ -7,20 +7,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gitreg.domain import refs
+from gitreg.domain import formats, refs
 from gitreg.domain.card import CARD_FILE, Card
 from gitreg.domain.pointer import Pointer, read_pointer
 from gitreg.domain.version import ModelVersion
-from gitreg.errors import ArtifactError, CardError, ConflictError
-from gitreg.io import artifact_store
+from gitreg.errors import ArtifactError, CardError, ConflictError, GitregError, UntrustedArtifactError
+from gitreg.io import artifact_store, dvc_layout, loaders, shared_cache
 from gitreg.io.git import Git
 from gitreg.services import provenance
-
-LOADABLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
 
 class EnvironmentMismatchWarning(UserWarning):
     """The running Python or packages differ from those the model was registered with."""
+
+
+class PickleWarning(UserWarning):
+    """A pickle-based artifact is being loaded: it can run any code it holds."""
 
 
 def tagged_card(git: Git, found: ModelVersion) -> ModelVersion:
@@ -48,18 +50,25 @@ def pointer(git: Git, found: ModelVersion) -> Pointer:
     return read_pointer(blob, f"{path} at {found.tag}")
 
 
-def load(git: Git, dvc_root: Path, found: ModelVersion) -> Any:
-    """The Python object of a joblib artifact, after checking its bytes against the pointer."""
-    if not loadable(found.card):
+def load(git: Git, dvc_root: Path, found: ModelVersion, pickle_policy: str = "warn", trusted: Any = None) -> Any:
+    """The object of an artifact, in the format its card records, after checking its bytes against the
+    pointer. A pickle (which runs any code it holds) is refused or warned about by ``pickle_policy``
+    before its bytes are read; a skops file loads only the types its card lists (and ``trusted``)."""
+    artifact = found.card.artifact
+    fmt = artifact.loader
+    if fmt == "file":
         raise ArtifactError(
-            f"{found.tag} is a {found.card.artifact.kind} artifact, not a joblib file: "
-            f"use `gitreg get {found.name}@{found.version} -o PATH` to write it out"
+            f"{found.tag} is a {artifact.kind} artifact of no format gitreg loads: "
+            f"use `gitreg get {found.name}@{found.version} -o PATH` (or Registry.path) to write it out"
         )
+    if fmt == "directory":
+        return local_path(git, dvc_root, found)
+    _check_pickle(found, fmt, pickle_policy)
     path = artifact_store.load().materialize(dvc_root, pointer(git, found))
-    import joblib
-
     try:
-        loaded = joblib.load(path)
+        loaded = loaders.load(fmt, path, artifact.types, trusted, found.tag)
+    except GitregError:
+        raise
     except Exception:
         _warn_environment(found, imported_only=False)  # what may explain the failure
         raise
@@ -67,9 +76,34 @@ def load(git: Git, dvc_root: Path, found: ModelVersion) -> Any:
     return loaded
 
 
+def _check_pickle(found: ModelVersion, fmt: str, policy: str) -> None:
+    if not formats.FORMATS[fmt].pickle or policy == "allow":
+        return
+    if policy == "refuse":
+        raise UntrustedArtifactError(
+            f"{found.tag} is a {fmt} pickle, which runs any code it holds when loaded, and this registry refuses "
+            "pickles (load: {pickle: refuse} or trust_pickles=False): re-register it with skops, or allow it")
+    warnings.warn(f"{found.tag} is a {fmt} pickle: loading it runs any code it holds; register objects with "
+                  "skops, or set load: {pickle: allow} in .gitreg.yaml", PickleWarning, stacklevel=4)
+
+
 def _warn_environment(found: ModelVersion, imported_only: bool) -> None:
     for difference in provenance.environment_differences(found.card.environment, imported_only):
         warnings.warn(f"{found.tag} was registered with {difference}", EnvironmentMismatchWarning, stacklevel=4)
+
+
+def local_path(git: Git, dvc_root: Path, found: ModelVersion) -> Path:
+    """The artifact in the machine's content-addressed cache, verified; DVC is asked for the bytes
+    only when the cache lacks them (or they changed there)."""
+    stored = pointer(git, found)
+
+    def fill(target: Path) -> list[dict] | None:
+        storage = artifact_store.load()
+        source = storage.materialize(dvc_root, stored)
+        storage.copy_out(source, stored, target)
+        return dvc_layout.manifest(source) if stored.is_dir else None
+
+    return shared_cache.place(stored.md5, found.card.artifact.path, fill)
 
 
 def write_out(git: Git, dvc_root: Path, found: ModelVersion, output: str | os.PathLike) -> Path:
@@ -83,7 +117,3 @@ def write_out(git: Git, dvc_root: Path, found: ModelVersion, output: str | os.Pa
     storage = artifact_store.load()
     storage.copy_out(storage.materialize(dvc_root, stored), stored, output)
     return output
-
-
-def loadable(card: Card) -> bool:
-    return card.artifact.kind == "joblib" or Path(card.artifact.path).suffix in LOADABLE_SUFFIXES
