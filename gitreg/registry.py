@@ -505,6 +505,11 @@ class Registry(Lifecycle, Interop):
             return "allow" if self.trust_pickles else "refuse"
         return self.config.pickle_policy
 
+    def environment(self, ref: str | refs.ModelRef) -> dict[str, Any]:
+        """What ``ref`` was registered in: Python, the platform and the packages (those its types come from,
+        with what they require); :func:`gitreg.services.provenance.requirements` writes it for pip."""
+        return dict(self.show(ref).card.environment)
+
     def get(self, ref: str | refs.ModelRef, output: str | os.PathLike) -> Path:
         """Write the artifact of ``ref`` to ``output`` (a file, or a folder for folder artifacts)."""
         from gitreg.services import retrieve

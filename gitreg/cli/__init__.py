@@ -54,6 +54,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
     """
     ctx.meta["gitreg.traceback"] = traceback
     _show_progress_on_stderr()
+    _show_warnings_as_lines()
     if directory:  # like `git -C`: relative paths given to any command are then relative to DIR
         if not os.path.isdir(directory):
             raise NotARegistryError(f"{directory} is not a directory: give the path of a gitreg registry")
@@ -63,6 +64,17 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
 for _command in (COMMANDS + STAGE_COMMANDS + LIFECYCLE_COMMANDS + ANNOTATE_COMMANDS + ALIAS_COMMANDS + QUERY_COMMANDS
                  + REMOTE_COMMANDS + TRANSFER_COMMANDS + INTEGRATION_COMMANDS):
     cli.add_command(_command)
+
+
+def _show_warnings_as_lines() -> None:
+    """A warning the library gives (an environment difference, a deprecated version, a pickle) as one line
+    on stderr, ``warning: ...``, not Python's file:line and source text."""
+    import warnings
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    warnings.showwarning = one_line
 
 
 def _show_progress_on_stderr() -> None:

@@ -346,6 +346,39 @@ def artifact_path(ctx, ref: str, as_json: bool) -> None:
         click.echo(str(local))
 
 
+@click.command(name="env")
+@click.argument("ref", metavar="NAME[@VERSION|@ALIAS|#STAGE]")
+@click.option("--requirements", is_flag=True, help="Print a pip requirements file (name==version per line).")
+@repo_option
+@json_option
+@click.pass_context
+def env(ctx, ref: str, requirements: bool, as_json: bool) -> None:
+    """The environment a version was registered in: Python, platform, packages.
+
+    The packages are those its types come from (e.g. scikit-learn for a
+    LogisticRegression) with the packages they require, and joblib, numpy
+    and scikit-learn when installed. `load` warns, one line each, about
+    every difference from the running environment.
+
+    \b
+    Examples:
+      gitreg env churn#production
+      gitreg env churn@1.2.0 --requirements > requirements.txt
+      pip install -r <(gitreg env churn#production --requirements)
+    """
+    from gitreg.services import provenance
+
+    found = _registry(ctx).environment(ref)
+    if as_json:
+        render.emit_json(found)
+    elif requirements:
+        click.echo(provenance.requirements(found), nl=False)
+    else:
+        click.echo(f"python {found.get('python', 'unknown')} on {found.get('platform', 'an unrecorded platform')}")
+        render.table([[name, version] for name, version in sorted((found.get("packages") or {}).items())],
+                     ["PACKAGE", "VERSION"])
+
+
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
@@ -366,4 +399,4 @@ def demo(ctx: click.Context, directory: Path | None) -> None:
     run(directory, ctx.find_root().command, echo=click.echo)
 
 
-COMMANDS = [init, register, register_many, list_models, show, history, get, artifact_path, demo]
+COMMANDS = [init, register, register_many, list_models, show, history, env, get, artifact_path, demo]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import platform
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,9 +81,11 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def environment(imported_only: bool = False) -> dict[str, Any]:
-    """Python's version and the tracked packages' (``imported_only``: those this process has imported,
-    read from the modules themselves; importing ``importlib.metadata`` alone costs 30 ms of a ``load``)."""
+def environment(imported_only: bool = False, needs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Python's version, the platform, and the tracked packages' versions (``imported_only``: those this
+    process has imported, read from the modules themselves; importing ``importlib.metadata`` alone costs
+    30 ms of a ``load``). ``needs``: the modules a model's types come from (``sklearn.linear_model``, ...):
+    the installed distributions that provide them and those they require are recorded too."""
     packages = {}
     for package in TRACKED_PACKAGES:
         module = sys.modules.get(MODULE_OF[package])
@@ -91,7 +94,50 @@ def environment(imported_only: bool = False) -> dict[str, Any]:
             version = _installed_version(package)
         if version is not None:
             packages[package] = version
-    return {"python": platform.python_version(), "packages": packages}
+    found = {"python": platform.python_version(), "packages": packages}
+    if not imported_only:
+        found["platform"] = current_platform()
+        packages.update(_needed(needs))
+        found["packages"] = dict(sorted(packages.items()))
+    return found
+
+
+def current_platform() -> str:
+    return f"{platform.system()}-{platform.machine()}"
+
+
+def _needed(modules: tuple[str, ...]) -> dict[str, str]:
+    """``{distribution: version}`` of the distributions providing ``modules`` and their direct requirements."""
+    if not modules:
+        return {}
+    from importlib import metadata
+
+    providers = metadata.packages_distributions()
+    wanted = {dist for module in modules for dist in providers.get(module.split(".")[0], [])}
+    wanted |= {req for dist in list(wanted) for req in _requirements(metadata, dist)}
+    versions = {dist: _installed_version(dist) for dist in wanted}
+    return {_canonical(dist): version for dist, version in versions.items() if version}
+
+
+def _requirements(metadata, dist: str) -> list[str]:
+    """The names a distribution requires unconditionally (extras and markers for other platforms left out)."""
+    try:
+        lines = metadata.requires(dist) or []
+    except metadata.PackageNotFoundError:
+        return []
+    names = []
+    for line in lines:
+        spec, _, marker = line.partition(";")
+        if "extra" in marker:
+            continue
+        name = re.split(r"[\s<>=!~\[(]", spec.strip(), maxsplit=1)[0]
+        if name:
+            names.append(name)
+    return names
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _installed_version(package: str) -> str | None:
@@ -103,6 +149,14 @@ def _installed_version(package: str) -> str | None:
         return None
 
 
+def requirements(environment: dict[str, Any]) -> str:
+    """A version's packages as a pip requirements file (``gitreg env REF --requirements``)."""
+    header = [f"# python {environment.get('python', 'unknown')}",
+              *([f"# platform {environment['platform']}"] if environment.get("platform") else [])]
+    pins = [f"{name}=={version}" for name, version in sorted((environment.get("packages") or {}).items())]
+    return "\n".join(header + pins) + "\n"
+
+
 def environment_differences(recorded: dict[str, Any], imported_only: bool = False) -> list[str]:
     """Human-readable differences between a card's environment and the running one (``imported_only``:
     only packages this process has imported count, e.g. those unpickling an object needed)."""
@@ -110,6 +164,8 @@ def environment_differences(recorded: dict[str, Any], imported_only: bool = Fals
     diffs = []
     if recorded.get("python") and recorded["python"] != current["python"]:
         diffs.append(f"python {recorded['python']} -> {current['python']}")
+    if recorded.get("platform") and recorded["platform"] != current_platform():
+        diffs.append(f"platform {recorded['platform']} -> {current_platform()}")
     now = current["packages"]
     for package, version in (recorded.get("packages") or {}).items():
         if imported_only and package not in now:

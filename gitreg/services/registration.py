@@ -203,11 +203,23 @@ def plan(git: Git, request: RegisterRequest, existing: list[ModelVersion]) -> Re
         metrics=_numeric(request.metrics),
         params=_finite(request.params, "param"),
         lineage=_lineage(git, request, parent),
-        environment=provenance.environment(),
+        environment=provenance.environment(needs=_modules_needed(request.source, described)),
         signature=signature,
     )
     return RegisterPlan(name, version, refs.format_version_tag(name, version), card,
                         request.source, head_ref or "HEAD", parent, identity)
+
+
+def _modules_needed(source: Source, described) -> tuple[str, ...]:
+    """The modules the model's types come from: a skops file's recorded types, an object's own class, and
+    the library of its format (onnxruntime, torch, ...); never found by loading a file."""
+    from gitreg.domain import formats
+
+    modules = [name.rsplit(".", 1)[0] for name in described.types]
+    if source.obj is not None:
+        modules.append(type(source.obj).__module__)
+    package = formats.FORMATS[described.format].package if described.format in formats.FORMATS else None
+    return tuple(sorted({m for m in modules + ([package] if package else []) if m and m != "builtins"}))
 
 
 def _refuse_registry_folders(git: Git, source: Path | None) -> None:
