@@ -239,3 +239,52 @@ def test_bad_transfer_input_changes_nothing(site, args, code, message):
     result = Invoker(site.root)(*args, expect=code)
     assert message in result.output
     assert snapshot(site.root) == before
+
+
+def forged(site: Registry, tmp_path: Path, extra_refs: list[str]) -> Path:
+    """A bundle made by hand, checksums and all: m@v0.3.0 with its bytes, plus ``extra_refs`` from the site."""
+    from gitreg.domain.bundle import BundledVersion, Manifest
+    from gitreg.io import archive, artifact_store
+
+    work = tmp_path / "forge"
+    work.mkdir()
+    good = site.show("m@0.3.0")
+    md5 = good.card.artifact.md5
+    cached = artifact_store.load().cache_dir(site.root) / md5[:2] / md5[2:]
+    git(site.root, "bundle", "create", "-q", str(work / "registry.bundle"), "refs/tags/m@v0.3.0", *extra_refs)
+    listing = git(site.root, "bundle", "list-heads", str(work / "registry.bundle"))
+    heads = {ref: oid for oid, ref in (line.split() for line in listing.splitlines())}
+    members = {"registry.bundle": work / "registry.bundle", f"objects/{md5}": cached}
+    roots = tuple(sorted(git(site.root, "rev-list", "--max-parents=0", *heads.values()).split()))
+    manifest = Manifest(roots, heads, (BundledVersion("m", "0.3.0", "m@v0.3.0", good.commit, (md5,)),),
+                        {name: archive.sha256(path) for name, path in members.items()})
+    (work / "manifest.json").write_bytes(manifest.to_json())
+    out = tmp_path / "forged.tar"
+    archive.write(out, [("manifest.json", work / "manifest.json"), *members.items()])
+    return out
+
+
+@pytest.mark.parametrize("make, ref, message", [
+    (["tag", "release-notes", "m@v0.3.0^{commit}"], "refs/tags/release-notes", "which no gitreg export does"),
+    (["tag", "-a", "-m", "hand-made", "m@v9.0.0", "m@v0.3.0^{commit}"], "refs/tags/m@v9.0.0", "without its bytes"),
+    ([], "refs/tags/m@v0.1.0", "without its bytes"),  # a real version, but not its bytes
+    (["tag", "-a", "-m", "wrong commit", "m@v0.3.0!", "m@v0.1.0^{commit}"], "refs/tags/m@v0.3.0!",
+     "breaks the registry's rules"),
+    (["tag", "m#production#9", "m@v0.3.0^{commit}"], "refs/tags/m#production#9", "breaks the registry's rules"),
+])
+def test_a_hand_made_bundle_is_judged_as_the_server_judges_a_push(site, tmp_path, make, ref, message):
+    if make:
+        git(site.root, *make)
+    bundle = forged(site, tmp_path, [ref])
+    target = offline_clone(site, tmp_path / "clinic")
+    before = snapshot(target.root)
+    result = Invoker(target.root)("import", str(bundle), expect=13)
+    assert message in result.stderr
+    assert snapshot(target.root) == before
+
+
+def test_the_hand_made_bundle_without_extras_imports(site, tmp_path):
+    """The control for the test above: what it refuses is the extra ref, not the way the bundle was made."""
+    target = offline_clone(site, tmp_path / "clinic")
+    Invoker(target.root)("import", str(forged(site, tmp_path, [])))
+    assert [v.tag for v in target.versions()] == ["m@v0.3.0"] and target.verify(artifacts=True) == []

@@ -24,11 +24,12 @@ from gitreg.domain import bundle, refs, versioning
 from gitreg.domain.bundle import BundledVersion, BundleError, Manifest
 from gitreg.domain.config import Config
 from gitreg.domain.pointer import Pointer
+from gitreg.domain.stage_view import group_by_model
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import ConflictError, InvalidInputError
 from gitreg.io import archive, artifact_store, dvc_layout, faults
 from gitreg.io.git import Git, TreeEdit
-from gitreg.services import index, retrieve
+from gitreg.services import history, index, retrieve
 from gitreg.services.snapshot import Snapshot
 
 
@@ -61,12 +62,12 @@ def export(git: Git, dvc_root: Path, snapshot: Snapshot, versions: list[ModelVer
         raise ConflictError(f"{output} already exists: remove it or choose another -o path")
     if not output.parent.is_dir():
         raise InvalidInputError(f"{output.parent} is not a folder: create it or choose another -o path")
+    if with_stages:
+        versions = _with_stage_versions(git, snapshot, versions)
     bundled_refs = _refs_to_export(git, snapshot, versions, with_stages)
     branch, _ = git.head()
     if branch:  # the history a registry started from the bundle (`import --init`) checks out
         bundled_refs[branch] = git.ref_oid(branch)
-    if with_stages:
-        versions = _with_stage_versions(snapshot, versions)
     store = artifact_store.load()
     members, bundled = {}, []
     for version in versions:
@@ -88,10 +89,9 @@ def export(git: Git, dvc_root: Path, snapshot: Snapshot, versions: list[ModelVer
 
 
 def _refs_to_export(git: Git, snapshot: Snapshot, versions: list[ModelVersion], with_stages: bool) -> dict[str, str]:
+    """The refs of ``versions`` (with ``with_stages`` already holding every version the stages installed)."""
     wanted = {v.tag for v in versions}
     names = {v.name for v in versions}
-    if with_stages:
-        wanted |= {v.tag for v in _with_stage_versions(snapshot, versions)}
     deprecated = {d.tag for key, d in snapshot.deprecations.items() if refs.format_version_tag(*key) in wanted}
     values = git.ref_values()
     chosen = {f"{refs.TAGS_PREFIX}{tag}" for tag in wanted | deprecated}
@@ -103,13 +103,17 @@ def _refs_to_export(git: Git, snapshot: Snapshot, versions: list[ModelVersion], 
     return {ref: values[ref] for ref in chosen if ref in values}
 
 
-def _with_stage_versions(snapshot: Snapshot, versions: list[ModelVersion]) -> list[ModelVersion]:
-    """``versions`` and every version a stage branch holds (their bytes travel with the branches)."""
+def _with_stage_versions(git: Git, snapshot: Snapshot, versions: list[ModelVersion]) -> list[ModelVersion]:
+    """``versions`` and every version a stage branch's history installed: the branches travel whole, and
+    the importing side judges each of their commits as the server would."""
     found = {v.tag: v for v in versions}
-    for name in snapshot.by_model:
-        for version in snapshot.stages_of(name).values():
-            held = snapshot.version(name, version)
-            found.setdefault(held.tag, held)
+    registered = group_by_model(list(snapshot.versions))
+    for stage in snapshot.config.stages:
+        tip = snapshot.stage_views[stage.name].tip
+        for event in history.stage_events(git, tip, stage.name, registered)[0] if tip else ():
+            for held in (event.version, event.from_version):
+                if held is not None:
+                    found.setdefault(held.tag, held)
     return sorted(found.values(), key=lambda v: (v.name, versioning.precedence(v.version)))
 
 
@@ -139,6 +143,7 @@ def import_bundle(git: Git, dvc_root: Path, config: Config, source: Path) -> Imp
         _same_history(git, manifest)
         versions = _bundled_versions(git, manifest)
         moves, present = _ref_moves(git, config, manifest, versions)
+        _judge_as_the_server_would(git, moves)
         objects = _checked_bytes(git, folder, manifest, versions)
         added = _into_cache(dvc_root, objects)
         faults.point("import:bytes-cached")
@@ -244,6 +249,17 @@ def _ref_moves(git: Git, config: Config, manifest: Manifest, versions: list[Mode
     and a stage branch that would not move forward."""
     here = git.ref_values()
     moves, present = {}, []
+    strays = sorted(ref for ref in manifest.refs if not _carried(ref, config, manifest))
+    if strays:
+        raise BundleError(f"the bundle carries {', '.join(strays)}, which no gitreg export does: it was tampered "
+                          "with; ask for a new export")
+    listed = {f"{refs.TAGS_PREFIX}{v.tag}" for v in manifest.versions}
+    bare = sorted(ref for ref in manifest.refs
+                  if refs.parse_version_tag(ref.removeprefix(refs.TAGS_PREFIX) if ref.startswith(refs.TAGS_PREFIX) else "")
+                  and ref not in listed)
+    if bare:
+        raise BundleError(f"the bundle carries {', '.join(bare)} without its bytes (the manifest does not list it): "
+                          "a version never arrives without them; ask for a new export")
     for ref, oid in sorted(manifest.refs.items()):
         if here.get(ref) == oid:
             present.append(ref)
@@ -260,6 +276,28 @@ def _ref_moves(git: Git, config: Config, manifest: Manifest, versions: list[Mode
             moves[ref] = (oid, old)
     _check_order(git, [v for v in versions if f"{refs.TAGS_PREFIX}{v.tag}" in moves])
     return moves, present
+
+
+def _carried(ref: str, config: Config, manifest: Manifest) -> bool:
+    """The refs a bundle may bring: versions, their deprecations, GTO's stage tags, stage branches, and the
+    exporter's branch (which only ``--init`` checks out)."""
+    if ref.startswith(refs.TAGS_PREFIX):
+        name = ref.removeprefix(refs.TAGS_PREFIX)
+        return bool(refs.parse_version_tag(name) or refs.parse_deprecation_tag(name) or refs.is_gto_stage_tag(name))
+    return ref == manifest.branch or ref in {stage.ref for stage in config.stages}
+
+
+def _judge_as_the_server_would(git: Git, moves: dict[str, tuple[str, str | None]]) -> None:
+    """Every ref the import would move, judged by the server's own rules (:func:`hook.check`), as if the bundle
+    were pushed here: a hand-made version tag, a deprecation on the wrong commit, a stage commit installing
+    what is not a registered version or a GTO tag that disagrees with the branch is refused before any change."""
+    from gitreg.services import hook
+
+    problems = hook.check(git, [hook.Update(old or hook.ZERO, new, ref) for ref, (new, old) in sorted(moves.items())])
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BundleError(f"the bundle breaks the registry's rules: {problems[0]}{more}; nothing was imported, ask "
+                          "for a new export")
 
 
 def _check_order(git: Git, new: list[ModelVersion]) -> None:
