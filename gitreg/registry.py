@@ -262,10 +262,10 @@ class Registry(Lifecycle, Interop):
             versions = [snapshot.resolve(self._ref(r)) for r in references]
         if len(versions) < 1:
             raise InvalidInputError("name the train's versions, e.g. --set churn@1.4.0 fraud@2.0.1 production")
+        identity = self.git.identity()
         plan = train.plan_promote(self.git, snapshot, versions, target, force=force,
-                                  extra=gates.parse_requirements(tuple(require)), identity=self.git.identity())
-        return train.TrainResult(plan, None) if dry_run else train.apply(self.git, plan, self.git.identity(),
-                                                                        snapshot.config, push)
+                                  extra=gates.parse_requirements(tuple(require)), identity=identity)
+        return train.TrainResult(plan, None) if dry_run else train.apply(self.git, plan, identity, snapshot.config, push)
 
     def rollback_train(self, stage: str, *, dry_run: bool = False, push: bool = False) -> TrainResult:
         """Undo the newest release train of ``stage``: every model it carried back to what it replaced, in
