@@ -24,6 +24,14 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def warm() -> None:
+    """Compile every template and import the Markdown parser now, not on a visitor's first page."""
+    env = environment()
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    markdown("warm")
+
+
 def page(template: str, data: dict[str, Any], links: ServerLinks | StaticLinks) -> str:
     return environment().get_template(template).render(**{**PAGE_DEFAULTS, **data, "links": links})
 

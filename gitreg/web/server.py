@@ -56,6 +56,7 @@ class Site:
             with self.lock:
                 state = self.state()
                 state.models, state.events, state.aliases  # noqa: B018 - cached on first use
+            render.warm()
         except Exception:  # noqa: BLE001 - the first page that needs it reports the problem
             pass
 
