@@ -135,7 +135,7 @@ PAGES = [  # (name, server path, static file, texts the page must show)
     ("diff", "/diff?a=churn%400.1.0&b=churn%400.2.0", "model/churn/diff/0.1.0..0.2.0.html",
      ["churn@v0.1.0 vs churn@v0.2.0", "+0.05", "Cards side by side"]),
     ("log", "/log", "log.html", ["Audit log", "rollback", "deprecate", "alias-set", "trained on leaked labels"]),
-    ("evil", "/model/evil", "model/evil/index.html", [HOSTILE[:20]]),
+    ("evil", "/model/evil", "model/evil/index.html", [HOSTILE[:20], "skipped tag evil@v0.2.0"]),
     ("evil-version", "/model/evil/v/0.1.0", "model/evil/v/0.1.0.html", [HOSTILE]),
 ]
 
@@ -183,8 +183,8 @@ def test_every_page_in_a_real_browser_served_and_static(served, browser, tmp_pat
         visit.load(base + path, texts, f"ui-{name}")
     charts = visit.page.goto(base + "/model/churn") and visit.page.wait_for_selector("#trend-chart[data-drawn] svg")
     assert charts and visit.page.query_selector_all("#timeline-chart svg .mark-rect path")
-    visit.page.select_option("select[name=a]", "churn@0.1.0")  # the diff form picks any two versions
-    visit.page.select_option("select[name=b]", "churn@0.4.0")
+    visit.page.fill("input[name=a]", "churn@0.1.0")  # the diff form takes any two versions
+    visit.page.fill("input[name=b]", "churn@0.4.0")
     visit.page.click(".diff-form button")
     assert "churn@v0.1.0 vs churn@v0.4.0" in visit.page.inner_text("h1")
     visit.page.goto(base + "/log")
@@ -228,6 +228,19 @@ def test_server_answers_errors_as_pages_and_follows_new_refs(served, artifact):
     artifact.write_bytes(b"spam" * 10)
     registry.register("spam", artifact, metrics={"accuracy": 0.42})
     assert "spam" in fetch(base + "/")[1]  # the refs moved: the next page reads the registry again
+
+
+def test_ui_reads_a_remote_registry_without_a_clone(scene, tmp_path):
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "clone", "-q", "--mirror", str(scene.root), str(bare))
+    httpd = server.serve(Registry.open(str(bare)), port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        status, page = fetch(f"http://127.0.0.1:{httpd.server_address[1]}/model/churn")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert status == 200 and "production v0.2.0" in page and "Predicts which customers" in page
 
 
 def test_hostile_repository_text_is_escaped_everywhere(scene):

@@ -23,6 +23,7 @@ EVENTS_PER_PAGE = 100
 CHART_POINTS = 500  # the newest versions a trend chart draws
 TABLE_METRICS = 8  # metric columns in a model's versions table
 HEADLINE_METRICS = 3
+DIFF_CHOICES = 1000  # the newest versions a model page offers to diff (any other can be typed)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ def model_page(state: State, name: str, page: int = 1) -> dict[str, Any]:
             "aliases": state.aliases.get(name, {}), "latest": history[0], "description": history[0].card.description,
             "trend": trend_data(history) if len(history) > 1 else [], "timeline": timeline(state, name),
             "readme": page_readme.text, "readme_path": page_readme.path,
-            "versions": [v.version for v in history], "charts": True}
+            "versions": [v.version for v in history[:DIFF_CHOICES]], "charts": True,
+            "broken": [b for b in snapshot.broken if b.tag.startswith(f"{name}@")]}
 
 
 def _metric_names(history: list[ModelVersion]) -> list[str]:

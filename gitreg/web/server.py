@@ -24,6 +24,7 @@ from gitreg.web.links import ServerLinks
 
 STATIC = Path(__file__).parent / "static"
 RECHECK = 1.0  # seconds between two looks at the refs
+FETCH_EVERY = 30.0  # seconds between two fetches of a remote registry's mirror (`gitreg ui --repo URL`)
 LINKS = ServerLinks()
 
 
@@ -151,4 +152,18 @@ def serve(registry: Any, host: str = "127.0.0.1", port: int = 8123) -> Threading
         raise AddressInUseError(f"cannot listen on {host}:{port} ({exc.strerror}): give another --port or --host") from None
     server.daemon_threads = True
     threading.Thread(target=handler.site.warm, daemon=True, name="gitreg-ui-warm").start()
+    if getattr(registry, "remote_url", None):
+        threading.Thread(target=_follow, args=(registry.remote_url,), daemon=True, name="gitreg-ui-fetch").start()
     return server
+
+
+def _follow(url: str) -> None:
+    """Fetch a remote registry's mirror now and then: the refs then move and the pages follow them."""
+    from gitreg.io import mirror
+
+    while True:
+        time.sleep(FETCH_EVERY)
+        try:
+            mirror.sync(url)
+        except GitregError:  # offline for a while: the pages show the registry as last fetched
+            continue
