@@ -272,6 +272,10 @@ def test_values_are_text_without_surprises():
     assert pages.number(math.nan) is None and pages.number("0.5") is None and pages.number(True) is None
     with pytest.raises(Exception, match="no page 3"):
         pages.Pager.of([1, 2], 3, 2)
+    from gitreg.web.links import ServerLinks, StaticLinks
+
+    assert StaticLinks(2).version("m", "1.0.0+b.1") == "../../model/m/v/1.0.0+b.1.html"  # as the file is named
+    assert ServerLinks().version("m", "1.0.0+b.1") == "/model/m/v/1.0.0%2Bb.1"  # '+' in a query would be a space
 
 
 # ------------------------------------------------------------------------------------ the commands

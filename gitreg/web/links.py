@@ -2,7 +2,8 @@
 
 The templates ask a ``Links`` for every URL, so the same templates serve ``gitreg ui`` and ``gitreg report``.
 Model names and versions are restricted by the tag grammar (letters, digits, ``. _ - +``), so they are
-safe in paths; they are quoted anyway.
+safe in paths: the server's URLs quote them anyway; a static site's files carry them as they are (a
+quoted ``+`` in a file name would not match the link a browser decodes).
 """
 
 from __future__ import annotations
@@ -53,15 +54,15 @@ class StaticLinks:
 
     @staticmethod
     def model_file(name: str, page: int = 1) -> str:
-        return f"model/{_q(name)}/" + ("index.html" if page == 1 else f"page-{page}.html")
+        return f"model/{name}/" + ("index.html" if page == 1 else f"page-{page}.html")
 
     @staticmethod
     def version_file(name: str, version: str) -> str:
-        return f"model/{_q(name)}/v/{_q(version)}.html"
+        return f"model/{name}/v/{version}.html"
 
     @staticmethod
     def diff_file(name: str, a: str, b: str) -> str:
-        return f"model/{_q(name)}/diff/{_q(a)}..{_q(b)}.html"
+        return f"model/{name}/diff/{a}..{b}.html"
 
     @staticmethod
     def log_file(page: int = 1) -> str:

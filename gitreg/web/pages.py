@@ -204,7 +204,15 @@ def version_page(state: State, name: str, version: str, card=None, annotations=N
             "base": base, "base_known": bool(base) and _exists(state, base),
             "data": [d for d in card.lineage.get("data") or [] if isinstance(d, dict)],
             "lineage_other": {k: v for k, v in card.lineage.items() if k not in {"base", "data"}},
-            "card_yaml": card.to_yaml()}
+            "card_yaml": _yaml(card.to_dict())}
+
+
+def _yaml(data: dict) -> str:
+    """The card as YAML for reading (libyaml's emitter: a static report writes thousands of them)."""
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
 def _exists(state: State, base: dict) -> bool:
