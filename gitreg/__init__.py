@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gitreg.errors import (
+    AddressInUseError,
     ArtifactError,
     CardError,
     ConflictError,
@@ -84,6 +85,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "Repair", "RegisterPlan", "EnvironmentMismatchWarning", "Snapshot", "StagePlan", "StageResult",
     "SyncReport", "Deprecation", "DeprecatedVersionWarning", "DeprecateResult", "TagSync", "ExportResult",
     "ImportResult", "AliasRecord", "AliasChange",
+    "AddressInUseError",
     "ArtifactError", "CardError", "ConflictError", "ExitCode", "GateError", "GitError", "GitregError",
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",

@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     STAGE_MOVED = 16
     UNSAFE_CONTENT = 17
     MISSING_PACKAGE = 18
+    ADDRESS_IN_USE = 19
 
 
 class GitregError(Exception):
@@ -143,3 +144,9 @@ class MissingPackageError(GitregError):
 
 class SignatureError(InvalidInputError):
     """Input that does not match a model's signature: missing or extra columns, wrong dtypes."""
+
+
+class AddressInUseError(GitregError):
+    """``gitreg ui`` cannot listen on the port it was given (another process holds it)."""
+
+    exit_code = ExitCode.ADDRESS_IN_USE
