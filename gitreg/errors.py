@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     STAGE_MOVED = 16
     UNSAFE_CONTENT = 17
     MISSING_PACKAGE = 18
+    BROKEN_LINK = 19
 
 
 class GitregError(Exception):
@@ -139,6 +140,13 @@ class MissingPackageError(GitregError):
     """The library that loads an artifact's format is not installed; the message names the package."""
 
     exit_code = ExitCode.MISSING_PACKAGE
+
+
+class BrokenLinkError(GitregError):
+    """``trace``: a link of the trust chain is broken (the card claims what Git does not hold), dirty, or
+    unsigned where signing is required."""
+
+    exit_code = ExitCode.BROKEN_LINK
 
 
 class SignatureError(InvalidInputError):
