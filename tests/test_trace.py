@@ -283,3 +283,21 @@ def test_an_injected_signature_checker_reaches_every_tag_and_event(scene):
 def test_hostile_audit_options_are_refused(registry, args, code, match):
     result = Invoker(registry.root)("audit", *args, expect=code)
     assert match in result.stderr and result.stderr.startswith("error: ")
+
+
+def test_trace_and_audit_import_neither_dvc_nor_sklearn(scene):
+    registry, _ = scene
+    script = """
+import sys
+from gitreg.cli import cli
+for args in (["trace", "m@0.1.0", "--json"], ["audit", "--format", "csv"]):
+    try:
+        cli.main(args, prog_name="gitreg", standalone_mode=False)
+    except SystemExit:
+        pass
+print("IMPORTED", sorted(m for m in ("dvc", "sklearn", "dvc_data") if m in sys.modules))
+"""
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", script], cwd=registry.root, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "IMPORTED []"

@@ -86,6 +86,8 @@ def trace_text(trace) -> str:
         out.append(f"  DEPRECATED: {t.deprecation['reason']} (by {t.deprecation['author']})")
     out.append("links:")
     out += [f"  [{link.status}] {link.kind} {link.name}{': ' + link.detail if link.detail else ''}" for link in t.links]
+    if not t.data:
+        out.append("  (no data inputs recorded: register with --data PATH|STAGE|REPO@REV:PATH)")
     env = t.environment
     out.append(f"environment: python {env.get('python', '?')} on {env.get('platform', '?')}, "
                + ", ".join(f"{k} {v}" for k, v in sorted((env.get("packages") or {}).items())))
