@@ -301,3 +301,22 @@ print("IMPORTED", sorted(m for m in ("dvc", "sklearn", "dvc_data") if m in sys.m
 
     proc = subprocess.run([sys.executable, "-c", script], cwd=registry.root, capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "IMPORTED []"
+
+
+def test_remembered_hashes_follow_the_file_and_ignore_garbage(tmp_path):
+    from gitreg.io import data_hash
+
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    first = data_hash.file_md5(path)
+    assert first == hashlib.md5(b"a,b\n1,2\n").hexdigest() and data_hash.file_md5(path) == first
+    stat = path.stat()
+    path.write_bytes(b"a,b\n1,3\n")  # same size; its mtime moves on
+    import os
+
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert data_hash.file_md5(path) == hashlib.md5(b"a,b\n1,3\n").hexdigest()
+    key = data_hash._key(path, path.stat())
+    key.write_text("not a hash")
+    assert data_hash.file_md5(path) == hashlib.md5(b"a,b\n1,3\n").hexdigest()
+    assert data_hash.workspace_hash(tmp_path / "absent") is None

@@ -196,6 +196,8 @@ def code_link(git: Git, data: dict[str, Any]) -> Link:
     facts = {"repo": repo if isinstance(repo, str) else None, "commit": commit, "dirty": dirty}
     if not _is_sha(commit):
         return Link("code", "commit", BROKEN, f"the card records no commit id ({str(commit)[:60]!r})", facts)
+    if repo is not None and not isinstance(repo, str):
+        return Link("code", commit[:12], BROKEN, f"the card's code repository is not a URL ({str(repo)[:60]!r})", facts)
     name = f"{repo}@{commit[:12]}" if isinstance(repo, str) else commit[:12]
     if repo is None:
         if not git.rev_parse(commit):
@@ -259,8 +261,9 @@ def data_link(git: Git, commit: str, entry: Any) -> Link:
         return Link("data", name, BROKEN, f"the DVC pointer at {where} says md5 {pointer['md5']}, "
                     f"the card records {recorded}", facts)
     if entry.get("dirty"):
-        return Link("data", name, DIRTY, f"trained on workspace content (md5 {entry.get('md5')}) that no DVC "
-                    "pointer records (registered with --allow-dirty-data)", facts)
+        what = "missing from the workspace" if entry.get("md5") is None else \
+            f"trained on workspace content (md5 {entry.get('md5')}) that no DVC pointer records"
+        return Link("data", name, DIRTY, f"{what} (registered with --allow-dirty-data)", facts)
     return Link("data", name, OK, f"matches the DVC pointer at {where}", facts)
 
 
