@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from gitreg.errors import (
     AddressInUseError,
     ArtifactError,
+    BrokenLinkError,
     CardError,
     ConflictError,
     ExitCode,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from gitreg.domain.event import Event
     from gitreg.domain.stage_view import StageView
     from gitreg.domain.stats import Stats
+    from gitreg.domain.trace import Audit, Trace
     from gitreg.domain.version import ModelVersion
     from gitreg.registry import Registry
     from gitreg.services.aliases import AliasChange
@@ -77,6 +79,7 @@ _LAZY = {
     "ExportResult": "gitreg.services.bundle", "ImportResult": "gitreg.services.bundle",
     "DeprecateResult": "gitreg.services.deprecation", "TagSync": "gitreg.services.gto_tags",
     "AliasRecord": "gitreg.domain.aliases", "AliasChange": "gitreg.services.aliases",
+    "Trace": "gitreg.domain.trace", "Audit": "gitreg.domain.trace",
 }
 
 __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the errors)
@@ -84,13 +87,14 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "Card", "ModelSummary", "Comparison", "Event", "StageView", "Stats", "ModelVersion", "PromotionReport",
     "Repair", "RegisterPlan", "EnvironmentMismatchWarning", "Snapshot", "StagePlan", "StageResult",
     "SyncReport", "Deprecation", "DeprecatedVersionWarning", "DeprecateResult", "TagSync", "ExportResult",
-    "ImportResult", "AliasRecord", "AliasChange",
+    "ImportResult", "AliasRecord", "AliasChange", "Trace", "Audit",
     "AddressInUseError",
     "ArtifactError", "CardError", "ConflictError", "ExitCode", "GateError", "GitError", "GitregError",
     "IdentityError", "IntegrityError", "InvalidInputError", "NotARegistryError", "NotFoundError",
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",
     "UnsafeCardError", "UnsafeContentError",
     "PickleWarning", "MissingPackageError", "UntrustedArtifactError", "SignatureError", "Predictor",
+    "BrokenLinkError",
 ]
 
 

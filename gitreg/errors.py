@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     UNSAFE_CONTENT = 17
     MISSING_PACKAGE = 18
     ADDRESS_IN_USE = 19
+    BROKEN_LINK = 20
 
 
 class GitregError(Exception):
@@ -140,6 +141,13 @@ class MissingPackageError(GitregError):
     """The library that loads an artifact's format is not installed; the message names the package."""
 
     exit_code = ExitCode.MISSING_PACKAGE
+
+
+class BrokenLinkError(GitregError):
+    """``trace``: a link of the trust chain is broken (the card claims what Git does not hold), dirty, or
+    unsigned where signing is required."""
+
+    exit_code = ExitCode.BROKEN_LINK
 
 
 class SignatureError(InvalidInputError):

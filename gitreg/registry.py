@@ -23,6 +23,7 @@ from gitreg.io.git import Git
 from gitreg.lifecycle import Lifecycle
 from gitreg.services import config_source
 from gitreg.services.snapshot import Snapshot
+from gitreg.trust import Trust
 
 # Write services, DVC-facing code and result types are imported where they are used: a read
 # command then imports none of them (a third of its start-up time).
@@ -54,7 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = ["ModelSummary", "Registry"]
 
 
-class Registry(Lifecycle, Interop):
+class Registry(Lifecycle, Interop, Trust):
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
     def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None,
@@ -129,7 +130,8 @@ class Registry(Lifecycle, Interop):
                       metrics: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                       labels: Iterable[str] = (), description: str = "", data: Iterable[str] = (),
                       base: str | None = None, line: str | None = None, signature: dict[str, Any] | None = None,
-                      format: str | None = None, input_example: Any = None) -> RegisterPlan:
+                      format: str | None = None, input_example: Any = None, allow_dirty_data: bool = False,
+                      code_repo: str | None = None, code_commit: str | None = None) -> RegisterPlan:
         """What ``register`` with these arguments would do (version, tag, card, parent); changes nothing
         (and unpickles nothing)."""
         from gitreg.services import registration
@@ -137,7 +139,8 @@ class Registry(Lifecycle, Interop):
         snapshot = self._writable_snapshot(refs.check_name(name), push=False)
         request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
                            serialization=snapshot.config.serialization, fmt=format, signature=signature,
-                           input_example=input_example)
+                           input_example=input_example,
+                           lineage=dict(allow_dirty_data=allow_dirty_data, code_repo=code_repo, code_commit=code_commit))
         return registration.plan(self.git, request, snapshot.history(request.name)[::-1])
 
     def register(self, name: str, model_or_path: Any, *, version: str | None = None, bump: str | None = None,
@@ -146,7 +149,8 @@ class Registry(Lifecycle, Interop):
                  base: str | None = None, push: bool = False, line: str | None = None,
                  mlflow_run: str | None = None, tracking_uri: str | None = None,
                  origin: dict[str, Any] | None = None, signature: dict[str, Any] | None = None,
-                 format: str | None = None, input_example: Any = None) -> ModelVersion:
+                 format: str | None = None, input_example: Any = None, allow_dirty_data: bool = False,
+                 code_repo: str | None = None, code_commit: str | None = None) -> ModelVersion:
         """Register a new version of ``name`` (``plan_register`` shows what it would do).
 
         ``mlflow_run`` takes metrics, params and description from that MLflow run (at ``tracking_uri`` or
@@ -162,6 +166,9 @@ class Registry(Lifecycle, Interop):
         signature: pass ``signature=`` (e.g. ``{"n_features": 30, "classes": [0, 1]}``) instead.
         ``input_example`` (a DataFrame or 2-D array of a few rows) records input columns with dtypes,
         outputs and the first rows in the signature; ``predictor`` then checks inputs against it.
+        ``data`` (:mod:`gitreg.services.lineage`): PATHs, dvc.lock STAGEs or ``REPO@REV:PATH``; a workspace input
+        that differs from its DVC pointer is refused unless ``allow_dirty_data``. ``code_repo``/``code_commit``:
+        where the training code came from (default: this repository's HEAD).
         """
         from gitreg.services import registration, sync
 
@@ -174,7 +181,8 @@ class Registry(Lifecycle, Interop):
         snapshot = self._writable_snapshot(refs.check_name(name), push)
         request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
                            origin=origin, serialization=snapshot.config.serialization, fmt=format,
-                           signature=signature, input_example=input_example)
+                           signature=signature, input_example=input_example,
+                           lineage=dict(allow_dirty_data=allow_dirty_data, code_repo=code_repo, code_commit=code_commit))
 
         def plan(current: Snapshot) -> RegisterPlan:
             return registration.plan(self.git, request, current.history(request.name)[::-1])
@@ -598,7 +606,7 @@ def _recover(git: Git) -> tuple[str, ...]:
 
 def _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base,
              line=None, *, origin=None, serialization="skops", fmt=None, signature=None,
-             input_example=None) -> RegisterRequest:
+             input_example=None, lineage=None) -> RegisterRequest:
     from gitreg.services import registration
     from gitreg.services.registration import RegisterRequest
 
@@ -616,4 +624,4 @@ def _request(name, model_or_path, version, bump, metrics, params, labels, descri
                            version=version, bump=bump, metrics=dict(metrics or {}), params=dict(params or {}),
                            labels=tuple(labels), description=description, data=tuple(data), base=base,
                            line=line, origin=dict(origin or {}), signature=dict(signature) if signature else None,
-                           input_example=input_example)
+                           input_example=input_example, **(lineage or {}))

@@ -83,7 +83,13 @@ def init(path: str, remote: str | None, endpoint_url, region, profile, access_ke
 @click.option("--param", "param_pairs", multiple=True, metavar="K=V", help="A training parameter (repeatable).")
 @click.option("--label", "labels", multiple=True, help="A label (repeatable).")
 @click.option("--description", default="", help="One line on what this version is.")
-@click.option("--data", multiple=True, metavar="PATH", help="A DVC-tracked input it was trained on (repeatable).")
+@click.option("--data", multiple=True, metavar="PATH|STAGE|REPO@REV:PATH",
+              help="A DVC-tracked input it was trained on: a path, a dvc.lock stage, or a path of another DVC "
+                   "repository at a revision (repeatable).")
+@click.option("--allow-dirty-data", is_flag=True,
+              help="Record a --data input whose workspace content differs from its DVC pointer (as dirty).")
+@click.option("--code-repo", metavar="URL|PATH", help="The repository of the training code (default: this one).")
+@click.option("--code-commit", metavar="SHA", help="The commit of the training code (default: HEAD).")
 @click.option("--base", metavar="NAME@VERSION", help="The registered model it was fine-tuned from.")
 @click.option("--mlflow-run", metavar="RUN_ID", help="Take metrics, params and description from this MLflow run.")
 @click.option("--tracking-uri", metavar="URI", help="The MLflow tracking server of --mlflow-run (default: MLFLOW_TRACKING_URI).")
@@ -97,7 +103,8 @@ def init(path: str, remote: str | None, endpoint_url, region, profile, access_ke
 @json_option
 @click.pass_context
 def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, param_pairs, labels,
-             description, data, base, mlflow_run, tracking_uri, signature_file, fmt, dry_run, push, as_json) -> None:
+             description, data, allow_dirty_data, code_repo, code_commit, base, mlflow_run, tracking_uri,
+             signature_file, fmt, dry_run, push, as_json) -> None:
     """Register PATH (a file or folder) as a new version of model NAME.
 
     The artifact is tracked by DVC under models/NAME/, its card is written to
@@ -109,6 +116,8 @@ def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, p
       gitreg register churn model.joblib --metric accuracy=0.91 --param C=1.0
       gitreg register churn model.joblib --bump patch --label tabular
       gitreg register churn model.joblib --version 2.0.0 --metrics metrics.json --data data/train.csv
+      gitreg register churn model.joblib --data featurize --data https://github.com/acme/data@v3:raw/events.parquet
+      gitreg register churn model.joblib --code-repo https://github.com/acme/train --code-commit <40-hex sha>
       gitreg register churn model.joblib --bump patch --push
       gitreg register churn model.joblib --bump patch --line 2.4   # a fix to the 2.4 line
       gitreg register churn model.skops --label tabular
@@ -122,6 +131,7 @@ def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, p
     registry = _registry(ctx)
     options = dict(version=version, bump=bump, metrics=metrics, params=provenance.parse_pairs(param_pairs, "param"),
                    labels=labels, description=description, data=data, base=base, line=line, format=fmt,
+                   allow_dirty_data=allow_dirty_data, code_repo=code_repo, code_commit=code_commit,
                    signature=artifact_info.read_signature(signature_file) if signature_file else None)
     if dry_run and mlflow_run:
         raise click.UsageError("--dry-run does not read MLflow: give the metrics with --metric, or drop --dry-run")

@@ -51,6 +51,7 @@ def run(directory: Path | None, cli: click.Command, echo: Callable[[str], None] 
     step.cli("rollback", "cancer", "production")
     step.cli("list")
     step.cli("log")
+    step.cli("trace", "cancer#production")  # code, data, gates, who and when: the trust chain from Git alone
     echo(f"\nThe registry is in {root}: try `gitreg -C {root} log --json` or `git -C {root} log --graph --all`.")
     return root
 

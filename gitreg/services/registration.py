@@ -97,6 +97,9 @@ class RegisterRequest:
     description: str = ""
     data: tuple[str, ...] = ()
     base: str | None = None
+    allow_dirty_data: bool = False  # record a DVC input whose workspace differs from its pointer as dirty
+    code_repo: str | None = None  # where the training code came from (default: this repository)
+    code_commit: str | None = None
     line: str | None = None  # a maintenance line, MAJOR.MINOR or MAJOR: --bump within it
     origin: dict[str, Any] = field(default_factory=dict)  # where it came from, e.g. {"mlflow": {...}}
     signature: dict[str, Any] | None = None  # given (--signature FILE.json): nothing is read from the artifact
@@ -290,9 +293,13 @@ def _relative(root: Path, path: Path | None) -> str | None:
 
 
 def _lineage(git: Git, request: RegisterRequest, parent: str) -> dict[str, Any]:
-    lineage: dict[str, Any] = {"commit": parent, "dirty": git.is_dirty()}
+    from gitreg.services import lineage as inputs
+
+    code = inputs.code(git, parent, request.code_repo, request.code_commit)
+    dirty = code["dirty"] if code == {"commit": parent, "dirty": code["dirty"]} else git.is_dirty()
+    lineage: dict[str, Any] = {"commit": parent, "dirty": dirty, "code": code}
     if request.data:
-        lineage["data"] = [provenance.data_lineage(git.root, path) for path in request.data]
+        lineage["data"] = inputs.data_inputs(git, request.data, request.allow_dirty_data)
     if request.base:
         base = refs.ModelRef.parse(request.base)
         if not base.version:
