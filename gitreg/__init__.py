@@ -30,6 +30,7 @@ from gitreg.errors import (
     PushRejectedError,
     RemoteMovedError,
     SignatureError,
+    SigningKeyError,
     StageMovedError,
     StorageError,
     TransferError,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from gitreg.services.predictor import Predictor
     from gitreg.services.registration import RegisterPlan
     from gitreg.services.retrieve import EnvironmentMismatchWarning, PickleWarning
+    from gitreg.services.signatures import SignatureReport
     from gitreg.services.snapshot import Snapshot
     from gitreg.services.stage_plan import StagePlan, StageResult
     from gitreg.services.sync import SyncReport
@@ -76,6 +78,7 @@ _LAZY = {
     "ExportResult": "gitreg.services.bundle", "ImportResult": "gitreg.services.bundle",
     "DeprecateResult": "gitreg.services.deprecation", "TagSync": "gitreg.services.gto_tags",
     "AliasRecord": "gitreg.domain.aliases", "AliasChange": "gitreg.services.aliases",
+    "SignatureReport": "gitreg.services.signatures",
 }
 
 __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the errors)
@@ -89,6 +92,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "PushRejectedError", "RemoteMovedError", "StageMovedError", "StorageError", "TransferError",
     "UnsafeCardError", "UnsafeContentError",
     "PickleWarning", "MissingPackageError", "UntrustedArtifactError", "SignatureError", "Predictor",
+    "SigningKeyError", "SignatureReport",
 ]
 
 

@@ -1,0 +1,200 @@
+"""Signed versions and stage changes: Git's own SSH signing, the allowed signers committed on main,
+``verify --signatures`` and the server's hook (signed accepted, unsigned and unknown keys refused, a
+tampered signed tag detected). Keys are made with ``ssh-keygen`` in the scene's folder."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitreg import Registry
+from gitreg.domain import signing
+from gitreg.domain.config import Config
+from gitreg.errors import InvalidInputError, PushRejectedError, SigningKeyError
+from gitreg.services import signatures
+from tests.conftest import Invoker, git, snapshot
+
+CONFIG = """\
+schema: 1
+stages:
+  - name: staging
+  - name: production
+signing:
+  required_for: [production]
+  versions: true
+"""
+
+
+def _key(folder: Path, name: str) -> Path:
+    key = folder / "keys" / name
+    key.parent.mkdir(exist_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@example.com", "-f", str(key)],
+                   check=True)
+    return key
+
+
+def _allowed_line(key: Path, principal: str) -> str:
+    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    return f"{principal} {kind} {blob}\n"
+
+
+@pytest.fixture
+def scene(tmp_path, new_registry, artifact, prebuilt):
+    """alice signs with a key listed in .gitreg/allowed_signers on main (which requires signed versions and
+    signed production changes); mallory's key is not listed. A hooked bare remote; m@v0.1.0 and m@v0.2.0
+    registered (signed by default) and pushed."""
+
+    def build(folder: Path) -> None:
+        bare = folder / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+        from gitreg.services import hook
+
+        hook.install(bare)
+        alice, _ = _key(folder, "alice"), _key(folder, "mallory")
+        registry = new_registry(folder / "alice", remote=folder / "store")
+        root = registry.root
+        (root / ".gitreg.yaml").write_text(CONFIG)
+        (root / ".gitreg").mkdir()
+        (root / ".gitreg" / "allowed_signers").write_text(_allowed_line(alice, "alice@example.com"))
+        git(root, "add", ".gitreg.yaml", ".gitreg/allowed_signers")
+        git(root, "commit", "-qm", "Require signatures")
+        git(root, "config", "gpg.format", "ssh")
+        git(root, "config", "user.signingkey", str(alice.with_suffix(".pub")))
+        git(root, "remote", "add", "origin", str(bare))
+        registry.push()
+        for n in (1, 2):
+            artifact.write_bytes(f"m{n}".encode() * 100)
+            registry.register("m", artifact, push=True)
+
+    prebuilt.copy(("test_signing",), build, tmp_path)
+    return Registry(tmp_path / "alice"), tmp_path / "origin.git", tmp_path / "keys"
+
+
+def _verify_with_git(root: Path, keys: Path, *args: str) -> int:
+    """Git alone, no gitreg: ``git -c gpg.ssh.allowedSignersFile=... verify-tag/verify-commit``."""
+    allowed = keys / "allowed"
+    allowed.write_text(_allowed_line(keys / "alice", "alice@example.com"))
+    return subprocess.run(["git", "-c", f"gpg.ssh.allowedSignersFile={allowed}", *args], cwd=root,
+                          capture_output=True).returncode
+
+
+def test_signed_versions_and_promotions_pass_the_hook_and_verify(scene):
+    registry, bare, keys = scene
+    registry.promote("m", "0.1.0", "production", push=True)  # signed by default: production requires it
+    registry.promote("m", "0.2.0", "staging", push=True, sign=True)
+    registry.alias_set("m", "champion", "0.1.0", sign=True)
+    registry.rollback("m", "production", push=True)
+    assert _verify_with_git(bare, keys, "verify-tag", "m@v0.1.0") == 0
+    assert _verify_with_git(bare, keys, "verify-commit", "stage/production") == 0
+    assert _verify_with_git(bare, keys, "verify-commit", "stage/staging") == 0
+    assert registry.verify(signatures=True) == []
+    report = registry.signatures()
+    states = {(e.kind, e.subject.split(" (")[0]): e.signature.state for e in report.events}
+    assert states[("version", "m@v0.2.0")] == "good"
+    assert states[("alias", "m@champion")] == "good"
+    assert {e.signature.signer for e in report.events if e.kind == "stage"} == {"alice@example.com"}
+    assert all(e.required for e in report.events if e.kind == "stage" and e.subject.startswith("production"))
+
+
+def test_unsigned_or_unknown_key_changes_are_refused_by_the_hook(scene, artifact):
+    registry, bare, keys = scene
+    root = registry.root
+    with pytest.raises(PushRejectedError, match="unsigned; .gitreg.yaml requires signed changes to production"):
+        registry.promote("m", "0.1.0", "production", push=True, sign=False)
+    registry.promote("m", "0.1.0", "staging", push=True, sign=False)  # staging requires nothing
+    artifact.write_bytes(b"unsigned" * 100)
+    with pytest.raises(PushRejectedError, match=r"m@v0.3.0: unsigned; .gitreg.yaml requires signed versions"):
+        registry.register("m", artifact, push=True, sign=False)
+    git(root, "config", "user.signingkey", str(keys / "mallory.pub"))
+    with pytest.raises(PushRejectedError, match="which .gitreg/allowed_signers does not list"):
+        registry.promote("m", "0.2.0", "production", push=True)
+    with pytest.raises(PushRejectedError, match="m@v0.1.0!: signed with the ssh key SHA256:"):
+        registry.deprecate("m@0.1.0", "leaked labels", push=True)
+    assert "stage/production" not in git(bare, "branch")
+
+
+def test_a_tampered_signed_tag_is_detected_by_verify_and_the_hook(scene, artifact):
+    registry, bare, keys = scene
+    root = registry.root
+    artifact.write_bytes(b"third" * 100)
+    made = registry.register("m", artifact)  # signed, not pushed
+    content = git(root, "cat-file", "tag", "m@v0.3.0")
+    assert "-----BEGIN SSH SIGNATURE-----" in content
+    forged = content.replace("Register m v0.3.0", "Register m v0.3.0, approved by the board", 1)
+    oid = subprocess.run(["git", "mktag"], cwd=root, input=forged, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    git(root, "update-ref", "refs/tags/m@v0.3.0", oid, made.tag_oid or git(root, "rev-parse", "m@v0.3.0").strip())
+    found = signatures.check(registry.git, [oid])[oid]
+    assert found.state == "bad" and found.format == "ssh"
+    assert _verify_with_git(root, keys, "verify-tag", "m@v0.3.0") != 0  # Git alone says so too
+    problems = registry.verify(signatures=True)
+    assert any(p.startswith("m@v0.3.0: its ssh signature") and "does not verify" in p for p in problems), problems
+    result = Invoker(root)("verify", "--signatures", expect=13)
+    assert "breach: m@v0.3.0: its ssh signature" in result.output
+    push = subprocess.run(["git", "push", "origin", "main", "refs/tags/m@v0.3.0"], cwd=root, capture_output=True,
+                          text=True)
+    assert push.returncode != 0 and "m@v0.3.0: its ssh signature" in push.stderr
+    result = Invoker(root)("signatures", "--json", expect=13)
+    assert '"state": "bad"' in result.output
+
+
+def test_a_missing_key_is_refused_before_any_change(scene):
+    registry, _, _ = scene
+    root = registry.root
+    git(root, "config", "--unset", "user.signingkey")
+    before = snapshot(root)
+    with pytest.raises(SigningKeyError, match="git config --global user.signingkey"):
+        registry.promote("m", "0.1.0", "production")
+    result = Invoker(root)("alias", "set", "m", "champion", "0.1.0", "--sign", expect=7)
+    assert "error: cannot sign: gpg.format is ssh but Git has no key to sign with" in result.output
+    Invoker(root)("promote", "m", "0.1.0", "staging")  # nothing requires a signature there
+    Invoker(root)("promote", "m", "0.1.0", "production", "--no-sign")  # asked not to: the hook would judge
+    assert snapshot(root)["files"] == before["files"]
+    git(root, "config", "user.signingkey", str(root.parent / "keys" / "nope.pub"))
+    with pytest.raises(SigningKeyError, match="which is not a file"):
+        registry.deprecate("m@0.1.0", "reason")
+
+
+def test_a_forge_merge_counts_the_signed_promotion_commit_a_squash_does_not(scene):
+    registry, bare, _ = scene
+    root = registry.root
+    result = registry.promote("m", "0.1.0", "production", pr=True)  # the promotion commit, signed, pushed
+    tip = git(root, "rev-parse", "origin/stage/production").strip()
+    promotion = result.commit
+    tree = git(root, "rev-parse", f"{promotion}^{{tree}}").strip()
+    squash = git(root, "commit-tree", tree, "-p", tip, "-m", "Promote m (#12)").strip()  # unsigned, no trailers
+    proc = subprocess.run(["git", "push", "origin", f"{squash}:refs/heads/stage/production"], cwd=root,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "merge with a merge commit" in proc.stderr
+    merge = git(root, "commit-tree", tree, "-p", tip, "-p", promotion, "-m", "Merge pull request #12").strip()
+    git(root, "push", "-q", "origin", f"{merge}:refs/heads/stage/production")  # unsigned merge, signed promotion
+    assert git(bare, "rev-parse", "stage/production").strip() == merge
+
+
+def test_the_policy_and_the_allowed_signers_are_validated():
+    stages = "schema: 1\nstages: [staging, production]\n"
+    assert Config.parse(stages + CONFIG.split("production\n", 1)[1]).signing == signing.SigningPolicy(
+        ("production",), True)
+    for bad, says in [("signing: {required_for: [prod]}", "unknown stage 'prod'"),
+                      ("signing: {version: true}", "unknown key 'version'"),
+                      ("signing: {versions: 'yes'}", "true or false"), ("signing: [production]", "mapping")]:
+        with pytest.raises(InvalidInputError, match=says):
+            Config.parse(stages + bad)
+    text = ('alice@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFev+DgDaurR8fy58ujFLro7iQjmw243wVkRVQP53HgJ\n'
+            '# a comment\n\nbob@example.com command="rm -rf /" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFev+DgDaurR8fy58'
+            'ujFLro7iQjmw243wVkRVQP53HgJ\nnokey@example.com\n')
+    problems = signing.allowed_signers_problems(text)
+    assert len(problems) == 2 and "line 4: the option" in problems[0] and "line 5" in problems[1]
+    assert "bob" not in signatures._usable_lines(text) and "alice" in signatures._usable_lines(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.integers(-1, 3), st.sampled_from([None, "ssh", "openpgp", "x509"]))
+def test_reading_what_verification_says_never_fails(text, code, fmt):
+    assert signing.from_raw(fmt, code, text).state in signing.STATES
+    assert isinstance(signing.allowed_signers_problems(text), list)
+    assert signing.from_status(text[:1], text, text).state in signing.STATES
