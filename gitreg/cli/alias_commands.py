@@ -8,7 +8,7 @@ import click
 
 from gitreg.cli import render
 from gitreg.cli.commands import _registry, json_option, push_option, repo_option
-from gitreg.cli.sign_commands import sign_option
+from gitreg.cli.sign_option import sign_option
 
 
 @click.group()

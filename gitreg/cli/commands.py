@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from gitreg.cli import render
-from gitreg.cli.sign_commands import sign_option
+from gitreg.cli.sign_option import sign_option
 from gitreg.domain.refs import ModelRef
 
 

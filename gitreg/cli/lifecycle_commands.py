@@ -6,7 +6,7 @@ import click
 
 from gitreg.cli import render
 from gitreg.cli.commands import _registry, json_option, push_option
-from gitreg.cli.sign_commands import sign_option
+from gitreg.cli.sign_option import sign_option
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""Signing on the command line: ``--sign/--no-sign`` for write commands, ``gitreg signatures``."""
+"""``gitreg signatures``: the signature of every event (``--sign`` itself: :mod:`gitreg.cli.sign_option`)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,13 @@ import sys
 
 import click
 
+from gitreg.cli import render
+from gitreg.cli.commands import _registry, json_option
 from gitreg.errors import IntegrityError
 
 
-def _remember_sign(ctx: click.Context, _param, value: bool | None) -> None:
-    ctx.meta["gitreg.sign"] = value
-
-
-# one option for every write: the value reaches the Registry that `_registry(ctx)` makes (its sign_default)
-sign_option = click.option(
-    "--sign/--no-sign", default=None, expose_value=False, callback=_remember_sign,
-    help="Sign the tag or commit with Git's own signing (user.signingkey, gpg.format ssh or GPG); "
-         "default: as .gitreg.yaml's signing: requires.")
-
-
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 @click.pass_context
 def signatures(ctx, as_json) -> None:
     """Show the signature of every version, deprecation, stage change and alias change.
@@ -37,9 +28,6 @@ def signatures(ctx, as_json) -> None:
       gitreg signatures
       gitreg signatures --json
     """
-    from gitreg.cli import render
-    from gitreg.cli.commands import _registry  # gitreg.cli.commands imports sign_option from here
-
     report = _registry(ctx).signatures()
     if as_json:
         render.emit_json(report.to_dict())
