@@ -198,3 +198,37 @@ def test_reading_what_verification_says_never_fails(text, code, fmt):
     assert signing.from_raw(fmt, code, text).state in signing.STATES
     assert isinstance(signing.allowed_signers_problems(text), list)
     assert signing.from_status(text[:1], text, text).state in signing.STATES
+
+
+def test_gpg_signatures_count_with_the_keys_committed_in_the_registry(scene, artifact, monkeypatch):
+    import shutil
+    import tempfile
+
+    if not shutil.which("gpg"):
+        pytest.skip("gpg is not installed")
+    registry, _, _ = scene
+    root = registry.root
+    home = tempfile.mkdtemp(prefix="gr-t-")  # short: gpg-agent's socket lives there
+    monkeypatch.setenv("GNUPGHOME", home)
+    try:
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Bob <bob@example.com>", "ed25519",
+                        "sign", "never"], check=True, capture_output=True)
+        git(root, "config", "gpg.format", "openpgp")
+        git(root, "config", "user.signingkey", "bob@example.com")
+        artifact.write_bytes(b"gpg" * 100)
+        made = registry.register("m", artifact)
+        commit = made.commit
+        tag = git(root, "rev-parse", made.tag).strip()
+        found = registry.check_signatures([tag, commit])
+        assert [found[tag].state, found[commit].state] == ["unknown-key", "unknown-key"]
+        armored = subprocess.run(["gpg", "--armor", "--export", "bob@example.com"], check=True,
+                                 capture_output=True).stdout
+        (root / ".gitreg" / "gpg-keys.asc").write_bytes(armored)
+        git(root, "add", ".gitreg/gpg-keys.asc")
+        git(root, "commit", "-qm", "Bob may sign")
+        found = registry.check_signatures([tag, commit])
+        assert [found[tag].state, found[commit].state] == ["good", "good"]
+        assert found[tag].format == "openpgp" and "bob@example.com" in found[tag].signer
+    finally:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)

@@ -550,7 +550,7 @@ class Git:
         # `git tag -s` is Git's only way to sign a tag, and it also creates the ref: run it in a private bare
         # repository that borrows this one's objects (alternates) and has none of its refs, with the signing
         # settings this repository sees, then copy the signed object here with mktag (same bytes, same id)
-        with tempfile.TemporaryDirectory(prefix="gitreg-sign-", dir=self.git_dir()) as shadow:
+        with tempfile.TemporaryDirectory(prefix="gitreg-sign-") as shadow:  # outside .git: a kill leaves no litter
             shadow_git = Git(shadow)
             shadow_git._run("init", "-q", "--bare", shadow)
             objects = Path(self._out("rev-parse", "--git-path", "objects"))
