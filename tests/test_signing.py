@@ -4,6 +4,7 @@ tampered signed tag detected). Keys are made with ``ssh-keygen`` in the scene's 
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -170,9 +171,24 @@ def test_a_forge_merge_counts_the_signed_promotion_commit_a_squash_does_not(scen
     proc = subprocess.run(["git", "push", "origin", f"{squash}:refs/heads/stage/production"], cwd=root,
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "merge with a merge commit" in proc.stderr
+    other = _tree_with(root, tree, "models/m", git(root, "rev-parse", "m@v0.2.0:models/m").strip())
+    smuggled = git(root, "commit-tree", other, "-p", tip, "-p", promotion, "-m", "Merge pull request #12").strip()
+    proc = subprocess.run(["git", "push", "origin", f"{smuggled}:refs/heads/stage/production"], cwd=root,
+                          capture_output=True, text=True)  # a signed promotion of 0.1.0 cannot vouch for 0.2.0
+    assert proc.returncode != 0 and f"commit {smuggled[:8]}: m: unsigned" in proc.stderr
     merge = git(root, "commit-tree", tree, "-p", tip, "-p", promotion, "-m", "Merge pull request #12").strip()
     git(root, "push", "-q", "origin", f"{merge}:refs/heads/stage/production")  # unsigned merge, signed promotion
     assert git(bare, "rev-parse", "stage/production").strip() == merge
+
+
+def _tree_with(root: Path, tree: str, prefix: str, subtree: str) -> str:
+    index = root / ".git" / "scratch-index"
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    for args in (["read-tree", tree], ["rm", "-q", "-f", "--cached", "-r", prefix], ["read-tree", f"--prefix={prefix}/", subtree]):
+        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+    made = subprocess.run(["git", "write-tree"], cwd=root, env=env, check=True, capture_output=True, text=True)
+    index.unlink()
+    return made.stdout.strip()
 
 
 def test_the_policy_and_the_allowed_signers_are_validated():
