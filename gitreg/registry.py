@@ -377,12 +377,14 @@ class Registry(Lifecycle, Interop, Signing):
 
     def check_promotion(self, base: str, head: str, stage: str | None = None) -> PromotionReport:
         """Would merging ``head`` into the stage branch ``base`` be a valid, gated promotion?"""
-        from gitreg.services import checks
+        from gitreg.services import checks, signatures
 
         snapshot = self.snapshot()
         target = snapshot.stage(stage) if stage else checks.infer_stage(snapshot.config, base)
-        return checks.check_promotion(self.git, snapshot.config, list(snapshot.versions), base, head, target,
-                                      deprecated=snapshot.deprecations)
+        report = checks.check_promotion(self.git, snapshot.config, list(snapshot.versions), base, head, target,
+                                        deprecated=snapshot.deprecations)
+        report.problems += signatures.review_problems(self.git, snapshot.config, target, base, head)
+        return report
 
     def verify(self, artifacts: bool = False, remote: bool = False, signatures: bool = False) -> list[str]:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also

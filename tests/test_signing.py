@@ -166,6 +166,10 @@ def test_a_forge_merge_counts_the_signed_promotion_commit_a_squash_does_not(scen
     result = registry.promote("m", "0.1.0", "production", pr=True)  # the promotion commit, signed, pushed
     tip = git(root, "rev-parse", "origin/stage/production").strip()
     promotion = result.commit
+    assert registry.check_promotion("origin/stage/production", promotion).passed  # CI on the pull request
+    unsigned = registry.promote("m", "0.2.0", "production", pr=True, sign=False).commit
+    report = registry.check_promotion("origin/stage/production", unsigned)
+    assert any(f"commit {unsigned[:8]}: m: unsigned" in problem for problem in report.problems)
     tree = git(root, "rev-parse", f"{promotion}^{{tree}}").strip()
     squash = git(root, "commit-tree", tree, "-p", tip, "-m", "Promote m (#12)").strip()  # unsigned, no trailers
     proc = subprocess.run(["git", "push", "origin", f"{squash}:refs/heads/stage/production"], cwd=root,

@@ -243,8 +243,6 @@ def hook_problems(git: Git, config: Config, updates, zero: str) -> list[str]:
     policy = config.signing
     if policy is None or not (policy.versions or policy.required_for):
         return []
-    from gitreg.services import history
-
     stages = {stage.ref: stage for stage in config.stages if policy.requires_stage(stage.name)}
     tags, events = [], []
     for update in updates:
@@ -254,24 +252,46 @@ def hook_problems(git: Git, config: Config, updates, zero: str) -> list[str]:
             tags.append((tag, update.new))
     with git.cat_file() as cat:
         for update in updates:
-            if update.ref not in stages or update.new == zero:
-                continue
-            rev_range = f"{update.old}..{update.new}" if update.old != zero else update.new
-            for step in history.steps(git, cat, rev_range):
-                for model in step.changed_models():
-                    events.append((stages[update.ref], model, step.oid, event_candidates(cat, step.record, model)))
+            if update.ref in stages and update.new != zero:
+                rev_range = f"{update.old}..{update.new}" if update.old != zero else update.new
+                events += _stage_events(git, cat, stages[update.ref], rev_range)
     if not tags and not events:
         return []
-    trust = Trust.at(git)
-    signatures = check(git, [oid for _, oid in tags] + [oid for *_, c in events for oid in c], trust)
-    fix = (f"sign it (`--sign`, with `git config user.signingkey` and `gpg.format ssh`) with a key listed in "
-           f"{signing.ALLOWED_SIGNERS_FILE} on the main branch")
-    problems = [f"{tag}: {signatures[oid].describe()}; .gitreg.yaml requires signed versions: {fix}"
+    signatures = check(git, [oid for _, oid in tags] + [oid for *_, c in events for oid in c], Trust.at(git))
+    problems = [f"{tag}: {signatures[oid].describe()}; .gitreg.yaml requires signed versions: {FIX}"
                 for tag, oid in tags if not signatures[oid].good]
+    return problems + _unsigned(events, signatures)
+
+
+FIX = (f"sign it (`--sign`, with `git config user.signingkey` and `gpg.format ssh`) with a key listed in "
+       f"{signing.ALLOWED_SIGNERS_FILE} on the main branch")
+
+
+def _stage_events(git: Git, cat: CatFile, stage, rev_range: str) -> list[tuple]:
+    from gitreg.services import history
+
+    return [(stage, model, step.oid, event_candidates(cat, step.record, model))
+            for step in history.steps(git, cat, rev_range) for model in step.changed_models()]
+
+
+def _unsigned(events: list[tuple], signatures: dict[str, Signature]) -> list[str]:
+    problems = []
     for stage, model, oid, candidates in events:
         found = best(signatures, candidates)
         if not found.good:
             problems.append(f"{stage.branch}: commit {oid[:8]}: {model}: {found.describe()}; .gitreg.yaml requires "
-                            f"signed changes to {stage.name}: {fix} (a forge's squash or rebase merge drops the "
+                            f"signed changes to {stage.name}: {FIX} (a forge's squash or rebase merge drops the "
                             "promoter's signature: merge with a merge commit)")
     return problems
+
+
+def review_problems(git: Git, config: Config, stage, base: str, head: str) -> list[str]:
+    """``check-promotion`` of a pull request into a stage ``signing:`` lists: each first-parent commit of
+    ``head`` not in ``base`` that changes a model (the promotion commit) must be signed by an allowed
+    signer, as the hook will require once a merge commit brings it in."""
+    if config.signing is None or not config.signing.requires_stage(stage.name):
+        return []
+    with git.cat_file() as cat:
+        events = _stage_events(git, cat, stage, f"{base}..{head}")
+    signatures = check(git, [oid for *_, c in events for oid in c])
+    return _unsigned(events, signatures)
