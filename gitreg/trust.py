@@ -45,7 +45,7 @@ class Signing:
         requires; ``report.all_problems`` names each event that breaks it (and any bad signature)."""
         from gitreg.services import signatures
 
-        snapshot = Snapshot.read(self.git, recheck=True)
+        snapshot = Snapshot.read(self.git)
         tips = {name: view.tip for name, view in snapshot.stage_views.items()}
         return signatures.report(self.git, snapshot.config, list(snapshot.versions), list(snapshot.marks), tips)
 
