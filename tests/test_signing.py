@@ -90,13 +90,16 @@ def test_signed_versions_and_promotions_pass_the_hook_and_verify(scene):
     registry.promote("m", "0.2.0", "staging", push=True, sign=True)
     registry.alias_set("m", "champion", "0.1.0", sign=True)
     registry.rollback("m", "production", push=True)
+    registry.deprecate("m@0.2.0", "leaked labels", push=True)  # signed by default (versions: true)
+    assert registry.deprecations("m")[("m", "0.2.0")].reason == "leaked labels"  # the signature is not the text
+    assert registry.show("m@0.2.0").card.version == "0.2.0"
     assert _verify_with_git(bare, keys, "verify-tag", "m@v0.1.0") == 0
     assert _verify_with_git(bare, keys, "verify-commit", "stage/production") == 0
     assert _verify_with_git(bare, keys, "verify-commit", "stage/staging") == 0
     assert registry.verify(signatures=True) == []
     report = registry.signatures()
     states = {(e.kind, e.subject.split(" (")[0]): e.signature.state for e in report.events}
-    assert states[("version", "m@v0.2.0")] == "good"
+    assert states[("version", "m@v0.2.0")] == states[("deprecation", "m@v0.2.0!")] == "good"
     assert states[("alias", "m@champion")] == "good"
     assert {e.signature.signer for e in report.events if e.kind == "stage"} == {"alice@example.com"}
     assert all(e.required for e in report.events if e.kind == "stage" and e.subject.startswith("production"))

@@ -544,6 +544,8 @@ class Git:
 
     def make_tag_object(self, name: str, target: str, message: str, identity: Identity) -> str:
         """An annotated tag object (no ref), signed when ``self.sign``; its id."""
+        if self.sign and not message.endswith("\n"):
+            message += "\n"  # the signature block must start a line
         if not self.sign:
             return self._out("mktag", input=f"object {target}\ntype commit\ntag {name}\n"
                                             f"tagger {identity.name} <{identity.email}> {identity.git_date}\n\n{message}")
@@ -877,6 +879,7 @@ def _feed(stream, lines: list[str], close: bool = True) -> None:
 def _tag_record(name: str, oid: str, content: bytes) -> TagRecord:
     """A tag object's target, its type and the message (Git writes ``object`` and ``type`` first)."""
     headers, _, message = content.partition(b"\n\n")
+    message = message[:signature_start(message)]  # what was signed: readers never see the signature block
     first, _, rest = headers.partition(b"\n")
     second = rest.partition(b"\n")[0]
     if first.startswith(b"object ") and second.startswith(b"type "):
@@ -888,6 +891,22 @@ def _tag_record(name: str, oid: str, content: bytes) -> TagRecord:
     tagger = _header(headers, b"tagger") if name.endswith("!") else ""
     return TagRecord(name, oid, target.decode(errors="replace"), message.decode(errors="replace"),
                      kind.decode(errors="replace"), tagger)
+
+
+SIGNATURE_STARTS = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN SSH SIGNATURE-----",
+                    b"-----BEGIN SIGNED MESSAGE-----")
+
+
+def signature_start(message: bytes) -> int:
+    """Where a tag message's signature block begins (its length when unsigned): as Git reads it, the last
+    line that starts like a signature."""
+    found, pos = len(message), 0
+    while pos < len(message):
+        if message.startswith(SIGNATURE_STARTS, pos):
+            found = pos
+        end = message.find(b"\n", pos)
+        pos = len(message) if end < 0 else end + 1
+    return found
 
 
 def _header(headers: bytes, key: bytes) -> str:
