@@ -263,3 +263,28 @@ def test_gpg_signatures_count_with_the_keys_committed_in_the_registry(scene, art
     finally:
         subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_signing_failure_or_a_kill_leaves_nothing_half_done(scene, artifact):
+    registry, _, keys = scene
+    root = registry.root
+    broken = keys / "broken"
+    broken.write_text("not a key\n")
+    broken.with_suffix(".pub").write_text("ssh-ed25519 AAAAnotakey broken\n")
+    git(root, "config", "user.signingkey", str(broken.with_suffix(".pub")))  # present, so the check passes
+    artifact.write_bytes(b"fails" * 100)
+    before = snapshot(root)
+    with pytest.raises(SigningKeyError, match="Git could not sign"):
+        registry.register("m", artifact)
+    with pytest.raises(SigningKeyError, match="Git could not sign"):
+        registry.promote("m", "0.1.0", "production")
+    assert snapshot(root) == before
+    git(root, "config", "user.signingkey", str(keys / "alice.pub"))
+    env = {**os.environ, "GITREG_FAULT": "register:tagged"}  # killed right after the signed tag was made
+    proc = subprocess.run([sys.executable, "-m", "gitreg", "register", "m", str(artifact)], cwd=root, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9
+    reopened = Registry(root)
+    assert reopened.recovered == ("finished the interrupted registration of m@v0.3.0",)
+    tag = git(root, "rev-parse", "m@v0.3.0").strip()
+    assert reopened.check_signatures([tag])[tag].state == "good"
