@@ -32,6 +32,7 @@ from gitreg.errors import (
     PushRejectedError,
     RemoteMovedError,
     SignatureError,
+    SigningKeyError,
     StageMovedError,
     StorageError,
     TransferError,
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from gitreg.services.predictor import Predictor
     from gitreg.services.registration import RegisterPlan
     from gitreg.services.retrieve import EnvironmentMismatchWarning, PickleWarning
+    from gitreg.services.signatures import SignatureReport
     from gitreg.services.snapshot import Snapshot
     from gitreg.services.stage_plan import StagePlan, StageResult
     from gitreg.services.sync import SyncReport
@@ -80,6 +82,7 @@ _LAZY = {
     "DeprecateResult": "gitreg.services.deprecation", "TagSync": "gitreg.services.gto_tags",
     "AliasRecord": "gitreg.domain.aliases", "AliasChange": "gitreg.services.aliases",
     "Trace": "gitreg.domain.trace", "Audit": "gitreg.domain.trace",
+    "SignatureReport": "gitreg.services.signatures",
 }
 
 __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the errors)
@@ -95,6 +98,7 @@ __all__ = [  # noqa: RUF022 (grouped: the facade, the values it returns, the err
     "UnsafeCardError", "UnsafeContentError",
     "PickleWarning", "MissingPackageError", "UntrustedArtifactError", "SignatureError", "Predictor",
     "BrokenLinkError",
+    "SigningKeyError", "SignatureReport",
 ]
 
 

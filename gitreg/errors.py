@@ -75,6 +75,10 @@ class IdentityError(GitregError):
     exit_code = ExitCode.IDENTITY
 
 
+class SigningKeyError(IdentityError):
+    """Signing was asked for (``--sign``, or ``signing:`` in ``.gitreg.yaml``) and Git has no key to sign with."""
+
+
 class CardError(GitregError):
     """A metadata card that is missing, corrupt or disagrees with its tag."""
 

@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 class Lifecycle:
     def deprecate(self, ref: str | refs.ModelRef | None, reason: str, *, all_versions: bool = False,
                   push: bool = False, match: str | None = None, dry_run: bool = False,
-                  yes: bool = False) -> DeprecateResult:
+                  yes: bool = False, sign: bool | None = None) -> DeprecateResult:
         """Withdraw ``NAME@VERSION`` (or with ``all_versions`` every version of ``NAME``, or with ``match``
         every version the search expression selects) for ``reason``: a GTO deprecation tag
         ``NAME@vX.Y.Z!`` on the version's commit; nothing is deleted. A deprecated version stays in the
         stages that hold it until rolled back or retired, and cannot be promoted. With ``push`` the tags
         go to ``origin`` in one atomic push (and are removed here when it is refused). More than 10
-        versions by ``match`` need ``yes``; ``dry_run`` says what would be deprecated."""
+        versions by ``match`` need ``yes``; ``dry_run`` says what would be deprecated. ``sign`` signs the tags
+        (default: as ``signing: {versions: true}`` says)."""
+        with self._signing(False if dry_run else sign, versions=True):
+            return self._deprecate(ref, reason, all_versions, push, match, dry_run, yes)
+
+    def _deprecate(self, ref, reason, all_versions, push, match, dry_run, yes) -> DeprecateResult:
         from gitreg.domain import deprecation as rules
         from gitreg.services import deprecation
 
@@ -104,22 +109,23 @@ class Lifecycle:
 
         return model_page.read(self.git, refs.check_name(name))
 
-    def alias_set(self, name: str, alias: str, version: str, *, push: bool = False) -> AliasChange:
+    def alias_set(self, name: str, alias: str, version: str, *, push: bool = False,
+                  sign: bool | None = None) -> AliasChange:
         """Point ``name@alias`` at ``version`` (``1.2.0``, ``v1.2.0``, ``latest``, another alias, or ``#STAGE``):
         one recorded commit on ``refs/gitreg/aliases/NAME/ALIAS``. Refuses an alias named like a stage or a
         version, and a deprecated version. With ``push`` it is published at once (the alias's bytes first); when
         someone else changed that alias on ``origin`` meanwhile, nothing changes and ConflictError says so."""
         from gitreg.services import aliases
 
-        return self._alias_change(lambda snapshot: aliases.plan_set(snapshot, name, alias, version), push)
+        return self._alias_change(lambda snapshot: aliases.plan_set(snapshot, name, alias, version), push, sign)
 
-    def alias_rm(self, name: str, alias: str, *, push: bool = False) -> AliasChange:
+    def alias_rm(self, name: str, alias: str, *, push: bool = False, sign: bool | None = None) -> AliasChange:
         """Remove ``name@alias``: a recorded commit that points it at nothing (its history stays for ``log``)."""
         from gitreg.services import aliases
 
-        return self._alias_change(lambda snapshot: aliases.plan_rm(snapshot, name, alias), push)
+        return self._alias_change(lambda snapshot: aliases.plan_rm(snapshot, name, alias), push, sign)
 
-    def _alias_change(self, plan: Callable[[Snapshot], AliasChange], push: bool) -> AliasChange:
+    def _alias_change(self, plan: Callable[[Snapshot], AliasChange], push: bool, sign: bool | None = None) -> AliasChange:
         from gitreg.services import alias_publish, aliases
 
         self._require_writable()
@@ -128,7 +134,8 @@ class Lifecycle:
         def attempt() -> AliasChange:
             return aliases.apply(self.git, plan(Snapshot.read(self.git, None, config)))
 
-        return alias_publish.publish(self.git, attempt) if push else attempt()
+        with self._signing(sign):
+            return alias_publish.publish(self.git, attempt) if push else attempt()
 
     def aliases(self, name: str | None = None, *, snapshot: Snapshot | None = None) -> list[AliasRecord]:
         """The aliases that point at a version now (of ``name``, or of every model), by model then alias."""

@@ -23,6 +23,7 @@ from gitreg.io.git import Git
 from gitreg.lifecycle import Lifecycle
 from gitreg.services import config_source
 from gitreg.services.snapshot import Snapshot
+from gitreg.signing import Signing
 from gitreg.trust import Trust
 
 # Write services, DVC-facing code and result types are imported where they are used: a read
@@ -55,7 +56,7 @@ def __getattr__(name: str) -> Any:
 __all__ = ["ModelSummary", "Registry"]
 
 
-class Registry(Lifecycle, Interop, Trust):
+class Registry(Lifecycle, Interop, Trust, Signing):
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
     def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None,
@@ -150,7 +151,8 @@ class Registry(Lifecycle, Interop, Trust):
                  mlflow_run: str | None = None, tracking_uri: str | None = None,
                  origin: dict[str, Any] | None = None, signature: dict[str, Any] | None = None,
                  format: str | None = None, input_example: Any = None, allow_dirty_data: bool = False,
-                 code_repo: str | None = None, code_commit: str | None = None) -> ModelVersion:
+                 code_repo: str | None = None, code_commit: str | None = None,
+                 sign: bool | None = None) -> ModelVersion:
         """Register a new version of ``name`` (``plan_register`` shows what it would do).
 
         ``mlflow_run`` takes metrics, params and description from that MLflow run (at ``tracking_uri`` or
@@ -169,7 +171,16 @@ class Registry(Lifecycle, Interop, Trust):
         ``data`` (:mod:`gitreg.services.lineage`): PATHs, dvc.lock STAGEs or ``REPO@REV:PATH``; a workspace input
         that differs from its DVC pointer is refused unless ``allow_dirty_data``. ``code_repo``/``code_commit``:
         where the training code came from (default: this repository's HEAD).
+        ``sign`` signs the commit and the version tag (default: as ``signing: {versions: true}`` says).
         """
+        with self._signing(sign, versions=True):
+            return self._register(name, model_or_path, version, bump, metrics, params, labels, description, data,
+                                  base, push, line, mlflow_run, tracking_uri, origin, signature, format, input_example,
+                                  dict(allow_dirty_data=allow_dirty_data, code_repo=code_repo, code_commit=code_commit))
+
+    def _register(self, name, model_or_path, version, bump, metrics, params, labels, description, data, base, push,
+                  line, mlflow_run, tracking_uri, origin, signature, format, input_example,
+                  lineage: dict) -> ModelVersion:
         from gitreg.services import registration, sync
 
         if mlflow_run:
@@ -182,7 +193,7 @@ class Registry(Lifecycle, Interop, Trust):
         request = _request(name, model_or_path, version, bump, metrics, params, labels, description, data, base, line,
                            origin=origin, serialization=snapshot.config.serialization, fmt=format,
                            signature=signature, input_example=input_example,
-                           lineage=dict(allow_dirty_data=allow_dirty_data, code_repo=code_repo, code_commit=code_commit))
+                           lineage=lineage)
 
         def plan(current: Snapshot) -> RegisterPlan:
             return registration.plan(self.git, request, current.history(request.name)[::-1])
@@ -192,7 +203,8 @@ class Registry(Lifecycle, Interop, Trust):
                                              lambda planned: registration.apply(self.git, planned))
         return registration.apply(self.git, plan(snapshot))
 
-    def register_many(self, manifest: str | os.PathLike, *, push: bool = False, dry_run: bool = False) -> BatchResult:
+    def register_many(self, manifest: str | os.PathLike, *, push: bool = False, dry_run: bool = False,
+                      sign: bool | None = None) -> BatchResult:
         """Register every entry of a YAML manifest (``models:``: name, path, version or bump, metrics, params,
         labels, description, data, base, line), all or nothing: each entry is planned before anything is
         stored, and a failure takes back the versions made before it. With ``push``, one atomic push of
@@ -214,7 +226,7 @@ class Registry(Lifecycle, Interop, Trust):
             return batch.BatchResult([ModelVersion(p.name, p.version, p.tag, "", p.card) for p in plans], planned=True)
         from gitreg.io import journal
 
-        with journal.exclusive(self.git):
+        with journal.exclusive(self.git), self._signing(sign, versions=True):
             return batch.register_all(self.git, requests, histories, push)
 
     def _writable_snapshot(self, name: str, push: bool) -> Snapshot:
@@ -233,7 +245,7 @@ class Registry(Lifecycle, Interop, Trust):
         return snapshot
 
     def promote(self, name: str, version: str, stage: str, *, force: bool = False, require: Iterable[str] = (),
-                pr: bool = False, dry_run: bool = False, push: bool = False) -> StageResult:
+                pr: bool = False, dry_run: bool = False, push: bool = False, sign: bool | None = None) -> StageResult:
         """Put ``name`` ``version`` in ``stage`` (a --no-ff merge on the stage branch) if its gates pass.
 
         With ``pr`` only the promotion branch is made (and pushed when there is a Git remote).
@@ -248,11 +260,11 @@ class Registry(Lifecycle, Interop, Trust):
                                         require=tuple(require), pr=pr, dry_run=dry_run)
 
         intent = StageChange("promote", ref.name, stage, ref.version, None)
-        return self._stage_change(change, push and not (dry_run or pr), intent)
+        return self._stage_change(change, push and not (dry_run or pr), intent, False if dry_run else sign)
 
     def promote_train(self, references: Iterable[str | refs.ModelRef] = (), stage: str = "", *,
                       match: str | None = None, force: bool = False, require: Iterable[str] = (),
-                      dry_run: bool = False, push: bool = False) -> TrainResult:
+                      dry_run: bool = False, push: bool = False, sign: bool | None = None) -> TrainResult:
         """A release train: every version ``references`` names (or ``match`` selects, one per model) promoted
         to ``stage`` in one merge commit, after every model's gates pass (all or nothing). With ``push`` it
         is published at once, bytes first, and taken back here when ``origin`` refuses it."""
@@ -273,17 +285,23 @@ class Registry(Lifecycle, Interop, Trust):
         identity = self.git.identity()
         plan = train.plan_promote(self.git, snapshot, versions, target, force=force,
                                   extra=gates.parse_requirements(tuple(require)), identity=identity)
-        return train.TrainResult(plan, None) if dry_run else train.apply(self.git, plan, identity, snapshot.config, push)
+        if dry_run:
+            return train.TrainResult(plan, None)
+        with self._signing(sign, stages=(target.name,)):
+            return train.apply(self.git, plan, identity, snapshot.config, push)
 
-    def rollback_train(self, stage: str, *, dry_run: bool = False, push: bool = False) -> TrainResult:
+    def rollback_train(self, stage: str, *, dry_run: bool = False, push: bool = False,
+                       sign: bool | None = None) -> TrainResult:
         """Undo the newest release train of ``stage``: every model it carried back to what it replaced, in
         one commit (a model of the train changed since is rolled back on its own)."""
         from gitreg.services import train
 
         target, snapshot = self._train_start(stage, push)
         plan = train.plan_rollback(self.git, snapshot, target)
-        return train.TrainResult(plan, None) if dry_run else train.apply(self.git, plan, self.git.identity(),
-                                                                        snapshot.config, push)
+        if dry_run:
+            return train.TrainResult(plan, None)
+        with self._signing(sign, stages=(target.name,)):
+            return train.apply(self.git, plan, self.git.identity(), snapshot.config, push)
 
     def _train_start(self, stage: str, push: bool) -> tuple[Stage, Snapshot]:
         from gitreg.services import stage_change, sync
@@ -299,26 +317,27 @@ class Registry(Lifecycle, Interop, Trust):
         return target, snapshot
 
     def rollback(self, name: str, stage: str, *, to: str | None = None, dry_run: bool = False,
-                 push: bool = False) -> StageResult:
+                 push: bool = False, sign: bool | None = None) -> StageResult:
         """Revert the newest change of ``name`` in ``stage`` still in effect (or back to version ``to``)."""
         from gitreg.services import stage_change
 
         name, to = refs.check_name(name), refs.check_version(to) if to else None
         return self._stage_change(
             lambda snapshot, target: stage_change.rollback(self.git, snapshot, name, target, to=to, dry_run=dry_run),
-            push and not dry_run, StageChange("rollback", name, stage, to, None))
+            push and not dry_run, StageChange("rollback", name, stage, to, None), False if dry_run else sign)
 
-    def retire(self, name: str, stage: str, *, dry_run: bool = False, push: bool = False) -> StageResult:
+    def retire(self, name: str, stage: str, *, dry_run: bool = False, push: bool = False,
+               sign: bool | None = None) -> StageResult:
         """Remove ``name`` from ``stage``, as a recorded stage change."""
         from gitreg.services import stage_change
 
         name = refs.check_name(name)
         return self._stage_change(
             lambda snapshot, target: stage_change.retire(self.git, snapshot, name, target, dry_run=dry_run),
-            push and not dry_run, StageChange("retire", name, stage, None, None))
+            push and not dry_run, StageChange("retire", name, stage, None, None), False if dry_run else sign)
 
     def _stage_change(self, change: Callable[[Snapshot, Stage], StageResult], push: bool,
-                      intent: StageChange) -> StageResult:
+                      intent: StageChange, sign: bool | None = None) -> StageResult:
         from gitreg.services import sync
 
         self._require_writable()
@@ -328,7 +347,8 @@ class Registry(Lifecycle, Interop, Trust):
         def attempt() -> StageResult:
             return change(Snapshot.read(self.git, intent.model, config), target)
 
-        return sync.publish_stage_change(self.git, config, attempt, intent) if push else attempt()
+        with self._signing(sign, stages=(target.name,)):
+            return sync.publish_stage_change(self.git, config, attempt, intent) if push else attempt()
 
     def push(self, all_artifacts: bool = False) -> SyncReport:
         """Publish to ``origin``: artifacts first (of new and staged versions, or with ``all_artifacts`` of
@@ -368,17 +388,20 @@ class Registry(Lifecycle, Interop, Trust):
 
     def check_promotion(self, base: str, head: str, stage: str | None = None) -> PromotionReport:
         """Would merging ``head`` into the stage branch ``base`` be a valid, gated promotion?"""
-        from gitreg.services import checks
+        from gitreg.services import checks, signatures
 
         snapshot = self.snapshot()
         target = snapshot.stage(stage) if stage else checks.infer_stage(snapshot.config, base)
-        return checks.check_promotion(self.git, snapshot.config, list(snapshot.versions), base, head, target,
-                                      deprecated=snapshot.deprecations)
+        report = checks.check_promotion(self.git, snapshot.config, list(snapshot.versions), base, head, target,
+                                        deprecated=snapshot.deprecations)
+        report.problems += signatures.review_problems(self.git, snapshot.config, target, base, head)
+        return report
 
-    def verify(self, artifacts: bool = False, remote: bool = False) -> list[str]:
+    def verify(self, artifacts: bool = False, remote: bool = False, signatures: bool = False) -> list[str]:
         """Every breach of the registry's invariants (empty when all is well); with ``artifacts`` also
         every version whose bytes are missing or corrupt in the local DVC cache, with ``remote`` in the
-        DVC remote."""
+        DVC remote, with ``signatures`` every event whose signature ``signing:`` requires and is missing,
+        bad or by a key the registry does not allow (see :meth:`signatures`)."""
         from gitreg.services import aliases, annotations, artifact_check, checks, gto_tags, leftovers
 
         snapshot = Snapshot.read(self.git, recheck=True)
@@ -390,6 +413,8 @@ class Registry(Lifecycle, Interop, Trust):
             problems += artifact_check.check(self._dvc_root(), versions, local=artifacts, remote=remote)
         if not self.remote_url:
             problems += leftovers.problems(self.git)  # what interrupted writes left in this clone
+        if signatures:
+            problems += self.signatures().all_problems
         return problems
 
     def repair(self) -> Repair:

@@ -1,8 +1,9 @@
 """The trust chain: ``trace`` one version, ``audit`` a window of events.
 
-A mixin of :class:`gitreg.registry.Registry`. Signature states come from one injected callable,
-``check(oids) -> {oid: "good" | "unsigned" | "bad" | "unknown-key"}`` (the signature checker of
-:mod:`gitreg.services.signatures`); without one every ``signature`` field is None ("not checked").
+A mixin of :class:`gitreg.registry.Registry`. Signature states come from one callable,
+``check(oids) -> {oid: "good" | "unsigned" | "bad" | "unknown-key"}``: by default
+:func:`gitreg.services.signatures.check` against the signers the main branch allows; what must be signed is
+``.gitreg.yaml``'s ``signing:`` (its stages, and ``"version"`` for version tags when ``versions: true``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ SignatureCheck = Callable[[list[str]], Mapping[str, str]]
 
 
 class Trust:
-    signature_check: SignatureCheck | None = None  # the default checker (wired where signing lives)
-    signatures_required_for: tuple[str, ...] = ()  # stages (and "version" for tags) that must be signed
+    signature_check: SignatureCheck | None = None  # another checker than Git's against main's allowed signers
+    signatures_required_for: tuple[str, ...] | None = None  # None: as `signing:` in .gitreg.yaml says
 
     def trace(self, ref: str | refs.ModelRef, *, check: SignatureCheck | None = None,
               required_for: Iterable[str] | None = None) -> Trace:
@@ -35,8 +36,8 @@ class Trust:
         ref = ref if isinstance(ref, refs.ModelRef) else refs.ModelRef.parse(ref)
         snapshot = Snapshot.read(self.git)
         found = snapshot.resolve(ref)
-        return trace.trace(self.git, snapshot, found, str(ref), check or self.signature_check,
-                           self.signatures_required_for if required_for is None else tuple(required_for))
+        return trace.trace(self.git, snapshot, found, str(ref), self._signature_checker(check),
+                           self._required_signatures(snapshot, required_for))
 
     def audit(self, *, since: str | None = None, until: str | None = None, stage: str | None = None,
               model: str | None = None, check: SignatureCheck | None = None) -> Audit:
@@ -52,4 +53,22 @@ class Trust:
             snapshot.stage(stage)
         if span.model and span.model not in snapshot.by_model:
             raise NotFoundError(f"no model named {model!r}: `gitreg list` shows the registered models")
-        return compliance.report(self.git, snapshot, span, check or self.signature_check)
+        return compliance.report(self.git, snapshot, span, self._signature_checker(check))
+
+    def _signature_checker(self, check: SignatureCheck | None) -> SignatureCheck:
+        chosen = check or self.signature_check
+        if chosen is not None:
+            return chosen
+        from gitreg.services import signatures
+
+        return lambda oids: {oid: found.state for oid, found in signatures.check(self.git, oids).items()}
+
+    def _required_signatures(self, snapshot: Snapshot, required_for: Iterable[str] | None) -> tuple[str, ...]:
+        if required_for is not None:
+            return tuple(required_for)
+        if self.signatures_required_for is not None:
+            return self.signatures_required_for
+        policy = snapshot.config.signing
+        if policy is None:
+            return ()
+        return policy.required_for + (("version",) if policy.versions else ())

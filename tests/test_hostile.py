@@ -168,7 +168,7 @@ def test_nan_and_infinite_metrics_and_params_are_refused(registry, run, artifact
 @pytest.mark.parametrize("text, reason", [
     ("stage: [dev]\n", "unknown key 'stage' at the top level: did you mean 'stages'?"),
     ("stages: [dev]\noverride: [ada@example.com]\n", "unknown key 'override' at the top level: did you mean 'overrides'?"),
-    ("stages: [dev]\nextra: 1\n", "the top level may only set schema, stages, metrics, overrides, ci, serialization, load (found the unknown key 'extra')"),
+    ("stages: [dev]\nextra: 1\n", "the top level may only set schema, stages, metrics, overrides, ci, serialization, load, signing (found the unknown key 'extra')"),
     ("stages: [{name: production, gate: {requires: dev}}]\n", "unknown key 'gate' in stage production: did you mean 'gates'?"),
     ("stages: [{name: dev, brnch: stage/d}]\n", "unknown key 'brnch' in stage dev: did you mean 'branch'?"),
     ("stages: [{nmae: dev}]\n", "unknown key 'nmae' in a stage: did you mean 'name'?"),

@@ -92,7 +92,8 @@ def test_trace_through_a_squashed_and_a_merge_committed_pull_request(scene):
     assert newest.evidence.pull_request == 8 and newest.author.startswith("Forge Bot")
     assert newest.evidence.trailers_from and newest.evidence.proposed_by == "Ada Lovelace <ada@example.com>"
     assert newest.override and newest.forced_failures == ("accuracy >= 0.9: FAIL (actual 0.5, required >= 0.9)",)
-    assert newest.evidence.signature is None and production.tag_link.facts["signature"] is None
+    # nothing is signed, and nothing has to be (no `signing:`): the default checker says so without failing
+    assert newest.evidence.signature == "unsigned" and production.tag_link.facts["signature"] == "unsigned"
     assert production.stages.keys() == {"production"}
 
     merged = registry.trace("m@0.2.0")
@@ -113,11 +114,11 @@ def test_trace_cli_renders_every_format_and_exits_zero_when_every_link_holds(sce
     registry, _ = scene
     run = Invoker(registry.root)
     text = run("trace", "m#production").stdout
-    assert "m@v0.3.0" in text and "PR #8" in text and "verdict: every link holds" in text and "not checked" in text
+    assert "m@v0.3.0" in text and "PR #8" in text and "verdict: every link holds" in text and "signature: unsigned" in text
     markdown = run("trace", "m@0.2.0", "--markdown").stdout
     assert markdown.startswith("# Trace of m@v0.2.0: m@v0.2.0") and "| #7 |" in markdown and "## A/B tests" in markdown
     data = json.loads(run("trace", "m@0.2.0", "--json").stdout)
-    assert data["ok"] and data["base"][0]["name"] == "m@v0.1.0" and data["events"][0]["signature"] is None
+    assert data["ok"] and data["base"][0]["name"] == "m@v0.1.0" and data["events"][0]["signature"] == "unsigned"
     run("trace", "m@0.2.0", "--json", "--markdown", expect=2)
     run("trace", "ghost#production", expect=int(ExitCode.NOT_FOUND))
 
@@ -240,7 +241,7 @@ def test_audit_is_deterministic_here_and_in_a_clone_and_summarises(scene):
     assert (summary["promotions"], summary["registrations"], summary["rollbacks"]) == (3, 3, 0)
     assert summary["overrides"] == {"Ada Lovelace <ada@example.com>": 1}
     assert summary["forced_gate_failures"][0]["gate"].startswith("accuracy >= 0.9: FAIL (actual 0.5")
-    assert summary["pull_requests"] == [7, 8] and summary["unsigned_events"] is None
+    assert summary["pull_requests"] == [7, 8] and len(summary["unsigned_events"]) == 6  # nothing signed
     assert outputs["csv"].splitlines()[0].startswith("time,action,model,version")
     assert len(outputs["csv"].splitlines()) == 7 and "Forge Bot" in outputs["csv"]
     assert "- overrides: Ada Lovelace <ada@example.com> (1)" in outputs["markdown"]

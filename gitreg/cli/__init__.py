@@ -15,6 +15,7 @@ from gitreg.cli.integration_commands import INTEGRATION_COMMANDS
 from gitreg.cli.lifecycle_commands import LIFECYCLE_COMMANDS
 from gitreg.cli.query_commands import QUERY_COMMANDS
 from gitreg.cli.remote_commands import REMOTE_COMMANDS
+from gitreg.cli.sign_commands import SIGN_COMMANDS
 from gitreg.cli.stage_commands import STAGE_COMMANDS
 from gitreg.cli.transfer_commands import TRANSFER_COMMANDS
 from gitreg.cli.trust_commands import TRUST_COMMANDS
@@ -65,7 +66,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
 
 for _command in (COMMANDS + STAGE_COMMANDS + LIFECYCLE_COMMANDS + ANNOTATE_COMMANDS + ALIAS_COMMANDS + QUERY_COMMANDS
                  + REMOTE_COMMANDS + TRANSFER_COMMANDS + INTEGRATION_COMMANDS + UI_COMMANDS
-                 + TRUST_COMMANDS):
+                 + TRUST_COMMANDS + SIGN_COMMANDS):
     cli.add_command(_command)
 
 

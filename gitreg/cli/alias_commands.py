@@ -8,6 +8,7 @@ import click
 
 from gitreg.cli import render
 from gitreg.cli.commands import _registry, json_option, push_option, repo_option
+from gitreg.cli.sign_option import sign_option
 
 
 @click.group()
@@ -33,6 +34,7 @@ def alias() -> None:
 @click.argument("name")
 @click.argument("alias_name", metavar="ALIAS")
 @click.argument("version", metavar="VERSION")
+@sign_option
 @push_option
 @json_option
 @click.pass_context
@@ -65,6 +67,7 @@ def alias_set(ctx, name: str, alias_name: str, version: str, push: bool, as_json
 @alias.command(name="rm")
 @click.argument("name")
 @click.argument("alias_name", metavar="ALIAS")
+@sign_option
 @push_option
 @json_option
 @click.pass_context

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from gitreg.cli import render
+from gitreg.cli.sign_option import sign_option
 from gitreg.domain.refs import ModelRef
 
 
@@ -16,7 +17,9 @@ def _registry(ctx: click.Context):
     remote = ctx.meta.get("gitreg.repo")
     if remote:
         return Registry.open(remote)
-    return Registry(".")
+    registry = Registry(".")
+    registry.sign_default = ctx.meta.get("gitreg.sign")  # --sign/--no-sign (gitreg.cli.sign_commands)
+    return registry
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -99,6 +102,7 @@ def init(path: str, remote: str | None, endpoint_url, region, profile, access_ke
               help="The artifact's format when its name does not say it (skops, joblib, onnx, torch, "
                    "safetensors, xgboost, lightgbm, file...).")
 @click.option("--dry-run", is_flag=True, help="Print what would be registered and change nothing.")
+@sign_option
 @push_option
 @json_option
 @click.pass_context
@@ -152,6 +156,7 @@ def register(ctx, name, path, version, bump, line, metric_pairs, metrics_file, p
 @click.command(name="register-many")
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path), metavar="MANIFEST.yaml")
 @click.option("--dry-run", is_flag=True, help="Print the versions it would register and change nothing.")
+@sign_option
 @push_option
 @json_option
 @click.pass_context

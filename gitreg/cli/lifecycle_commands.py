@@ -6,6 +6,7 @@ import click
 
 from gitreg.cli import render
 from gitreg.cli.commands import _registry, json_option, push_option
+from gitreg.cli.sign_option import sign_option
 
 
 @click.command()
@@ -15,6 +16,7 @@ from gitreg.cli.commands import _registry, json_option, push_option
 @click.option("--match", metavar="EXPR", help="Deprecate every version this search expression selects.")
 @click.option("--dry-run", is_flag=True, help="Print what would be deprecated and change nothing.")
 @click.option("--yes", is_flag=True, help="Confirm a --match that selects more than 10 versions.")
+@sign_option
 @push_option
 @json_option
 @click.pass_context

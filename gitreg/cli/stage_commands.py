@@ -8,6 +8,7 @@ import click
 
 from gitreg.cli import render
 from gitreg.cli.commands import _registry, json_option, push_option, repo_option
+from gitreg.cli.sign_option import sign_option
 from gitreg.errors import IntegrityError
 
 dry_run_option = click.option("--dry-run", is_flag=True, help="Print the change and make none.")
@@ -47,6 +48,7 @@ def _report(result, as_json: bool, dry_run: bool, pr: bool = False) -> None:
 @click.option("--force", is_flag=True, help="Promote even if gates fail; the override and its author are recorded.")
 @click.option("--pr", is_flag=True, help="Only create (and push) the promotion branch, for a pull-request review.")
 @dry_run_option
+@sign_option
 @push_option
 @json_option
 @click.pass_context
@@ -117,6 +119,7 @@ def _report_train(result, as_json: bool, dry_run: bool) -> None:
 @click.option("--to", "to", metavar="VERSION", help="Go back to this earlier version of the stage in one commit.")
 @click.option("--train", "train_stage", metavar="STAGE", help="Undo the newest release train of STAGE as one unit.")
 @dry_run_option
+@sign_option
 @push_option
 @json_option
 @click.pass_context
@@ -147,6 +150,7 @@ def rollback(ctx, name, stage, to, train_stage, dry_run, push, as_json) -> None:
 @click.argument("name")
 @click.argument("stage")
 @dry_run_option
+@sign_option
 @push_option
 @json_option
 @click.pass_context
@@ -229,9 +233,11 @@ def check_promotion(ctx, base, head, stage, as_json) -> None:
 @click.option("--remote", is_flag=True, help="Also check that the DVC remote holds every version's bytes.")
 @click.option("--repair", is_flag=True,
               help="First fix what interrupted commands left that is safe to fix, and say what was done.")
+@click.option("--signatures", is_flag=True,
+              help="Also check every signature against .gitreg/allowed_signers (see `gitreg signatures`).")
 @json_option
 @click.pass_context
-def verify(ctx, artifacts, remote, repair, as_json) -> None:
+def verify(ctx, artifacts, remote, repair, signatures, as_json) -> None:
     """Check the whole registry against its invariants and report every breach.
 
     Each version tag's card must match its tag; each stage's content must
@@ -244,11 +250,12 @@ def verify(ctx, artifacts, remote, repair, as_json) -> None:
       gitreg verify
       gitreg verify --artifacts --remote
       gitreg verify --repair
+      gitreg verify --signatures
       gitreg verify --json
     """
     registry = _registry(ctx)
     repaired = registry.repair().done if repair else registry.recovered  # opening it settled a crash
-    problems = registry.verify(artifacts=artifacts, remote=remote)
+    problems = registry.verify(artifacts=artifacts, remote=remote, signatures=signatures)
     for line in [] if as_json else repaired:
         click.echo(f"repaired: {line}")
     if as_json:

@@ -10,6 +10,7 @@ from typing import Any
 
 from gitreg.domain import formats, yamlio
 from gitreg.domain.refs import check_stage
+from gitreg.domain.signing import SigningPolicy, parse_policy
 from gitreg.domain.thresholds import Threshold
 from gitreg.errors import InvalidInputError
 
@@ -17,7 +18,7 @@ CONFIG_FILE = ".gitreg.yaml"
 LOWER_WORDS = ("lower", "min", "minimize")
 DIRECTIONS = (*LOWER_WORDS, "higher", "max", "maximize")
 GATE_KEYS = ("requires", "metrics", "no_regression")
-TOP_KEYS = ("schema", "stages", "metrics", "overrides", "ci", "serialization", "load")
+TOP_KEYS = ("schema", "stages", "metrics", "overrides", "ci", "serialization", "load", "signing")
 LOAD_KEYS = ("pickle",)
 STAGE_KEYS = ("name", "branch", "gates")
 CI_KEYS = ("install",)
@@ -76,6 +77,7 @@ class Config:
     ci_install: str | None = None  # the pip requirement the generated workflows install
     serialization: str = "skops"  # how register saves a Python object
     pickle_policy: str = "warn"  # load of a pickle-based artifact: allow, warn or refuse
+    signing: SigningPolicy | None = None  # `signing:`: which events must be signed (None: none)
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -123,7 +125,16 @@ def _validated(data: Any) -> Config:
     return Config(stages=stages, metric_directions=_directions(data.get("metrics") or {}),
                   overrides=_overrides(data.get("overrides") or []), ci_install=_ci_install(data.get("ci") or {}),
                   serialization=_serialization(data.get("serialization", "skops")),
-                  pickle_policy=_pickle_policy(data.get("load") or {}))
+                  pickle_policy=_pickle_policy(data.get("load") or {}), signing=_signing(data, stages))
+
+
+def _signing(data: dict, stages: tuple[Stage, ...]) -> SigningPolicy | None:
+    if "signing" not in data:
+        return None
+    try:
+        return parse_policy(data["signing"], tuple(stage.name for stage in stages))
+    except ValueError as exc:
+        raise _invalid(str(exc)) from exc
 
 
 def _serialization(value: Any) -> str:

@@ -10,6 +10,7 @@ touched unless the caller asks for it.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -25,6 +26,7 @@ from gitreg.errors import (
     NotARegistryError,
     PushRejectedError,
     RemoteMovedError,
+    SigningKeyError,
 )
 
 RECORD_END = "\x00\n"
@@ -97,6 +99,9 @@ LOG_COMMIT_FORMAT = "%S%x00%H%x00commit%x00%P%x00%an <%ae>%x00%at%x00%(trailers:
 class Git:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        # True: every commit and tag this object writes is signed with Git's own signing (the user's
+        # user.signingkey and gpg.format), so `git verify-tag`/`verify-commit` check it without gitreg
+        self.sign = False
 
     # ----------------------------------------------------------------- plumbing
     def _run(
@@ -486,10 +491,13 @@ class Git:
         return self.commit_tree(tree, [parent] if parent else [], message, identity)
 
     def commit_tree(self, tree: str, parents: list[str], message: str, identity: Identity) -> str:
-        args = ["commit-tree", tree]
+        args = ["commit-tree", *(["-S"] if self.sign else []), tree]
         for parent in parents:
             args += ["-p", parent]
-        return self._out(*args, "-F", "-", input=message, env=_stamp(identity))
+        proc = self._run(*args, "-F", "-", input=message, env=_stamp(identity), check=False)
+        if proc.returncode != 0:
+            raise (_signing_failure(proc.stderr) if self.sign else GitError(_describe_failure(args, proc.stderr)))
+        return proc.stdout.strip()
 
     def hash_blob(self, content: bytes) -> str:
         return self._out("hash-object", "-w", "--stdin", input=content)
@@ -517,11 +525,7 @@ class Git:
         ref = f"refs/tags/{name}"
         if self.rev_parse(ref):
             raise ConflictError(f"tag {name} already exists: versions are immutable, pick another version")
-        tag_object = (
-            f"object {target}\ntype commit\ntag {name}\n"
-            f"tagger {identity.name} <{identity.email}> {identity.git_date}\n\n{message}"
-        )
-        oid = self._out("mktag", input=tag_object)
+        oid = self.make_tag_object(name, target, message, identity)
         self.update_ref(ref, oid, None, f"gitreg: tag {name}")
         return oid
 
@@ -530,15 +534,99 @@ class Git:
         transaction); ConflictError when one exists already. ``{name: tag object id}``."""
         if not tags:
             return {}
-        made = {name: self._out("mktag", input=f"object {target}\ntype commit\ntag {name}\n"
-                                               f"tagger {who.name} <{who.email}> {who.git_date}\n\n{message}")
-                for name, target, message, who in tags}
+        made = {name: self.make_tag_object(name, target, message, who) for name, target, message, who in tags}
         proc = self._run("update-ref", "--stdin", check=False,
                          input="".join(f"create refs/tags/{name} {oid}\n" for name, oid in made.items()))
         if proc.returncode != 0:
             raise ConflictError(f"a tag gitreg meant to create exists already ({_describe_failure(('update-ref',), proc.stderr)}): "
                                 "run the command again")
         return made
+
+    def make_tag_object(self, name: str, target: str, message: str, identity: Identity) -> str:
+        """An annotated tag object (no ref), signed when ``self.sign``; its id."""
+        if self.sign and not message.endswith("\n"):
+            message += "\n"  # the signature block must start a line
+        if not self.sign:
+            return self._out("mktag", input=f"object {target}\ntype commit\ntag {name}\n"
+                                            f"tagger {identity.name} <{identity.email}> {identity.git_date}\n\n{message}")
+        # `git tag -s` is Git's only way to sign a tag, and it also creates the ref: run it in a private bare
+        # repository that borrows this one's objects (alternates) and has none of its refs, with the signing
+        # settings this repository sees, then copy the signed object here with mktag (same bytes, same id)
+        with tempfile.TemporaryDirectory(prefix="gitreg-sign-") as shadow:  # outside .git: a kill leaves no litter
+            shadow_git = Git(shadow)
+            shadow_git._run("init", "-q", "--bare", shadow)
+            objects = Path(self._out("rev-parse", "--git-path", "objects"))
+            (Path(shadow) / "objects" / "info" / "alternates").write_text(f"{(self.root / objects).resolve()}\n")
+            settings = [arg for key, value in self.signing_settings().items() for arg in ("-c", f"{key}={value}")]
+            env = {**_stamp(identity), "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email,
+                   "GIT_DIR": shadow}
+            proc = shadow_git._run(*settings, "tag", "-s", "--cleanup=verbatim", "-F", "-", name, target,
+                                   input=message, env=env, check=False)
+            if proc.returncode != 0:
+                raise _signing_failure(proc.stderr)
+            content = shadow_git._run("cat-file", "tag", f"refs/tags/{name}", env={"GIT_DIR": shadow}, text=False).stdout
+        return self._out("mktag", input=content)
+
+    def signing_settings(self) -> dict[str, str]:
+        """The ``user.*`` and ``gpg.*`` settings this repository sees (global and local), in one call."""
+        proc = self._run("config", "-z", "--get-regexp", r"^(user|gpg)\.", check=False)
+        pairs = (entry.partition("\n") for entry in proc.stdout.split("\x00") if entry)
+        return {key: value for key, _, value in pairs}
+
+    def signing_problem(self) -> str | None:
+        """Why Git could not sign here (a missing key or program), checked before any change; None: it can."""
+        settings = self.signing_settings()
+        fmt = settings.get("gpg.format", "openpgp").lower()
+        key = settings.get("user.signingkey", "")
+        if fmt == "ssh":
+            program = settings.get("gpg.ssh.program", "ssh-keygen")
+            if not key and not settings.get("gpg.ssh.defaultkeycommand"):
+                return ("gpg.format is ssh but Git has no key to sign with: run "
+                        "`git config --global user.signingkey ~/.ssh/id_ed25519.pub`")
+            if key and not key.startswith(("key::", "ssh-")) and not Path(os.path.expanduser(key)).is_file():
+                return (f"user.signingkey is {key}, which is not a file: run "
+                        "`git config --global user.signingkey PATH_OF_YOUR_KEY.pub`")
+        elif fmt == "openpgp":
+            program = settings.get("gpg.openpgp.program") or settings.get("gpg.program", "gpg")
+            if shutil.which(program) and not key and not settings.get("user.email"):
+                return "Git has no key to sign with: run `git config --global user.signingkey YOUR_GPG_KEY_ID`"
+            if shutil.which(program):
+                wanted = key or settings.get("user.email", "")
+                found = subprocess.run([program, "--batch", "--list-secret-keys", "--", wanted], capture_output=True)
+                if found.returncode != 0:
+                    return (f"{program} has no secret key {wanted!r} to sign with: run `git config --global "
+                            "user.signingkey YOUR_KEY_ID` (or `git config --global gpg.format ssh` and an SSH key)")
+        elif fmt == "x509":
+            program = settings.get("gpg.x509.program", "gpgsm")
+        else:
+            return f"gpg.format is {fmt!r}: set it to ssh, openpgp or x509 (`git config --global gpg.format ssh`)"
+        if not shutil.which(program):
+            return f"{program} is not installed, and Git needs it to sign with gpg.format {fmt}: install it"
+        return None
+
+    def commit_signatures(self, oids: list[str], settings: dict[str, str],
+                          env: dict[str, str] | None = None) -> dict[str, tuple[str, str, str]]:
+        """``{commit: (%G?, signer, key fingerprint)}`` of every commit, from one ``git log --no-walk``
+        (``settings`` such as ``gpg.ssh.allowedSignersFile`` given as ``-c``)."""
+        if not oids:
+            return {}
+        args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+        proc = self._run(*args, "log", "--no-walk=unsorted", "--stdin", "--format=%H%x00%G?%x00%GS%x00%GF%x00%GK%x00",
+                         input="".join(f"{oid}\n" for oid in oids), env=env, check=False)
+        if proc.returncode != 0:
+            raise GitError(_describe_failure(("log",), proc.stderr))
+        found = {}
+        for chunk in proc.stdout.split(RECORD_END):
+            fields = chunk.strip("\n").split("\x00")
+            if len(fields) >= 5:
+                found[fields[0]] = (fields[1], fields[2], fields[3] or fields[4])
+        return found
+
+    def verify_tag_raw(self, oid: str, settings: dict[str, str], env: dict[str, str] | None = None) -> tuple[int, str]:
+        """``git verify-tag --raw``: (exit code, what the signing program said)."""
+        args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+        proc = self._run(*args, "verify-tag", "--raw", oid, env=env, check=False)
+        return proc.returncode, proc.stderr
 
     def write_bundle(self, path: str, refs: list[str], prerequisites: list[str]) -> None:
         """A Git bundle at ``path`` of ``refs`` alone (the ``prerequisites`` it builds on are left out)."""
@@ -791,6 +879,7 @@ def _feed(stream, lines: list[str], close: bool = True) -> None:
 def _tag_record(name: str, oid: str, content: bytes) -> TagRecord:
     """A tag object's target, its type and the message (Git writes ``object`` and ``type`` first)."""
     headers, _, message = content.partition(b"\n\n")
+    message = message[:signature_start(message)]  # what was signed: readers never see the signature block
     first, _, rest = headers.partition(b"\n")
     second = rest.partition(b"\n")[0]
     if first.startswith(b"object ") and second.startswith(b"type "):
@@ -802,6 +891,22 @@ def _tag_record(name: str, oid: str, content: bytes) -> TagRecord:
     tagger = _header(headers, b"tagger") if name.endswith("!") else ""
     return TagRecord(name, oid, target.decode(errors="replace"), message.decode(errors="replace"),
                      kind.decode(errors="replace"), tagger)
+
+
+SIGNATURE_STARTS = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN SSH SIGNATURE-----",
+                    b"-----BEGIN SIGNED MESSAGE-----")
+
+
+def signature_start(message: bytes) -> int:
+    """Where a tag message's signature block begins (its length when unsigned): as Git reads it, the last
+    line that starts like a signature."""
+    found, pos = len(message), 0
+    while pos < len(message):
+        if message.startswith(SIGNATURE_STARTS, pos):
+            found = pos
+        end = message.find(b"\n", pos)
+        pos = len(message) if end < 0 else end + 1
+    return found
 
 
 def _header(headers: bytes, key: bytes) -> str:
@@ -840,6 +945,11 @@ def _stamp(identity: Identity) -> dict[str, str]:
         "GIT_AUTHOR_DATE": identity.git_date,
         "GIT_COMMITTER_DATE": identity.git_date,
     }
+
+
+def _signing_failure(stderr: str | bytes) -> SigningKeyError:
+    detail = _describe_failure(("signing",), stderr).removeprefix("git signing failed: ")
+    return SigningKeyError(f"Git could not sign ({detail}): check `git config user.signingkey` and `gpg.format`")
 
 
 def _describe_failure(args, stderr: str | bytes) -> str:

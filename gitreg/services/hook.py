@@ -23,6 +23,7 @@ from gitreg.domain.version import ModelVersion
 from gitreg.errors import GitregError, InvalidInputError, NotARegistryError
 from gitreg.io.git import Git
 from gitreg.services import aliases, annotations, artifact_check, checks, config_source, deprecation, gto_tags, index
+from gitreg.services import signatures as signing_rules
 from gitreg.services.config_source import load as load_config
 
 ZERO = "0" * 40
@@ -90,6 +91,7 @@ def check(git: Git, updates: list[Update]) -> list[str]:
         if update.ref in stages:
             problems += _check_stage(git, config, versions, stages[update.ref], update, moved, deprecated)
     problems += aliases.hook_problems(git, updates, versions, [s.name for s in config.stages], deprecated, ZERO)
+    problems += signing_rules.hook_problems(git, config, updates, ZERO)  # who may sign: main's, before the push
     return problems + gto_tags.hook_problems(git, config, versions, updates, moved)
 
 

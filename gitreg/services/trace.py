@@ -4,7 +4,7 @@ The version tag (and its card against the tagged tree), the code commit, each da
 pointer at the commit it was registered from, the base model chain, and every event of the version's history
 (``log``'s events, consumed generically by action) with its evidence: the forge pull request a merge or squash
 names, who proposed it, the gates and overrides the trailers record, and the signature state an injected checker
-reports (:mod:`gitreg.services.signatures` once merged; none: "not checked").
+reports (by default :mod:`gitreg.services.signatures`; none: "not checked").
 """
 
 from __future__ import annotations
@@ -89,9 +89,9 @@ def steps_with_evidence(git: Git, events: list[Event], check: Checker | None,
     commits = sorted({event.commit for event in events if _is_sha(event.commit)})
     branches = _promotion_branches(git, events)
     found = commit_evidence(git, commits, branches)
-    signed = {event.commit: (tag_oids.get(event.commit, event.commit) if event.action == "register" else event.commit)
+    signed = {event.commit: _vouching(git, event, tag_oids, found.get(event.commit, (Evidence(), {}))[0])
               for event in events}
-    states = _signatures(check, sorted(set(signed.values()))) if check else {}
+    states = _signatures(check, sorted({oid for oids in signed.values() for oid in oids})) if check else {}
     steps = []
     for event in events:
         evidence, recovered = found.get(event.commit, (Evidence(), {}))
@@ -101,12 +101,35 @@ def steps_with_evidence(git: Git, events: list[Event], check: Checker | None,
             gates, override = change.gates, change.override
         if check:
             evidence = Evidence(evidence.pull_request, evidence.proposed_by, evidence.subject,
-                                states.get(signed[event.commit], model.UNSIGNED), evidence.trailers_from)
+                                _best(states, signed[event.commit]), evidence.trailers_from)
         data = event.to_dict()
         extra = {key: value for key, value in data.items() if key not in _EVENT_FIELDS and value is not None}
         steps.append(Step(event.action, event.model, event.version, event.from_version, event.stage, event.author,
                           event.time, event.commit, gates, override, evidence, extra))
     return steps
+
+
+def _vouching(git: Git, event: Event, tag_oids: Mapping[str, str], evidence: Evidence) -> tuple[str, ...]:
+    """The objects whose signature counts for ``event``: a registration's tag; a stage event's commit and, for a
+    forge's merge, the promotion commit that carries our trailers when it installs the same model subtree."""
+    if event.action == "register":
+        return (tag_oids.get(event.commit, event.commit),)
+    second = evidence.trailers_from
+    if not second or second == event.commit or not _is_sha(second):
+        return (event.commit,)
+    cat = git.cat_file()
+    here, there = (cat.get(f"{oid}:{refs.model_dir(event.model)}") for oid in (event.commit, second))
+    same = here is not None and there is not None and here[0] == there[0]
+    return (event.commit, second) if same else (event.commit,)
+
+
+_STRENGTH = (model.GOOD, model.BAD, model.UNKNOWN_KEY, model.UNSIGNED)
+
+
+def _best(states: Mapping[str, str], oids: tuple[str, ...]) -> str:
+    """A good signature if any of ``oids`` has one, else the most telling state."""
+    found = [states.get(oid, model.UNSIGNED) for oid in oids]
+    return min(found, key=lambda state: _STRENGTH.index(state) if state in _STRENGTH else len(_STRENGTH))
 
 
 _EVENT_FIELDS = {"action", "model", "version", "from_version", "stage", "author", "time", "commit", "gates",
