@@ -203,8 +203,9 @@ def list_models(ctx, include_deprecated: bool, as_json: bool) -> None:
         testing.setdefault(record.model, []).append(record)
     if as_json:
         render.emit_json_rows({**m.to_dict(), "deprecated": snapshot.deprecated(m.latest) is not None,
-                               "experiment": [{"stage": e.stage, "id": e.id, "candidate": e.candidate,
-                                               "split": e.split} for e in testing.get(m.name, [])] or None}
+                               **({"experiment": [{"stage": e.stage, "id": e.id, "candidate": e.candidate,
+                                                   "split": e.split} for e in testing[m.name]]}
+                                  if m.name in testing else {})}  # only a model under an A/B test has the key
                               for m in models)
         return
     if not models:
