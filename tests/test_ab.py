@@ -18,7 +18,8 @@ from gitreg.domain import abstats, routing
 from gitreg.domain.experiment import path_of
 from gitreg.errors import ConflictError, GateError, InvalidInputError, NotFoundError
 from gitreg.io.git import Git, TreeEdit
-from tests.conftest import Invoker, git, hooked_scene, snapshot
+from gitreg.services import hook
+from tests.conftest import Invoker, git, snapshot
 from tests.test_bad_input import refused
 from tests.test_stage_expectations import gitreg
 from tests.test_tree_truth import clone_of
@@ -29,13 +30,20 @@ STAGE = "stage/production"
 @pytest.fixture
 def scene(tmp_path, new_registry, clock, artifact, prebuilt):
     """churn v0.1.0..v0.3.0 pushed to a hooked bare remote, v0.1.0 in production."""
-    build_versions = hooked_scene(new_registry, artifact, [("churn", 1), ("churn", 2), ("churn", 3)])
 
-    def build(folder):
-        build_versions(folder)
-        Registry(folder / "alice").promote("churn", "0.1.0", "production", push=True)
+    def build(folder):  # made locally and published in one push: one run of the hook
+        bare = folder / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+        hook.install(bare)
+        registry = new_registry(folder / "alice", remote=folder / "store")
+        git(registry.root, "remote", "add", "origin", str(bare))
+        for n in (1, 2, 3):
+            artifact.write_bytes(f"churn{n}".encode() * 100)
+            registry.register("churn", artifact)
+        registry.promote("churn", "0.1.0", "production")
+        registry.push()
 
-    prebuilt.copy(("ab", 1), build, tmp_path)
+    prebuilt.copy(("ab", 2), build, tmp_path)
     return Registry(tmp_path / "alice"), tmp_path / "origin.git"
 
 
@@ -327,6 +335,13 @@ def test_start_for_review_makes_a_branch(scene):
     assert alice.experiments() == [] and before != snapshot(alice.root)["refs"]
     report = alice.check_promotion(STAGE, result.branch, "production")
     assert report.passed, report.to_dict()
+    tip = git(alice.root, "rev-parse", STAGE).strip()  # a forge merges the pull request, with its own message
+    tree = git(alice.root, "rev-parse", f"{result.commit}^{{tree}}").strip()
+    merge = git(alice.root, "commit-tree", tree, "-p", tip, "-p", result.commit, "-m", "Merge pull request #7").strip()
+    git(alice.root, "update-ref", f"refs/heads/{STAGE}", merge, tip)
+    assert [e.id for e in alice.experiments()] == ["pr1"] and alice.verify() == []
+    event = json.loads(Invoker(alice.root)("log", "churn", "--json").output)[0]
+    assert (event["action"], event["commit"], event["experiment"]["id"]) == ("ab-start", merge, "pr1")
 
 
 def test_ab_read_commands_keep_dvc_numpy_and_sklearn_off_their_path(scene, tmp_path):
