@@ -17,6 +17,7 @@ from gitreg.domain.catalog import ModelSummary
 from gitreg.domain.config import CONFIG_FILE, Config, Stage
 from gitreg.domain.trailers import StageChange
 from gitreg.errors import InvalidInputError, NotARegistryError, NotFoundError
+from gitreg.experiments import Experiments
 from gitreg.interop import Interop
 from gitreg.io import journal
 from gitreg.io.git import Git
@@ -56,7 +57,7 @@ def __getattr__(name: str) -> Any:
 __all__ = ["ModelSummary", "Registry"]
 
 
-class Registry(Lifecycle, Interop, Trust, Signing):
+class Registry(Lifecycle, Interop, Experiments, Trust, Signing):
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
     def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None,

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from gitreg.cli.ab_commands import AB_COMMANDS
 from gitreg.cli.alias_commands import ALIAS_COMMANDS
 from gitreg.cli.annotate_commands import ANNOTATE_COMMANDS
 from gitreg.cli.commands import COMMANDS
@@ -66,7 +67,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
 
 for _command in (COMMANDS + STAGE_COMMANDS + LIFECYCLE_COMMANDS + ANNOTATE_COMMANDS + ALIAS_COMMANDS + QUERY_COMMANDS
                  + REMOTE_COMMANDS + TRANSFER_COMMANDS + INTEGRATION_COMMANDS + UI_COMMANDS
-                 + TRUST_COMMANDS + SIGN_COMMANDS):
+                 + TRUST_COMMANDS + SIGN_COMMANDS + AB_COMMANDS):
     cli.add_command(_command)
 
 

@@ -213,15 +213,22 @@ def list_models(ctx, include_deprecated: bool, as_json: bool) -> None:
     snapshot = registry.snapshot()
     models = registry.models(snapshot=snapshot, include_deprecated=include_deprecated)
     render.warn_broken(snapshot.broken)
+    testing: dict[str, list] = {}  # models under an A/B test
+    for record in registry.experiments(snapshot=snapshot):
+        testing.setdefault(record.model, []).append(record)
     if as_json:
-        render.emit_json_rows({**m.to_dict(), "deprecated": snapshot.deprecated(m.latest) is not None}
+        render.emit_json_rows({**m.to_dict(), "deprecated": snapshot.deprecated(m.latest) is not None,
+                               **({"experiment": [{"stage": e.stage, "id": e.id, "candidate": e.candidate,
+                                                   "split": e.split} for e in testing[m.name]]}
+                                  if m.name in testing else {})}  # only a model under an A/B test has the key
                               for m in models)
         return
     if not models:
         click.echo("No models yet: register one with `gitreg register NAME PATH`.")
         return
     rows = [[m.name, m.latest.version + _deprecated_mark(snapshot, m.latest), str(m.versions),
-             render.stages_text(m.stages), ",".join(card.labels), render.metrics_text(card.metrics)]
+             render.stages_text(m.stages) + "".join(f" [A/B {e.stage}: v{e.candidate} {e.split:g}%]"
+                                                    for e in testing.get(m.name, [])), ",".join(card.labels), render.metrics_text(card.metrics)]
             for m in models for card in (m.latest.card,)]
     render.table(rows, ["NAME", "LATEST", "VERSIONS", "STAGES", "LABELS", "METRICS"])
 

@@ -49,6 +49,7 @@ def run(directory: Path | None, cli: click.Command, echo: Callable[[str], None] 
     step.cli("promote", "cancer", "0.2.0", "staging")
     step.cli("promote", "cancer", "0.2.0", "production")
     step.cli("rollback", "cancer", "production")
+    step.ab_test()
     step.cli("list")
     step.cli("log")
     step.cli("trace", "cancer#production")  # code, data, gates, who and when: the trust chain from Git alone
@@ -98,6 +99,27 @@ class _Stepper:
                      "--param", f"C={c}", "--label", "tabular", "--description", f"logistic regression, C={c}",
                      *(["--bump", "auto"] if version != "0.1.0" else []))
         return x_test, y_test
+
+    def ab_test(self) -> None:
+        """v0.2.0 against v0.1.0 on 20% of users, on simulated conversions (12% against 10%)."""
+        import random
+
+        from gitreg.domain import routing
+
+        self.cli("ab", "start", "cancer", "--candidate", "0.2.0", "--split", "20", "--key-field", "user_id",
+                 "--id", "cancer-demo")
+        self.cli("ab", "route", "cancer", "user-7")
+        outcomes = self.root.parent / f"{self.root.name}-outcomes.csv"
+        rng = random.Random(13)
+        rows = ["user_id,conversion"]
+        for i in range(20_000):
+            rate = 0.12 if routing.variant("cancer-demo", f"user-{i}", 20) == routing.CANDIDATE else 0.10
+            rows.append(f"user-{i},{int(rng.random() < rate)}")
+        outcomes.write_text("\n".join(rows) + "\n")
+        self.echo(f"\n# simulated outcomes of 20,000 users (candidate 12% conversion, control 10%): {outcomes}")
+        self.cli("ab", "report", "cancer", "--outcomes", str(outcomes))
+        self.cli("ab", "conclude", "cancer", "--promote", "--outcomes", str(outcomes))
+        self.cli("ab", "status")
 
     def predict(self, row, truth) -> None:
         from gitreg import Registry

@@ -198,6 +198,9 @@ def _arrow(event) -> str:
     to = f"v{event.version}" if event.version else "—"
     if event.action in ("register", "deprecate"):
         return to
+    if getattr(event, "experiment", None) and event.action != "ab-conclude":  # an A/B test: what it compares
+        found = event.experiment
+        return f"v{found['candidate']} ({found['split']:g}%) vs v{found['control']}"
     return f"{'v' + event.from_version if event.from_version else '—'} → {to}"
 
 

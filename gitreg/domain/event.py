@@ -19,6 +19,7 @@ class Event:
     override: str | None = None
     note: str | None = None  # a deprecation's reason
     alias: str | None = None  # the alias an alias-set / alias-rm event changed
+    experiment: dict | None = None  # an A/B test event's record (ab-start, ab-stop, ab-conclude, ab-resume)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -857,6 +857,13 @@ class CatFile:
             self._subtrees[found[0]] = {name: oid for mode, name, oid in _tree_entries(found[2]) if mode == b"40000"}
         return dict(self._subtrees[found[0]])
 
+    def files(self, spec: str) -> dict[str, str]:
+        """``{name: blob oid}`` of the files directly under a tree (an experiment's records)."""
+        found = self.get(spec)
+        if not found or found[1] != "tree":
+            return {}
+        return {name: oid for mode, name, oid in _tree_entries(found[2]) if mode.startswith(b"100")}
+
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait()

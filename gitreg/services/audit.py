@@ -19,7 +19,7 @@ from gitreg.domain.stage_view import group_by_model
 from gitreg.domain.values import assemble
 from gitreg.domain.version import ModelVersion
 from gitreg.io.git import Git
-from gitreg.services import aliases, history
+from gitreg.services import aliases, experiment_checks, history
 
 REGISTER, STAGE_CHANGE, DEPRECATE = 0, 1, 2
 _UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\Z")  # what _iso writes
@@ -28,12 +28,12 @@ _UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\Z")  # what _i
 def events(git: Git, config: Config, versions: list[ModelVersion], model: str | None = None,
            stage: str | None = None, deprecations: Iterable[Deprecation] = ()) -> list[Event]:
     if stage is not None:
-        keyed = _stage_changes(git, config, versions, model, stage)
+        keyed = _stage_changes(git, config, versions, model, stage) + experiment_checks.events(git, config, model, stage)
     else:  # the stage histories wait on Git (a thread) while the registrations are decoded (this one)
         with ThreadPoolExecutor(1) as pool:
             changes = pool.submit(_stage_changes, git, config, versions, model, None)
             keyed = (_registrations(versions, model) + _deprecations(deprecations, model) + aliases.events(git, model)
-                     + changes.result())
+                     + experiment_checks.events(git, config, model, None) + changes.result())
     keyed.sort(key=lambda item: item[0], reverse=True)
     return [event for _, event in keyed]
 

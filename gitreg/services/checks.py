@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from gitreg.domain import gates, refs, yamlio
 from gitreg.domain.card import CARD_FILE, Artifact, Card
 from gitreg.domain.config import Config, Stage
+from gitreg.domain.experiment import EXPERIMENTS_DIR
 from gitreg.domain.pointer import read_pointer
 from gitreg.domain.stage_view import group_by_model
 from gitreg.domain.version import BrokenTag, ModelVersion
 from gitreg.errors import CardError, GitregError, InvalidInputError, NotFoundError
 from gitreg.io.git import CatFile, Git
-from gitreg.services import deprecation, history
+from gitreg.services import deprecation, experiment_checks, history
 from gitreg.services.config_source import main_rev
 from gitreg.services.resolve import resolve_stages
 
@@ -97,7 +98,22 @@ def check_promotion(git: Git, config: Config, versions: list[ModelVersion], base
                                        f"{', '.join(outside[:5])}; a stage change touches only models/<name>/")
             for event in history.replay(cat, [step], stage.name, registered, ledger):
                 report.models.append(_judge(event, config, stage, views, deprecated or {}))
+            report.problems += _judge_experiments(git, cat, step, base_commit, head_commit, config, stage,
+                                                  registered, views, deprecated or {})
     return report
+
+
+def _judge_experiments(git, cat, step, base, head, config, stage, registered, views, deprecated) -> list[str]:
+    """The A/B test records the step adds, ends or keeps (:mod:`gitreg.services.experiment_checks`)."""
+    files = experiment_checks.step_files(git, cat, step.record, base, head)
+    if not files[0] and not files[1]:
+        return []
+    author = experiment_checks.author_of(cat, step.record or git.commit_record(head))
+
+    def in_stage(name: str) -> dict:
+        return {s: (v.version_of(name).version if v.version_of(name) else None) for s, v in views.items()}
+
+    return experiment_checks.judge_step(cat, step, files, config, stage, registered, in_stage, deprecated, author)
 
 
 def _birth(git: Git, cat: CatFile, main: str | None, head: str, report: PromotionReport) -> str | None:
@@ -146,7 +162,8 @@ def _as_on_main(cat: CatFile, main: str | None, commit: str, path: str) -> bool:
 
 def _outside(paths: list[str]) -> list[str]:
     """Changed paths that are not inside a ``models/<name>/`` folder."""
-    return [p for p in paths if not (p.startswith(f"{refs.MODELS_DIR}/") and p.count("/") >= 2)]
+    return [p for p in paths if not (p.startswith(f"{refs.MODELS_DIR}/") and p.count("/") >= 2)
+            and not p.startswith(f"{EXPERIMENTS_DIR}/")]  # judged as A/B test records
 
 
 def _judge(event: history.StageEvent, config: Config, stage: Stage, views, deprecated) -> ModelCheck:
@@ -245,7 +262,7 @@ def verify(git: Git, config: Config, versions: list[ModelVersion], broken: list[
     for view in views.values():
         problems += [str(breach) for breach in view.breaches.values()]
     problems += _stage_births(git, views)
-    return problems
+    return problems + experiment_checks.verify_problems(git, views, group_by_model(versions))
 
 
 def _stage_births(git: Git, views) -> list[str]:

@@ -14,7 +14,7 @@ from gitreg.domain.stage_view import StageView
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import ConflictError, IntegrityError, InvalidInputError
 from gitreg.io.git import Git
-from gitreg.services import deprecation, gto_tags, review, stage_plan
+from gitreg.services import deprecation, experiments, gto_tags, review, stage_plan
 from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan, StageResult
 
@@ -31,6 +31,7 @@ def promote(git: Git, snapshot: Snapshot, version: ModelVersion, stage: Stage, *
         views = current.stage_views
         view = views[stage.name]
         _refuse_breaches(view, version.name)
+        experiments.refuse_running(git, view, version.name, "promotion")
         in_stage = {name: (v.version_of(version.name).version if v.version_of(version.name) else None)
                     for name, v in views.items()}
         if in_stage[stage.name] == version.version:
@@ -57,16 +58,22 @@ def rollback(git: Git, snapshot: Snapshot, name: str, stage: Stage, *, to: str |
     def build(current: Snapshot) -> StagePlan:
         view = current.stage_views[stage.name]
         _refuse_breaches(view, name)
+        ab = experiments.plan_rollback(git, view, name, to)  # an A/B test ended, resumed or restored
+        if ab is not None:
+            return ab
         versions = {v.version: v for v in current.history(name)}
-        return stage_plan.plan_rollback(git, view, name, versions, to)
+        return experiments.restore_record(git, stage_plan.plan_rollback(git, view, name, versions, to), name)
 
     return _run(git, snapshot, build, dry_run)
 
 
 def retire(git: Git, snapshot: Snapshot, name: str, stage: Stage, *, dry_run: bool) -> StageResult:
     refuse_checked_out(git, stage)
-    return _run(git, snapshot, lambda current: stage_plan.plan_retire(git, current.stage_views[stage.name], name),
-                dry_run)
+    def build(current: Snapshot) -> StagePlan:
+        experiments.refuse_running(git, current.stage_views[stage.name], name, "retirement")
+        return stage_plan.plan_retire(git, current.stage_views[stage.name], name)
+
+    return _run(git, snapshot, build, dry_run)
 
 
 def _run(git: Git, snapshot: Snapshot, build: Build, dry_run: bool) -> StageResult:
