@@ -23,6 +23,7 @@ from gitreg.io.git import Git
 from gitreg.lifecycle import Lifecycle
 from gitreg.services import config_source
 from gitreg.services.snapshot import Snapshot
+from gitreg.watching import Watching
 
 # Write services, DVC-facing code and result types are imported where they are used: a read
 # command then imports none of them (a third of its start-up time).
@@ -54,7 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = ["ModelSummary", "Registry"]
 
 
-class Registry(Lifecycle, Interop):
+class Registry(Lifecycle, Interop, Watching):
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
     def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None,

@@ -17,6 +17,7 @@ from gitreg.cli.query_commands import QUERY_COMMANDS
 from gitreg.cli.remote_commands import REMOTE_COMMANDS
 from gitreg.cli.stage_commands import STAGE_COMMANDS
 from gitreg.cli.transfer_commands import TRANSFER_COMMANDS
+from gitreg.cli.watch_commands import WATCH_COMMANDS
 from gitreg.errors import GitregError, NotARegistryError
 from gitreg.services.ci import DISTRIBUTION
 
@@ -62,7 +63,7 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
 
 
 for _command in (COMMANDS + STAGE_COMMANDS + LIFECYCLE_COMMANDS + ANNOTATE_COMMANDS + ALIAS_COMMANDS + QUERY_COMMANDS
-                 + REMOTE_COMMANDS + TRANSFER_COMMANDS + INTEGRATION_COMMANDS):
+                 + REMOTE_COMMANDS + TRANSFER_COMMANDS + INTEGRATION_COMMANDS + WATCH_COMMANDS):
     cli.add_command(_command)
 
 
