@@ -37,7 +37,7 @@ def completion(shell: str) -> None:
     from click.shell_completion import get_completion_class
 
     root = click.get_current_context().find_root()
-    script = get_completion_class(shell)(root.command, {}, root.info_name or "gitreg", "_GITREG_COMPLETE").source()
+    script = get_completion_class(shell)(root.command, {}, "gitreg", "_GITREG_COMPLETE").source()
     click.echo(script, nl=False)
 
 

@@ -14,6 +14,7 @@ drawn only when stderr is a terminal; piped or redirected output gets no bar and
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -52,5 +53,10 @@ def bar(description: str, total: int):
     """A byte bar on stderr (kept when done, so the terminal shows what moved and how fast)."""
     from tqdm import tqdm
 
+    try:  # a terminal that does not know its size (0 x 0) would get no bar at all
+        known = all(os.get_terminal_size(sys.stderr.fileno()))
+    except (OSError, ValueError):
+        known = False
+    size = {"dynamic_ncols": True} if known else {"ncols": 80, "nrows": 24}
     return tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1000, file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.1, leave=True, colour=None)
+                mininterval=0.1, leave=True, colour=None, **size)
