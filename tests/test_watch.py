@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -220,6 +223,18 @@ def test_one_rounds_loop_and_a_state_cut_short_by_a_kill(shared, tmp_path):
     assert _round(again) == []
     again.state.close()
     assert len(State(state, "x").seen) == 2
+
+
+def test_a_watch_killed_between_delivery_and_memory_delivers_that_event_again_once(shared, tmp_path):
+    _, _, bob = shared
+    out = tmp_path / "seen.jsonl"
+    args = [sys.executable, "-m", "gitreg", "watch", "--once", "--exec", f"cat >> {out}; echo >> {out}"]
+    killed = subprocess.run(args, cwd=bob.root, capture_output=True, env={**os.environ, "GITREG_FAULT": "watch:delivered"})
+    assert killed.returncode == -signal.SIGKILL
+    assert [json.loads(line)["version"] for line in out.read_text().splitlines() if line] == ["0.1.0"]
+    Invoker(bob.root)("watch", "--once", "--exec", f"cat >> {out}; echo >> {out}")
+    assert [json.loads(line)["version"] for line in out.read_text().splitlines() if line] == ["0.1.0", "0.1.0", "0.2.0"]
+    assert Invoker(bob.root)("watch", "--once").output == ""
 
 
 def _round(watcher) -> list[dict]:

@@ -26,10 +26,6 @@ LARGE = 50 << 20
 CHUNK = 1 << 20
 
 
-def human(size: int) -> str:  # the one byte formatter lives in the domain; this name stays for old callers
-    return human_bytes(size)
-
-
 class Bar(Protocol):
     def update(self, n: int) -> Any: ...
     def close(self) -> Any: ...

@@ -26,7 +26,7 @@ from gitreg.domain import annotation
 from gitreg.domain import watch as rules
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import ConflictError, GitregError, InvalidInputError
-from gitreg.io import deliver
+from gitreg.io import deliver, faults
 from gitreg.io.git import Git
 
 STATE_FORMAT = 1
@@ -188,6 +188,7 @@ class Watcher:
                 result.problems.append(problem)
                 result.pending = len(new) - position
                 return result
+            faults.point("watch:delivered")  # a kill here: delivered, not yet remembered (sent again once)
             self.state.add(event["id"])
             self.shown.discard(event["id"])
             result.delivered.append(event)
