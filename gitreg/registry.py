@@ -26,6 +26,7 @@ from gitreg.services import config_source
 from gitreg.services.snapshot import Snapshot
 from gitreg.signing import Signing
 from gitreg.trust import Trust
+from gitreg.watching import Watching
 
 # Write services, DVC-facing code and result types are imported where they are used: a read
 # command then imports none of them (a third of its start-up time).
@@ -57,7 +58,7 @@ def __getattr__(name: str) -> Any:
 __all__ = ["ModelSummary", "Registry"]
 
 
-class Registry(Lifecycle, Interop, Experiments, Trust, Signing):
+class Registry(Lifecycle, Interop, Experiments, Trust, Signing, Watching):
     """A gitreg registry: a Git repository prepared by ``gitreg init``."""
 
     def __init__(self, path: str | os.PathLike = ".", *, remote_url: str | None = None,

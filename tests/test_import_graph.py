@@ -14,7 +14,7 @@ import gitreg
 PACKAGE = Path(gitreg.__file__).parent
 # lower number = lower layer; a module may import its own layer (without a cycle) or lower ones
 LAYERS = {"gitreg.errors": 0, "gitreg.domain": 1, "gitreg.io": 2, "gitreg.services": 3, "gitreg.integrations": 3,
-          "gitreg.registry": 4, "gitreg.lifecycle": 4, "gitreg.interop": 4, "gitreg.trust": 4, "gitreg.signing": 4, "gitreg.experiments": 4, "gitreg": 5, "gitreg.cli": 6, "gitreg.__main__": 7}
+          "gitreg.registry": 4, "gitreg.lifecycle": 4, "gitreg.interop": 4, "gitreg.trust": 4, "gitreg.signing": 4, "gitreg.experiments": 4, "gitreg.watching": 4, "gitreg": 5, "gitreg.cli": 6, "gitreg.__main__": 7}
 LAYERS["gitreg.web"] = 5.5  # the web view: above the public API it reads, below the CLI that starts it
 
 

@@ -171,9 +171,9 @@ def test_long_transfers_say_what_is_happening(shared, artifact, tmp_path, monkey
     _, _, alice = shared
     run = Invoker(alice.root)
     pushed = run("register", "m", str(artifact), "--push")
-    assert "Storing weights.bin in the DVC cache (1000 B)…" in pushed.stderr
-    assert "Uploading 1 artifact(s) to the DVC remote (1000 B)…" in pushed.stderr
+    assert "Storing weights.bin in the DVC cache (1.0 kB)…" in pushed.stderr
+    assert "Uploading 1 artifact(s) to the DVC remote (1.0 kB)…" in pushed.stderr
     shutil.rmtree(alice.root / ".dvc" / "cache")
     fetched = run("get", "m", "-o", str(tmp_path / "m.bin"))
-    assert "Downloading the artifact from the DVC remote (1000 B)…" in fetched.stderr
+    assert "Downloading the artifact from the DVC remote (1.0 kB)…" in fetched.stderr
     assert "done in" in fetched.stderr

@@ -50,7 +50,7 @@ def test_stats_of_a_registry_with_stage_history(registry, artifact, clock, run):
     assert data["stages"]["staging"]["branch"] == "stage/staging"
     assert data["registrations_per_month"] == {"2026-01": 2, "2026-02": 0, "2026-03": 1}
     text = run("stats").output
-    assert "Models          2\nVersions        3\nArtifact bytes  5.0 KB (5000 B; 4.0 KB unique)" in text
+    assert "Models          2\nVersions        3\nArtifact bytes  5.0 kB (5000 B; 4.0 kB unique)" in text
     assert "rollback a v0.1.0 by Ada Lovelace" in text
     assert "  2026-02       0  \n" in text and "  2026-01       2  " + "#" * 40 in text
 

@@ -99,7 +99,7 @@ def _evaluation_text(report: Comparison) -> None:
 
 
 def stats_text(report) -> None:
-    from gitreg.domain.stats import human_bytes
+    from gitreg.domain.sizes import human_bytes
 
     click.echo(f"Models          {report.models}")
     click.echo(f"Versions        {report.versions}")

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gitreg.domain.event import Event
+from gitreg.domain.sizes import human_bytes  # noqa: F401  (re-exported: the one formatter)
 from gitreg.domain.stage_view import StageView
 from gitreg.domain.version import ModelVersion
 
@@ -80,12 +81,3 @@ def per_month(created) -> dict[str, int]:
         months[f"{year:04d}-{month:02d}"] = counts.get((year, month), 0)
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return months
-
-
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"

@@ -33,9 +33,35 @@ from gitreg.io.dvc_layout import (  # noqa: E402  (the layout itself, re-exporte
 )
 from gitreg.io.dvc_layout import manifest as _manifest  # noqa: E402
 
-# DVC's messages would interleave with ours; its failures still reach us as exceptions, and long
-# transfers are announced by gitreg.io.progress.
-logging.getLogger("dvc").setLevel(logging.ERROR)
+# DVC's own log lines never reach the console raw: its failures reach us as exceptions (or through
+# _dvc_errors), long transfers are announced by gitreg.io.progress, and every record DVC logs is passed on
+# as a debug record of logger ``gitreg.dvc`` ("dvc: ..."), which `gitreg -v` shows.
+DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects")
+
+
+class _ToGitreg(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not format is no reason to fail a transfer
+            message = str(record.msg)
+        cause = record.exc_info[1] if record.exc_info else None
+        text = _one_line(f"{message}: {cause}" if cause else message)
+        logging.getLogger("gitreg.dvc").debug("dvc: %s%s", "" if record.levelno < logging.WARNING
+                                              else f"{record.levelname.lower()}: ", text)
+
+
+def _capture_dvc_logs() -> None:
+    verbose = logging.getLogger("gitreg").isEnabledFor(logging.DEBUG)
+    for name in DVC_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [_ToGitreg()]
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("dvc.progress").setLevel(logging.CRITICAL)  # DVC draws no bars of its own: ours do
+
+
+_capture_dvc_logs()
 
 DEFAULT_REMOTE = "storage"
 
@@ -109,11 +135,25 @@ def fetch(root: Path, md5s: list[str]) -> None:
             )
         cache = Path(repo.cache.local.path)
         try:
-            repo.cloud.pull(_hashes(md5s))
+            _pull(repo, _hashes(md5s))
             # A folder's manifest arrives first; its files are objects of their own.
-            repo.cloud.pull(_hashes(_files_of(cache, md5s)))
+            _pull(repo, _hashes(_files_of(cache, md5s)))
         except DvcException as exc:
             raise StorageError(f"fetching artifacts from the DVC remote failed: {exc}") from exc
+
+
+def _pull(repo: Repo, hashes: list[HashInfo]) -> None:
+    """``repo.cloud.pull``; with a progress bar showing, the same transfer with a byte-level callback
+    (DVC's own pull would draw a bar of files of its own)."""
+    callback = progress.dvc_callback()
+    if callback is None or not hashes:
+        repo.cloud.pull(hashes)
+        return
+    from dvc.data_cloud import get_index
+
+    odb = repo.cloud.get_remote_odb(None, "pull")
+    repo.cloud.transfer(odb, repo.cache.local, hashes, src_index=get_index(odb), cache_odb=repo.cache.local,
+                        verify=odb.verify, validate_status=repo.cloud._log_missing, callback=callback)
 
 
 def _hashes(md5s: list[str]) -> list[HashInfo]:
@@ -183,7 +223,9 @@ def push(root: Path, md5s: list[str] | None = None) -> Transfer:
             if not wanted:
                 return result
             with _dvc_errors() as logged:
-                moved = repo.cloud.transfer(repo.cache.local, odb, _hashes(wanted), cache_odb=repo.cache.local)
+                callback = progress.dvc_callback()
+                moved = repo.cloud.transfer(repo.cache.local, odb, _hashes(wanted), cache_odb=repo.cache.local,
+                                            **({"callback": callback} if callback else {}))
             why = logged[0] if logged else "the remote does not list it after the upload"
             for md5 in {h.value for h in moved.failed} | set(_absent(odb, wanted)):
                 result.failed.setdefault(owners[md5], why)

@@ -35,7 +35,7 @@ from pathlib import Path
 from gitreg.domain import yamlio
 from gitreg.domain.pointer import Pointer, check_manifest, check_md5
 from gitreg.errors import ArtifactError, StorageError, UnsafeContentError
-from gitreg.io import faults, journal
+from gitreg.io import faults, journal, progress
 
 CHUNK = 1 << 20
 CACHE_TYPES = ("reflink", "hardlink", "symlink", "copy")
@@ -254,7 +254,7 @@ def _store(cache: Path, source: Path) -> tuple[str, int]:
         fd, tmp = tempfile.mkstemp(prefix=journal.temp_prefix(), dir=obj.parent)
         os.close(fd)
         try:
-            shutil.copyfile(source, tmp)
+            progress.copy(source, tmp)
             faults.point("cache:copy")
             os.chmod(tmp, 0o444)
             os.replace(tmp, obj)
@@ -399,7 +399,7 @@ def _copy_into(source: Path, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=journal.temp_prefix(), dir=target.parent)
     os.close(fd)
     try:
-        shutil.copyfile(source, tmp)
+        progress.copy(source, tmp)
         faults.point("remote:copy")
         expected, copied = source.stat().st_size, os.stat(tmp).st_size
         if copied != expected:  # a full disk or a network file system can cut a copy short
@@ -487,13 +487,13 @@ def copy_out(source: Path, pointer: Pointer, destination: Path) -> None:
     cache = source.parent.parent  # objects live at <cache>/<2 hex>/<rest>
     if not pointer.is_dir:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, destination)
+        progress.copy(source, destination)
         return
     copies = [(object_path(cache, entry["md5"]), _target(destination, entry["relpath"]))
               for entry in manifest(source)]
     for obj, target in copies:
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(obj, target)
+        progress.copy(obj, target)
 
 
 def _target(destination: Path, relpath: str) -> Path:

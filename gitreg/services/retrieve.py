@@ -12,7 +12,7 @@ from gitreg.domain.card import CARD_FILE, Card
 from gitreg.domain.pointer import Pointer, read_pointer
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import ArtifactError, CardError, ConflictError, GitregError, UntrustedArtifactError
-from gitreg.io import artifact_store, dvc_layout, loaders, shared_cache
+from gitreg.io import artifact_store, dvc_layout, loaders, progress, shared_cache
 from gitreg.io.git import Git
 from gitreg.services import provenance
 
@@ -115,5 +115,7 @@ def write_out(git: Git, dvc_root: Path, found: ModelVersion, output: str | os.Pa
         raise ConflictError(f"{output} already exists: remove it or choose another -o path")
     stored = pointer(git, found)
     storage = artifact_store.load()
-    storage.copy_out(storage.materialize(dvc_root, stored), stored, output)
+    source = storage.materialize(dvc_root, stored)
+    with progress.step(f"Writing {output.name}", stored.size or 0):
+        storage.copy_out(source, stored, output)
     return output
