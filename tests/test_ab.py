@@ -191,6 +191,9 @@ def test_start_route_report_conclude_and_roll_back(scene, tmp_path, clock):
     assert alice.experiments() == [] and alice.verify() == []
     assert alice.router("churn").assign("user-1").version == "0.2.0"
     assert [s["state"] for s in alice.ab_status("churn")] == ["promoted"]
+    traced = run("trace", "churn#production").output  # the test the version went through is in its trace
+    assert "ab-start exp1: candidate v0.2.0 vs control v0.1.0, 50.0% on conversion" in traced
+    assert "ab-conclude exp1" in traced and "verdict candidate wins" in traced
 
     clock.tick()
     alice.rollback("churn", "production", push=True)  # the exact inverse: control back, the test runs again

@@ -194,6 +194,14 @@ def test_a_forge_merge_counts_the_signed_promotion_commit_a_squash_does_not(scen
     merge = git(root, "commit-tree", tree, "-p", tip, "-p", promotion, "-m", "Merge pull request #12").strip()
     git(root, "push", "-q", "origin", f"{merge}:refs/heads/stage/production")  # unsigned merge, signed promotion
     assert git(bare, "rev-parse", "stage/production").strip() == merge
+    registry.pull()
+    traced = registry.trace("m#production")  # the trust chain counts the promotion commit the merge took in
+    assert traced.ok and traced.tag_link.facts["signature"] == "good"
+    assert [(s.action, s.evidence.pull_request, s.evidence.signature) for s in traced.steps if s.stage] == [
+        ("promote", 12, "good")]
+    registry.promote("m", "0.2.0", "production", sign=False)  # made here, past no hook
+    result = Invoker(root)("trace", "m#production", expect=20)
+    assert "signature unsigned where signing is required" in result.stdout
 
 
 def _tree_with(root: Path, tree: str, prefix: str, subtree: str) -> str:

@@ -61,11 +61,21 @@ def trace_markdown(trace) -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_event_row(step) for step in t.steps]
     ab = [step for step in t.steps if step.action.startswith("ab")]
-    lines += ["", "## A/B tests", ""] + ([f"- {step.time} {step.action} {_cell(step.to_dict())}" for step in ab]
-                                        or ["- none"])
+    lines += ["", "## A/B tests", ""] + ([f"- {_cell(_ab_line(step))}" for step in ab] or ["- none"])
     lines += ["", "## Annotations", ""] + ([f"- {a['time']} {_cell(a['author'])}: {_cell(a)}" for a in t.annotations]
                                           or ["- none"])
     return "\n".join(lines) + "\n"
+
+
+def _ab_line(step) -> str:
+    """One A/B event: what was compared, on what split and metric, and the verdict a conclusion recorded."""
+    test = step.extra.get("experiment") or {}
+    line = (f"{step.time} {step.action} {test.get('id', '?')}: candidate v{test.get('candidate', '?')} vs control "
+            f"v{test.get('control', '?')}, {_value(test.get('split'))}% on {test.get('metric', '?')} "
+            f"by {step.author}")
+    if test.get("verdict"):
+        line += f"; verdict {test['verdict']} (p={test.get('p_value')}, {test.get('samples')}; {test.get('method')})"
+    return line
 
 
 def _event_row(step) -> str:
@@ -103,6 +113,8 @@ def trace_text(trace) -> str:
         out.append(f"  {step.time} {step.action}{where}{moved} by {step.author}{extra} "
                    f"[{step.commit[:12]}, signature: {_signature(e.signature)}]")
         out += [f"      gate {gate}" for gate in step.gates]
+    ab = [step for step in t.steps if step.action.startswith("ab")]
+    out += ["A/B tests:"] + [f"  {_ab_line(step)}" for step in ab] if ab else []
     out += [f"annotation {a['time']} {a['author']}: {a.get('note') or ''} {' '.join(a.get('labels') or [])}".rstrip()
             for a in t.annotations]
     out.append("verdict: every link holds" if t.ok else f"verdict: {len(t.problems)} broken link(s)")

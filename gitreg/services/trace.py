@@ -20,8 +20,8 @@ from gitreg.domain.trace import BROKEN, DIRTY, NOT_CHECKED, OK, Evidence, Link, 
 from gitreg.domain.trailers import parse_all
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import GitregError
-from gitreg.io.git import Git
-from gitreg.services import annotations, audit, lineage, retrieve
+from gitreg.io.git import CommitRecord, Git
+from gitreg.services import annotations, audit, lineage, retrieve, signatures
 from gitreg.services.snapshot import Snapshot
 
 Checker = Callable[[list[str]], Mapping[str, str]]
@@ -66,6 +66,9 @@ def _concerns(event: Event, found: ModelVersion) -> bool:
         return event.version == found.version
     if found.version in (event.version, event.from_version):
         return True
+    tested = event.experiment or {}
+    if found.version in (tested.get("control"), tested.get("candidate")):  # an A/B test it was part of
+        return True
     return any(isinstance(value, str) and found.tag in value for value in event.to_dict().values())
 
 
@@ -89,8 +92,10 @@ def steps_with_evidence(git: Git, events: list[Event], check: Checker | None,
     commits = sorted({event.commit for event in events if _is_sha(event.commit)})
     branches = _promotion_branches(git, events)
     found = commit_evidence(git, commits, branches)
-    signed = {event.commit: _vouching(git, event, tag_oids, found.get(event.commit, (Evidence(), {}))[0])
-              for event in events}
+    signed: dict[str, tuple[str, ...]] = {}
+    if check:
+        with git.cat_file() as cat:
+            signed = {event.commit: _vouching(cat, event, tag_oids) for event in events}
     states = _signatures(check, sorted({oid for oids in signed.values() for oid in oids})) if check else {}
     steps = []
     for event in events:
@@ -109,18 +114,18 @@ def steps_with_evidence(git: Git, events: list[Event], check: Checker | None,
     return steps
 
 
-def _vouching(git: Git, event: Event, tag_oids: Mapping[str, str], evidence: Evidence) -> tuple[str, ...]:
+def _vouching(cat, event: Event, tag_oids: Mapping[str, str]) -> tuple[str, ...]:
     """The objects whose signature counts for ``event``: a registration's tag; a stage event's commit and, for a
-    forge's merge, the promotion commit that carries our trailers when it installs the same model subtree."""
+    forge's merge, the promotion commit it took in when that carries our trailers and installs the same model
+    subtree (:func:`gitreg.services.signatures.event_candidates`, as the hook and ``verify`` judge it)."""
     if event.action == "register":
         return (tag_oids.get(event.commit, event.commit),)
-    second = evidence.trailers_from
-    if not second or second == event.commit or not _is_sha(second):
+    found = cat.get(event.commit) if _is_sha(event.commit) else None
+    if not found or found[1] != "commit":
         return (event.commit,)
-    cat = git.cat_file()
-    here, there = (cat.get(f"{oid}:{refs.model_dir(event.model)}") for oid in (event.commit, second))
-    same = here is not None and there is not None and here[0] == there[0]
-    return (event.commit, second) if same else (event.commit,)
+    head, _, message = found[2].decode(errors="replace").partition("\n\n")
+    parents = tuple(line.split()[1] for line in head.splitlines() if line.startswith("parent "))
+    return signatures.event_candidates(cat, CommitRecord(event.commit, parents, "", "", 0, message), event.model)
 
 
 _STRENGTH = (model.GOOD, model.BAD, model.UNKNOWN_KEY, model.UNSIGNED)
