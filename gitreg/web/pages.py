@@ -158,7 +158,8 @@ def trend_data(history: list[ModelVersion]) -> list[dict[str, Any]]:
 
 def timeline(state: State, name: str) -> dict[str, Any]:
     """Which version was in which stage when: one segment per stage event, to the next event of that stage."""
-    changes = [e for e in reversed(state.events) if e.model == name and e.stage]
+    changes = [e for e in reversed(state.events)  # an A/B event moves nothing its promote/rollback twin does not
+               if e.model == name and e.stage and not e.action.startswith("ab-")]
     segments, open_by_stage = [], {}
     for event in changes:
         before = open_by_stage.pop(event.stage, None)
@@ -171,7 +172,7 @@ def timeline(state: State, name: str) -> dict[str, Any]:
             open_by_stage[event.stage] = segment
     if segments:  # a stage still holding its version: drawn to a little after the newest change
         first, last = (datetime.fromisoformat(changes[i].time) for i in (0, -1))
-        end = (last + max((last - first) / 10, timedelta(hours=1))).isoformat()
+        end = (last + max((last - first) / 10, timedelta(seconds=1))).isoformat()
         for segment in segments:
             segment["current"] = segment["end"] is None
             segment["end"] = segment["end"] or end
