@@ -298,3 +298,12 @@ def test_signature_round_trip(payload, secret):
        st.text(max_size=10))
 def test_event_ids_depend_on_identity_fields_only(event, extra):
     assert rules.event_id(event) == rules.event_id({**event, "gates": extra, "override": extra})
+
+
+def test_an_ab_event_reads_as_what_it_compares():
+    from gitreg.domain.watch import describe
+
+    test = {"id": "exp1", "candidate": "0.2.0", "control": "0.1.0", "split": 10.0, "verdict": "candidate wins"}
+    line = describe({"action": "ab-conclude", "model": "churn", "version": "0.2.0", "stage": "production",
+                     "time": "T", "author": "Ada", "experiment": test})
+    assert line == "T  ab-conclude churn in production: A/B exp1 candidate 0.2.0 on 10.0% vs 0.1.0, candidate wins  by Ada"

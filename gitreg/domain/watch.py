@@ -75,6 +75,10 @@ def describe(event: dict) -> str:
         what += f" in {stage}" + (f" (was {before})" if before else "")
     elif action == "retire" and stage:
         what = f"{model} out of {stage}" + (f" (was {event.get('from_version')})" if event.get("from_version") else "")
+    elif action.startswith("ab-") and event.get("experiment"):
+        test = event["experiment"]
+        what = (f"{model} in {stage}: A/B {test.get('id')} candidate {test.get('candidate')} on {test.get('split')}% "
+                f"vs {test.get('control')}" + (f", {test['verdict']}" if test.get("verdict") else ""))
     elif action.startswith("alias-") and alias:
         what = f"{model}@{alias} -> {version}" if version else f"{model}@{alias} removed"
     elif stage:
