@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gitreg.domain import gates, refs, yamlio
+from gitreg.domain import gates, refs, three_way, yamlio
 from gitreg.domain.card import CARD_FILE, Artifact, Card
 from gitreg.domain.config import Config, Stage
 from gitreg.domain.experiment import EXPERIMENTS_DIR
@@ -139,13 +139,7 @@ def _steps_between(git: Git, cat, base: str | None, head: str) -> list[tuple[his
     proposed = cat.subtrees(f"{head}:{refs.MODELS_DIR}")
     forked = cat.subtrees(f"{fork}:{refs.MODELS_DIR}") if fork else {}
     before = cat.subtrees(f"{base}:{refs.MODELS_DIR}")
-    after = dict(before)
-    for name in set(proposed) | set(forked):
-        if proposed.get(name) != forked.get(name):
-            if name in proposed:
-                after[name] = proposed[name]
-            else:
-                after.pop(name, None)
+    after = three_way.merged(before, forked, proposed)
     record = git.commit_record(head)
     step = history.Step(None, before, after, history.trailers_of(cat, record),
                         history.trailer_author(cat, record))

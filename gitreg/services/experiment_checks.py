@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from gitreg.domain import experiment as rules
-from gitreg.domain import gates, refs
+from gitreg.domain import gates, refs, three_way
 from gitreg.domain.config import Config, Stage
 from gitreg.domain.event import Event
 from gitreg.domain.version import ModelVersion
@@ -35,13 +35,7 @@ def step_files(git: Git, cat: CatFile, record: CommitRecord | None, base: str | 
         return files(record.parents[0] if record.parents else None), files(record.oid)
     fork = git.merge_base(base, head) if base else None
     before, forked, proposed = files(base), files(fork), files(head)
-    after = dict(before)
-    for name in set(proposed) | set(forked):
-        if proposed.get(name) != forked.get(name):
-            if name in proposed:
-                after[name] = proposed[name]
-            else:
-                after.pop(name, None)
+    after = three_way.merged(before, forked, proposed)
     return before, after
 
 
