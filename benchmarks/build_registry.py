@@ -344,6 +344,8 @@ def build(root: Path, models: int, versions: int, stages: bool = True, echo=prin
     last = register_bulk(root, models, versions, echo)
     if stages:
         (stage_history_real if real_stages else stage_history)(root, models, versions, last, echo, every)
+        if not real_stages:  # the real commands mirror each stage change into GTO's tags; fast-import does not
+            Registry(root).sync_tags()
     if pack:
         pack_refs(root)
     return root
