@@ -217,6 +217,8 @@ def test_events_of_one_second_keep_the_order_of_the_stage_branch(scene, tmp_path
         ("ab-conclude", "0.2.0"), ("promote", "0.2.0"), ("ab-start", "0.1.0"), ("promote", "0.1.0")]
     traced = [step.action for step in alice.trace("churn#production").steps]
     assert traced[-3:] == ["ab-start", "promote", "ab-conclude"]
+    unsigned = alice.audit(check=lambda oids: dict.fromkeys(oids, "unsigned")).summary()["unsigned_events"]
+    assert len(unsigned) == len(set(unsigned)) and alice.log("churn")[0].commit in unsigned  # listed once
 
 
 def test_stop_keeps_the_control_and_rollback_resumes(scene, tmp_path, clock):

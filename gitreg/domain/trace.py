@@ -177,7 +177,8 @@ class Audit:
                 overrides[who] = overrides.get(who, 0) + 1
             forced += [{"commit": step.commit, "model": step.model, "version": step.version, "stage": step.stage,
                         "gate": gate, "override": step.override} for gate in step.forced_failures]
-        unsigned = [step.commit for step in self.steps if step.evidence.signature not in (None, GOOD)]
+        # each commit once: a conclusion that promotes is two events (promote, ab-conclude) of one commit
+        unsigned = list(dict.fromkeys(step.commit for step in self.steps if step.evidence.signature not in (None, GOOD)))
         counts: dict[str, int] = {}
         for step in self.steps:
             counts[step.action] = counts.get(step.action, 0) + 1
