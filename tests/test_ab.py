@@ -207,6 +207,20 @@ def test_start_route_report_conclude_and_roll_back(scene, tmp_path, clock):
     assert alice.verify() == []
 
 
+def test_events_of_one_second_keep_the_order_of_the_stage_branch(scene, tmp_path):
+    """Without a tick everything below happens in one second: the start sorts before the promotion its
+    conclusion made (it used to sort after every stage event of that second, as in `gitreg demo`)."""
+    alice, _ = scene
+    alice.ab_start("churn", candidate="0.2.0", split=50, experiment_id="same-second", key_field="user_id")
+    alice.ab_conclude("churn", promote=True, outcomes=outcomes(tmp_path / "o.csv", "same-second", 50))
+    assert [(e.action, e.version) for e in alice.log("churn", "production")] == [
+        ("ab-conclude", "0.2.0"), ("promote", "0.2.0"), ("ab-start", "0.1.0"), ("promote", "0.1.0")]
+    traced = [step.action for step in alice.trace("churn#production").steps]
+    assert traced[-3:] == ["ab-start", "promote", "ab-conclude"]
+    unsigned = alice.audit(check=lambda oids: dict.fromkeys(oids, "unsigned")).summary()["unsigned_events"]
+    assert len(unsigned) == len(set(unsigned)) and alice.log("churn")[0].commit in unsigned  # listed once
+
+
 def test_stop_keeps_the_control_and_rollback_resumes(scene, tmp_path, clock):
     alice, _ = scene
     alice.ab_start("churn", candidate="0.3.0", split=10, experiment_id="exp2", min_samples=100, key_field="user_id")

@@ -19,9 +19,11 @@ from gitreg.domain.event import Event
 from gitreg.domain.version import ModelVersion
 from gitreg.errors import UnsafeContentError
 from gitreg.io.git import CatFile, CommitRecord, Git
+from gitreg.services.history import clock_of
 from gitreg.services.resolve import match_tree
 
-AB_EVENT = 3  # sorts after the stage event of the same commit (a conclusion that promotes shows both)
+AB_EVENT = 1  # audit.STAGE_CHANGE: ordered with the stage events by the commit's Gitreg-Clock
+AFTER_STAGE_EVENT = 1 << 62  # then after the stage event of the same commit (a conclusion that promotes shows both)
 
 
 def step_files(git: Git, cat: CatFile, record: CommitRecord | None, base: str | None,
@@ -167,9 +169,13 @@ def events(git: Git, config: Config, model: str | None, stage: str | None) -> li
         if not records:
             continue
         with git.cat_file() as cat:
+            clock = 0
             for position, record in enumerate(records):
-                for event in _events_of(cat, record, stage_config.name, model):
-                    keyed.append(((record.timestamp, AB_EVENT, 0, position), event))
+                found = _events_of(cat, record, stage_config.name, model)
+                if found:  # the clock of the commit (a merge's second parent's), as the stage events read it
+                    clock = max(clock, clock_of(cat, record))
+                for event in found:
+                    keyed.append(((record.timestamp, AB_EVENT, clock, AFTER_STAGE_EVENT + position), event))
     return keyed
 
 

@@ -10,6 +10,7 @@ rollback: a commit that *says* rollback but installs anything else is a promotio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -150,6 +151,9 @@ def step_of(cat: CatFile, record: CommitRecord) -> Step:
                 trailers_of(cat, record), trailer_author(cat, record))
 
 
+_CLOCK = re.compile(r"^Gitreg-Clock: (\d+)\s*$", re.MULTILINE)
+
+
 def _carrier(cat: CatFile, record: CommitRecord) -> tuple[str, str] | None:
     """(raw headers, message) of the commit whose trailers count: the commit's own, or for a merge
     without any (a forge's), its second parent's."""
@@ -169,6 +173,25 @@ def trailers_of(cat: CatFile, record: CommitRecord) -> dict[str, StageChange]:
         carrier = _carrier(cat, record)
         changes = parse_all(carrier[1]) if carrier else []
     return {change.model: change for change in changes}
+
+
+def clock_of(cat: CatFile, record: CommitRecord, reach: int = 64) -> int:
+    """The commit's ``Gitreg-Clock`` or, for a merge whose own message names none, its second parent's; for
+    a commit without one (an A/B record's), the nearest first-parent ancestor's, found within ``reach``
+    commits, so that it sorts after what it was made on. 0 when none is found."""
+    message, parents = record.message, record.parents
+    for _ in range(reach):
+        found = _CLOCK.search(message)
+        if not found and len(parents) > 1 and not parse_all(message) and (second := cat.get(parents[1])):
+            found = _CLOCK.search(second[2].decode(errors="replace").partition("\n\n")[2])
+        if found:
+            return int(found.group(1))
+        raw = cat.get(parents[0]) if parents else None
+        if not raw:
+            return 0
+        headers, _, message = raw[2].decode(errors="replace").partition("\n\n")
+        parents = tuple(line[len("parent "):] for line in headers.splitlines() if line.startswith("parent "))
+    return 0
 
 
 def trailer_author(cat: CatFile, record: CommitRecord) -> str | None:
