@@ -296,3 +296,19 @@ def test_a_signing_failure_or_a_kill_leaves_nothing_half_done(scene, artifact):
     assert reopened.recovered == ("finished the interrupted registration of m@v0.3.0",)
     tag = git(root, "rev-parse", "m@v0.3.0").strip()
     assert reopened.check_signatures([tag])[tag].state == "good"
+
+
+def test_an_ab_test_on_a_stage_that_must_be_signed_is_signed_too(scene):
+    """Starting an A/B test routes traffic to the candidate: on a stage `signing:` lists, its commit (which
+    changes only experiments/<name>.yaml) needs a good signature as a promotion does."""
+    registry, bare, _ = scene
+    registry.promote("m", "0.1.0", "production", push=True)
+    with pytest.raises(PushRejectedError, match="unsigned; .gitreg.yaml requires signed changes to production"):
+        registry.ab_start("m", "production", candidate="0.2.0", split=10, sign=False, push=True)
+    assert registry.experiments("m") == []  # the refused start is taken back
+    registry.ab_start("m", "production", candidate="0.2.0", split=10, sign=False)  # here, past no hook
+    assert any("unsigned" in problem for problem in registry.verify(signatures=True))
+    registry.ab_conclude("m", "production", stop=True)  # signed by default: production requires it
+    registry.rollback("m", "production")  # the stop's exact inverse resumes the unsigned start's test
+    registry.ab_conclude("m", "production", stop=True, sign=True)
+    assert registry.verify(signatures=True) != []  # the unsigned start stays in the history

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from gitreg.domain import refs, signing
 from gitreg.domain.config import Config
+from gitreg.domain.experiment import EXPERIMENTS_DIR
 from gitreg.domain.signing import BAD, GOOD, UNKNOWN_KEY, UNSIGNED_SIGNATURE, Signature
 from gitreg.domain.trailers import parse_all
 from gitreg.errors import SigningKeyError
@@ -179,11 +180,17 @@ def report(git: Git, config: Config, versions, marks, stage_tips: dict[str, str 
     with git.cat_file() as cat:
         for stage in config.stages:
             tip = stage_tips.get(stage.name)
-            for step in history.steps(git, cat, tip) if tip else []:
-                for model in step.changed_models():
-                    candidates = event_candidates(cat, step.record, model)
-                    required = policy.requires_stage(stage.name) and policy.required_at(step.record.timestamp)
-                    stage_events.append((f"{stage.name}: {model} (commit {step.oid[:8]})", candidates, required))
+            if not tip:
+                continue
+            changes = [(model, step.record) for step in history.steps(git, cat, tip)
+                       for model in step.changed_models()]
+            seen = {(record.oid, model) for model, record in changes}
+            changes += [(model, record) for model, record in _ab_record_changes(git, cat, tip)
+                        if (record.oid, model) not in seen]
+            for model, record in changes:
+                candidates = event_candidates(cat, record, model)
+                required = policy.requires_stage(stage.name) and policy.required_at(record.timestamp)
+                stage_events.append((f"{stage.name}: {model} (commit {record.oid[:8]})", candidates, required))
     aliases = git.ref_histories(sorted(git.ref_values("refs/gitreg/aliases/")))
     times = _tagger_times(git, [oid for _, _, oid in tags if oid])
     signatures = check(git, [oid for _, _, oid in tags if oid] + [oid for _, c, _ in stage_events for oid in c]
@@ -270,8 +277,25 @@ FIX = (f"sign it (`--sign`, with `git config user.signingkey` and `gpg.format ss
 def _stage_events(git: Git, cat: CatFile, stage, rev_range: str) -> list[tuple]:
     from gitreg.services import history
 
-    return [(stage, model, step.oid, event_candidates(cat, step.record, model))
-            for step in history.steps(git, cat, rev_range) for model in step.changed_models()]
+    found = [(stage, model, step.oid, event_candidates(cat, step.record, model))
+             for step in history.steps(git, cat, rev_range) for model in step.changed_models()]
+    seen = {(oid, model) for _, model, oid, _ in found}
+    return found + [(stage, model, record.oid, event_candidates(cat, record, model))
+                    for model, record in _ab_record_changes(git, cat, rev_range) if (record.oid, model) not in seen]
+
+
+def _ab_record_changes(git: Git, cat: CatFile, rev_range: str) -> list[tuple[str, CommitRecord]]:
+    """``(model, commit)`` for each first-parent commit of ``rev_range`` that changes an A/B test's record
+    (``experiments/<name>.yaml``): starting or stopping a test routes traffic as surely as a promotion does,
+    so a stage that must be signed needs these signed too. Oldest first."""
+    changes = []
+    for record in git.first_parent_log(rev_range, EXPERIMENTS_DIR)[::-1]:
+        parent = record.parents[0] if record.parents else None
+        here = cat.files(f"{record.oid}:{EXPERIMENTS_DIR}")
+        there = cat.files(f"{parent}:{EXPERIMENTS_DIR}") if parent else {}
+        changes += [(name.removesuffix(".yaml"), record) for name in sorted(set(here) | set(there))
+                    if name.endswith(".yaml") and here.get(name) != there.get(name)]
+    return changes
 
 
 def _unsigned(events: list[tuple], signatures: dict[str, Signature]) -> list[str]:
