@@ -237,8 +237,12 @@ def test_stop_keeps_the_control_and_rollback_resumes(scene, tmp_path, clock):
     assert alice.stage_versions("churn")["production"] == "0.1.0"
     assert alice.log("churn")[0].experiment["verdict"] == "no significant difference"
     clock.tick()
-    alice.rollback("churn", "production")
+    said = Invoker(alice.root)("rollback", "churn", "production").output
+    assert "A/B test exp2 runs again: traffic is split again" in said  # the user is told traffic splits again
     assert [e.id for e in alice.experiments()] == ["exp2"] and alice.verify() == []
+    clock.tick()
+    said = Invoker(alice.root)("rollback", "churn", "production").output
+    assert "A/B test exp2 ended: the control takes all traffic" in said and alice.experiments() == []
 
 
 def test_concurrent_starts_on_a_shared_remote_one_wins(scene, tmp_path):

@@ -37,6 +37,17 @@ def _report(result, as_json: bool, dry_run: bool, pr: bool = False) -> None:
         click.echo(f"{change.subject()} ({was}); {result.plan.stage.branch} at {render.short(result.commit)}")
     if result.tags and not as_json:
         click.echo(f"  GTO tags: {', '.join(sorted(result.tags))}")
+    _say_ab_effect(result.plan.body)
+
+
+def _say_ab_effect(body: str) -> None:
+    """A rollback that also ends or resumes an A/B test says so: traffic splits (or stops splitting) with it."""
+    from gitreg.domain.experiment import RESUME, STOP, parse_trailers
+
+    found = parse_trailers(body or "")
+    if found is not None and found.action in (RESUME, STOP):
+        what = "runs again: traffic is split again" if found.action == RESUME else "ended: the control takes all traffic"
+        click.echo(f"  A/B test {found.experiment} {what} (`gitreg ab status {found.model}`)")
 
 
 @click.command()
