@@ -23,7 +23,7 @@ def trace(ctx, ref: str, as_json: bool, markdown: bool) -> None:
     data input against the DVC pointer at its commit, the base model chain,
     environment, metrics, and every event that brought it where it is: who,
     when, from which version, gates with actual values, overrides, the pull
-    request a forge merge names, signatures. Exits 19 when a link is broken.
+    request a forge merge names, signatures. Exits 20 when a link is broken.
 
     \b
     Examples:
