@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitreg.cli import cli
 from gitreg.domain.experiment import path_of
@@ -154,3 +156,33 @@ def test_the_web_server_refuses_hostile_requests(scene, monkeypatch):  # noqa: F
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# ------------------------------------------------------------------------------------ signing
+KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
+
+def test_hostile_allowed_signers_lines_are_named_and_not_handed_to_git():
+    from gitreg.domain import signing
+    from gitreg.services.signatures import _usable_lines
+
+    good = f"ada@example.com ssh-ed25519 {KEY}"
+    for hostile in (f"{good}\x0cmallory@evil ssh-rsa {KEY}", f"ada@example.com\x00x ssh-ed25519 {KEY}",
+                    f"{good}\rmallory@evil ssh-ed25519 {KEY}", f"{good}\u2028mallory@evil ssh-ed25519 {KEY}",
+                    f'ada@example.com command="rm -rf /" ssh-ed25519 {KEY}', "ada@example.com ssh-ed25519 !!notbase64",
+                    "ada@example.com", "x" * 100_000):
+        problems = signing.allowed_signers_problems(f"# ok\n{good}\n{hostile}\n")
+        assert len(problems) == 1 and problems[0].startswith(".gitreg/allowed_signers line 3:"), problems
+        assert _usable_lines(f"# ok\n{good}\n{hostile}\n") == f"{good}\n"
+    assert _usable_lines(f"{good}\r\n{good}") == f"{good}\n{good}\n"  # CRLF files are read
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200))
+def test_allowed_signers_checks_never_raise_and_keep_only_clean_lines(text):
+    from gitreg.domain import signing
+    from gitreg.services.signatures import _usable_lines
+
+    signing.allowed_signers_problems(text)
+    for line in _usable_lines(text).split("\n"):
+        assert not any(ord(c) < 32 and c != "\t" for c in line)
