@@ -152,6 +152,7 @@ def test_the_web_server_refuses_hostile_requests(scene, monkeypatch):  # noqa: F
         assert fetch("/?page=%C2%B2") == 400  # '²' is a digit to str.isdigit, not to int()
         assert fetch("/log?" + "&".join(f"k{i}=v" for i in range(2000))) == 200
         assert fetch("/diff?a=churn@0.1.0&b=" + "x" * 4000) in (400, 404)
+        assert fetch("/model/" + "x" * 70_000) == 414  # the standard library's limit on a request line
         assert fetch("/") == 200  # and the server still serves
     finally:
         httpd.shutdown()
@@ -186,3 +187,40 @@ def test_allowed_signers_checks_never_raise_and_keep_only_clean_lines(text):
     signing.allowed_signers_problems(text)
     for line in _usable_lines(text).split("\n"):
         assert not any(ord(c) < 32 and c != "\t" for c in line)
+
+
+def test_hand_made_experiment_trailers_do_not_break_the_reads(scene, tmp_path):  # noqa: F811
+    """Commits on the stage branch whose trailers claim A/B actions, with no record or lies in the fields."""
+    from gitreg.io.git import Git, TreeEdit
+
+    alice, _ = scene
+    run = Invoker(alice.root)
+    g = Git(alice.root)
+    messages = [
+        "x\n\nGitreg-Model: churn\nGitreg-Stage: production\nGitreg-Ab-Action: start\n",
+        "x\n\nGitreg-Model: churn\nGitreg-Stage: production\nGitreg-Ab-Action: conclude\nGitreg-Experiment: ../e\n"
+        "Gitreg-Ab-Split: nan\nGitreg-Ab-Control: 9.9.9\nGitreg-Ab-Candidate: \u202e\n",
+        "x\n\nGitreg-Model: ../../etc\nGitreg-Stage: production\nGitreg-Ab-Action: stop\n",
+        "x\n\nGitreg-Model: churn\nGitreg-Stage: nowhere\nGitreg-Ab-Action: stop\nGitreg-Experiment: " + "e" * 5000 + "\n",
+    ]
+    tip = g.rev_parse(STAGE)
+    for message in messages:
+        commit = g.commit(tip, TreeEdit(remove=[], graft={}, put={"experiments/README.txt": b"x"}), message,
+                          g.identity())
+        g.update_ref(f"refs/heads/{STAGE}", commit, tip, "test")
+        before = snapshot(alice.root)
+        for args in (("log", "--json"), ("log", "churn"), ("ab", "status", "--json"), ("ab", "status", "churn"),
+                     ("trace", "churn#production", "--json"), ("audit", "--format", "json"),
+                     ("watch", "--once", "--json", "--state", str(tmp_path / "w.state"))):
+            result = run.runner.invoke(cli, list(args), catch_exceptions=True)
+            assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+            assert result.exit_code in (0, 1, 4, 5, 13, 17, 20), (args, result.exit_code, result.output)
+            if result.exit_code:
+                assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, \
+                    (args, result.stderr)
+        for path in ("/", "/log", "/model/churn", "/model/churn/v/0.1.0"):
+            status, page = server.Site(alice).page(path, {})
+            assert status == 200, (path, page[-500:])
+        assert snapshot(alice.root) == before
+        g.update_ref(f"refs/heads/{STAGE}", tip, commit, "test")
+        (tmp_path / "w.state").unlink(missing_ok=True)
