@@ -30,7 +30,8 @@ def report(record: Experiment, outcomes: str | os.PathLike) -> dict:
     if path.stat().st_size > MAX_BYTES:
         raise InvalidInputError(f"outcomes file {path} is over 2 GB: aggregate it first")
     values: dict[str, list[float]] = {routing.CONTROL: [], routing.CANDIDATE: []}
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as raw:  # in chunks: the file may be up to 2 GB
+        digest = hashlib.file_digest(raw, "sha256").hexdigest()
     disagreeing = _read(path, record, values)
     every = values[routing.CONTROL] + values[routing.CANDIDATE]
     binary = bool(every) and all(v in (0.0, 1.0) for v in every)
