@@ -7,6 +7,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -108,8 +109,9 @@ def test_watch_refuses_hostile_webhooks_and_state_files(scene, tmp_path):  # noq
 
 
 # ------------------------------------------------------------------------------------ trace / audit
-def test_audit_dates_and_broken_trace_refs(scene):  # noqa: F811
+def test_audit_dates_and_broken_trace_refs(scene, tmp_path, monkeypatch):  # noqa: F811
     alice, _ = scene
+    monkeypatch.chdir(alice.root)
     run = Invoker(alice.root)
     for since in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00", "2026-13-01", "yesterday", "2026-01-01\x00",
                   "9" * 5000, "", " "):
@@ -122,6 +124,9 @@ def test_audit_dates_and_broken_trace_refs(scene):  # noqa: F811
         result = run("trace", ref, expect=run_code_any(run, ("trace", ref)))
         assert result.exit_code in (4, 5) and result.stderr.startswith("error: "), result.stderr
     assert "Exits 20 when a link is broken" in run("trace", "--help").output
+    refused(run, "audit", "-o", str(tmp_path / "no" / "such" / "audit.md"), code=4, match="cannot write the report")
+    if Path("/dev/full").exists():
+        refused(run, "audit", "-o", "/dev/full", code=4, match="cannot write the report")
 
 
 def run_code_any(run: Invoker, args) -> int:
@@ -193,11 +198,12 @@ def test_allowed_signers_checks_never_raise_and_keep_only_clean_lines(text):
         assert not any(ord(c) < 32 and c != "\t" for c in line)
 
 
-def test_hand_made_experiment_trailers_do_not_break_the_reads(scene, tmp_path):  # noqa: F811
+def test_hand_made_experiment_trailers_do_not_break_the_reads(scene, tmp_path, monkeypatch):  # noqa: F811
     """Commits on the stage branch whose trailers claim A/B actions, with no record or lies in the fields."""
     from gitreg.io.git import Git, TreeEdit
 
     alice, _ = scene
+    monkeypatch.chdir(alice.root)
     run = Invoker(alice.root)
     g = Git(alice.root)
     messages = [
