@@ -234,3 +234,30 @@ def test_hand_made_experiment_trailers_do_not_break_the_reads(scene, tmp_path, m
         assert snapshot(alice.root) == before
         g.update_ref(f"refs/heads/{STAGE}", tip, commit, "test")
         (tmp_path / "w.state").unlink(missing_ok=True)
+
+
+def test_hand_made_tags_whose_index_json_is_broken_or_lies(scene, tmp_path, monkeypatch):  # noqa: F811
+    """Tags made with plain git (as a push past a hook-less remote could bring): the reads name them or skip them."""
+    alice, _ = scene
+    monkeypatch.chdir(alice.root)
+    run = Invoker(alice.root)
+    real = git(alice.root, "cat-file", "-p", "churn@v0.1.0").split("\n\n", 1)[1].split("\n\n", 1)[1]
+    bodies = ["{not json", real.replace('"0.1.0"', '"0.2.0"'), "[" * 100_000 + "]" * 100_000,
+              real.replace('"metrics":{}', '"metrics":{"auc":NaN}')]
+    for body in bodies:
+        (tmp_path / "message").write_text(f"Register churn v0.9.0\n\n{body}\n")
+        git(alice.root, "tag", "-a", "-F", str(tmp_path / "message"), "churn@v0.9.0", "churn@v0.1.0^{commit}")
+        before = snapshot(alice.root)
+        for args in (("trace", "churn@0.9.0", "--json"), ("audit", "--format", "json"), ("log", "--json"),
+                     ("list", "--json"), ("show", "churn@0.9.0", "--json")):
+            result = run.runner.invoke(cli, list(args), catch_exceptions=True)
+            assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+            if result.exit_code:
+                assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, \
+                    (args, result.stderr)
+            assert result.exit_code == (8 if "churn@0.9.0" in args else 0), (args, result.exit_code, result.stderr)
+        for path in ("/", "/log", "/model/churn", "/model/churn/v/0.9.0"):
+            status, page = server.Site(alice).page(path, {})
+            assert status in (200, 404, 500) and "Traceback" not in page, (path, status)
+        assert snapshot(alice.root) == before
+        git(alice.root, "tag", "-d", "churn@v0.9.0")
