@@ -8,7 +8,7 @@ import click
 
 from gitreg.cli import trust_render
 from gitreg.cli.commands import _registry
-from gitreg.errors import BrokenLinkError
+from gitreg.errors import BrokenLinkError, InvalidInputError
 
 
 @click.command()
@@ -23,7 +23,7 @@ def trace(ctx, ref: str, as_json: bool, markdown: bool) -> None:
     data input against the DVC pointer at its commit, the base model chain,
     environment, metrics, and every event that brought it where it is: who,
     when, from which version, gates with actual values, overrides, the pull
-    request a forge merge names, signatures. Exits 19 when a link is broken.
+    request a forge merge names, signatures. Exits 20 when a link is broken.
 
     \b
     Examples:
@@ -68,7 +68,11 @@ def audit(ctx, since, until, stage, model, fmt: str, output: Path | None) -> Non
     if output is None:
         click.echo(text, nl=False)
         return
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write the report to {output} ({exc.strerror}): give -o a file in a "
+                                "folder that exists and has room") from None
     click.echo(f"Wrote {len(report.steps)} event(s) to {output}", err=True)
 
 

@@ -22,6 +22,7 @@ _STATUS = {"G": GOOD, "U": UNKNOWN_KEY, "E": UNKNOWN_KEY, "N": UNSIGNED, "B": BA
 _KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
               "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss")
 _OPTION = re.compile(r'^(cert-authority|namespaces="[A-Za-z0-9_.,*-]+"|valid-(after|before)="?[0-9TZ]{8,15}"?)$')
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 _PRINCIPAL = re.compile(r"^[^\s\"',]+$")
 
 
@@ -107,12 +108,16 @@ def allowed_signers_problems(text: str) -> list[str]:
     """Lines of ``.gitreg/allowed_signers`` that are not Git's format (``PRINCIPALS [OPTIONS] KEYTYPE
     BASE64KEY [COMMENT]``): content is data, and a line ssh-keygen would skip must not pass silently."""
     problems = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(signer_lines(text), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         words = stripped.split()
         where = f"{ALLOWED_SIGNERS_FILE} line {number}"
+        if _CONTROL.search(stripped):  # ssh-keygen and Python split such a line differently: neither guesses
+            problems.append(f"{where}: holds a control character (NUL, form feed, ...): keep one signer per line "
+                            "of printable text")
+            continue
         if len(words) < 3:
             problems.append(f"{where}: expected 'PRINCIPAL KEYTYPE KEY', e.g. 'ada@example.com ssh-ed25519 AAAA...'")
             continue
@@ -131,6 +136,11 @@ def allowed_signers_problems(text: str) -> list[str]:
         elif not _base64(words[at + 1]):
             problems.append(f"{where}: the key is not base64")
     return problems
+
+
+def signer_lines(text: str) -> list[str]:
+    """The lines of an allowed signers file as ssh-keygen reads them: split at newlines only."""
+    return [line.removesuffix("\r") for line in text.removesuffix("\n").split("\n")] if text else []
 
 
 def _base64(text: str) -> bool:

@@ -30,27 +30,9 @@ def report(record: Experiment, outcomes: str | os.PathLike) -> dict:
     if path.stat().st_size > MAX_BYTES:
         raise InvalidInputError(f"outcomes file {path} is over 2 GB: aggregate it first")
     values: dict[str, list[float]] = {routing.CONTROL: [], routing.CANDIDATE: []}
-    disagreeing = 0
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header:
-            raise InvalidInputError(f"outcomes file {path} is empty: it needs a header row "
-                                    f"{record.key_field},{record.metric}")
-        key_at, metric_at, variant_at = _columns(path, [h.strip() for h in header], record)
-        threshold = routing.threshold(record.split)
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) <= max(key_at, metric_at):
-                raise InvalidInputError(f"{path}, line {line}: fewer columns than the header")
-            variant = (routing.CANDIDATE if routing.bucket(record.id, row[key_at].strip()) < threshold
-                       else routing.CONTROL)
-            if variant_at is not None and len(row) > variant_at and row[variant_at].strip() \
-                    and row[variant_at].strip().lower() != variant:
-                disagreeing += 1
-            values[variant].append(_number(row[metric_at], path, line, record.metric))
+    with path.open("rb") as raw:  # in chunks: the file may be up to 2 GB
+        digest = hashlib.file_digest(raw, "sha256").hexdigest()
+    disagreeing = _read(path, record, values)
     every = values[routing.CONTROL] + values[routing.CANDIDATE]
     binary = bool(every) and all(v in (0.0, 1.0) for v in every)
     result = abstats.analyse(abstats.Summary.of(values[routing.CONTROL]), abstats.Summary.of(values[routing.CANDIDATE]),
@@ -60,6 +42,38 @@ def report(record: Experiment, outcomes: str | os.PathLike) -> dict:
             "control": record.control, "candidate": record.candidate, "split": record.split,
             "rows": len(every), "variant_disagreements": disagreeing, "outcomes": str(path),
             "outcomes_sha256": digest, **result}
+
+
+def _read(path: Path, record: Experiment, values: dict[str, list[float]]) -> int:
+    """Fill ``values`` with the outcomes, variant by variant; the rows whose recorded variant disagrees."""
+    disagreeing = 0
+    reader = None
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header:
+                raise InvalidInputError(f"outcomes file {path} is empty: it needs a header row "
+                                        f"{record.key_field},{record.metric}")
+            key_at, metric_at, variant_at = _columns(path, [h.strip() for h in header], record)
+            threshold = routing.threshold(record.split)
+            for line, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) <= max(key_at, metric_at):
+                    raise InvalidInputError(f"{path}, line {line}: fewer columns than the header")
+                variant = (routing.CANDIDATE if routing.bucket(record.id, row[key_at].strip()) < threshold
+                           else routing.CONTROL)
+                if variant_at is not None and len(row) > variant_at and row[variant_at].strip() \
+                        and row[variant_at].strip().lower() != variant:
+                    disagreeing += 1
+                values[variant].append(_number(row[metric_at], path, line, record.metric))
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"outcomes file {path} is not UTF-8 text: save it as UTF-8 CSV") from None
+    except csv.Error as exc:
+        where = f", line {reader.line_num}" if reader is not None else ""
+        raise InvalidInputError(f"{path}{where}: not a CSV row ({exc}): fix the file or aggregate it") from None
+    return disagreeing
 
 
 def _columns(path: Path, header: list[str], record: Experiment) -> tuple[int, int, int | None]:

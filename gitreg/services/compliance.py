@@ -22,13 +22,23 @@ _DATE = re.compile(r"\d{4}-\d\d-\d\d\Z")
 
 def window(since: str | None, until: str | None, stage: str | None, model: str | None) -> AuditWindow:
     """``since`` inclusive, ``until`` inclusive of a whole day when it is a date (``2026-03-31``), else exact."""
-    start = _parse(since, "--since") if since else None
-    end = _parse(until, "--until") if until else None
+    start = _parse(since, "--since") if since is not None else None
+    end = _parse(until, "--until") if until is not None else None
     if end is not None and _DATE.match(until):
-        end += timedelta(days=1)
+        end = _in_range(lambda: end + timedelta(days=1), until, "--until")
     if start is not None and end is not None and end <= start:
         raise InvalidInputError(f"--until {until} is not after --since {since}: give a window that holds time")
-    return AuditWindow(_iso(start), _iso(end), stage, model)
+    return AuditWindow(_in_range(lambda: _iso(start), since, "--since"), _in_range(lambda: _iso(end), until, "--until"),
+                       stage, model)
+
+
+def _in_range(compute, text: str | None, option: str):
+    """``compute()``, or one clear line when the date is at the calendar's edge (year 1 or 9999 in UTC)."""
+    try:
+        return compute()
+    except OverflowError:
+        raise InvalidInputError(f"{option} {text[:60]!r} is out of range: give a date between 0001-01-02 and "
+                                "9999-12-30") from None
 
 
 def _parse(text: str, option: str) -> datetime:

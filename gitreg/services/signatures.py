@@ -97,7 +97,8 @@ def _verifying(trust: Trust) -> Iterator[tuple[dict[str, str], dict[str, str] | 
 def _usable_lines(text: str) -> str:
     """The allowed signers minus lines that are not the format (``verify`` names those)."""
     bad = {problem.split(" line ", 1)[1].split(":", 1)[0] for problem in signing.allowed_signers_problems(text)}
-    return "".join(f"{line}\n" for number, line in enumerate(text.splitlines(), 1) if str(number) not in bad)
+    return "".join(f"{line}\n" for number, line in enumerate(signing.signer_lines(text), 1)
+                   if str(number) not in bad and line.strip() and not line.strip().startswith("#"))
 
 
 def best(signatures: dict[str, Signature], candidates: Iterable[str]) -> Signature:

@@ -72,13 +72,28 @@ def _stamp(value) -> float:
 
 
 # ---------------------------------------------------------------------------------------- state
+def _open_state(path: Path):
+    """The state file opened for appending, never through a symbolic link (a state file pointed
+    elsewhere would have ids appended to whatever it names); bytes that are not UTF-8 read as garbage."""
+    if path.is_symlink():
+        raise InvalidInputError(f"the state file {path} is a symbolic link: give --state PATH a regular file")
+    if path.exists() and not path.is_file():
+        raise InvalidInputError(f"the state file {path} is not a regular file: give another --state PATH")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise InvalidInputError(f"the state file {path} cannot be opened ({exc.strerror}): give another "
+                                "--state PATH") from None
+    return os.fdopen(fd, "a+", encoding="utf-8", errors="replace")
+
+
 class State:
     """The ids of the events delivered, in an append-only file held under an exclusive lock."""
 
     def __init__(self, path: Path, source: str):
         self.path, self.source = path, source
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held while watching)
+        self._handle = _open_state(self.path)
         try:
             import fcntl
 

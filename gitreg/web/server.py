@@ -131,7 +131,7 @@ def _read(registry: Any, fingerprint: str) -> pages.State:
 
 def _page_number(query: dict[str, str]) -> int:
     text = query.get("page", "1")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise InvalidInputError(f"page must be a number (got {text!r})")
     return int(text)
 
@@ -152,8 +152,12 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def _static(self, name: str) -> None:
-        file = (STATIC / unquote(name)).resolve()
-        if not file.is_relative_to(STATIC.resolve()) or not file.is_file():
+        try:  # a NUL byte or a name too long for the file system is a file that is not there
+            file = (STATIC / unquote(name)).resolve()
+            found = file.is_relative_to(STATIC.resolve()) and file.is_file()
+        except (ValueError, OSError):
+            found = False
+        if not found:
             return self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain; charset=utf-8")
         kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         self._send(HTTPStatus.OK, file.read_bytes(), kind + ("; charset=utf-8" if kind.startswith(("text/", "application/javascript")) else ""),
