@@ -261,3 +261,35 @@ def test_hand_made_tags_whose_index_json_is_broken_or_lies(scene, tmp_path, monk
             assert status in (200, 404, 500) and "Traceback" not in page, (path, status)
         assert snapshot(alice.root) == before
         git(alice.root, "tag", "-d", "churn@v0.9.0")
+
+
+def test_a_webhook_that_redirects_is_reported_not_followed():
+    """A redirect would carry the signed event to an address nobody configured: it is the answer, a failure."""
+    import http.server
+    import threading
+
+    from gitreg.io import deliver
+
+    hits = []
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            hits.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(307)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        problem = deliver.post(url, b"{}", {}, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert problem is not None and "307" in problem and hits == ["/hook"]

@@ -26,13 +26,24 @@ def run_command(command: str, payload: bytes, env: dict[str, str], timeout: floa
     return None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answers where it was configured: a redirect (which would carry the signed event to another
+    address, or to file:// and ftp:// through urllib's other handlers) is reported as the answer it is."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def post(url: str, payload: bytes, headers: dict[str, str], timeout: float = HTTP_TIMEOUT) -> str | None:
     """POST ``payload`` as JSON; a 2xx answer is success, anything else one line saying what happened."""
     request = urllib.request.Request(url, data=payload, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "gitreg-watch",
                                               **headers})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (http(s) checked before)
+        with _OPENER.open(request, timeout=timeout) as answer:  # http(s) only: checked before
             answer.read(1 << 16)
             return None if 200 <= answer.status < 300 else f"{url} answered {answer.status}"
     except urllib.error.HTTPError as exc:
