@@ -132,10 +132,10 @@ class Experiments:
 
     def experiments(self, name: str | None = None, *, snapshot: Snapshot | None = None) -> list[Experiment]:
         """The running A/B tests (of ``name``, or every model's), by stage then model."""
-        from gitreg.services import experiments
+        from gitreg.services import ab_records
 
         snapshot = snapshot or self.snapshot(name)
-        return [e for e in experiments.all_running(self.git, snapshot.stage_views) if not name or e.model == name]
+        return [e for e in ab_records.all_running(self.git, snapshot.stage_views) if not name or e.model == name]
 
     def ab_status(self, name: str | None = None, *, stage: str | None = None,
                   outcomes: str | os.PathLike | None = None) -> list[dict[str, Any]]:

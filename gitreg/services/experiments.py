@@ -36,6 +36,7 @@ from gitreg.errors import (
 from gitreg.io import faults
 from gitreg.io.git import Git, Identity, TreeEdit
 from gitreg.services import deprecation, gto_tags, stage_plan, sync
+from gitreg.services.ab_records import all_running, refuse_running, running  # noqa: F401 (callers use them here)
 from gitreg.services.snapshot import Snapshot
 from gitreg.services.stage_plan import StagePlan
 
@@ -77,38 +78,6 @@ class AbResult:
 
 
 # ------------------------------------------------------------------------------------ reading
-def running(git: Git, tip: str | None, name: str, stage: str | None = None) -> Experiment | None:
-    """The experiment running for ``name`` at stage tip ``tip`` (None: none); a broken record is an error."""
-    blob = git.read_blob(tip, rules.path_of(name)) if tip else None
-    if blob is None:
-        return None
-    return rules.Experiment.from_yaml(blob, f"{rules.path_of(name)} on {stage or tip}")
-
-
-def all_running(git: Git, views: dict[str, StageView]) -> list[Experiment]:
-    """Every running experiment, by stage then model (records that do not read are ``verify``'s)."""
-    found = []
-    with git.cat_file() as cat:
-        for view in views.values():
-            if not view.tip:
-                continue
-            for file, oid in sorted(cat.files(f"{view.tip}:{rules.EXPERIMENTS_DIR}").items()):
-                blob = cat.blob(oid)
-                try:
-                    found.append(rules.Experiment.from_yaml(blob or b"", f"{rules.EXPERIMENTS_DIR}/{file}"))
-                except UnsafeContentError:
-                    continue
-    return found
-
-
-def refuse_running(git: Git, view: StageView, name: str, action: str) -> None:
-    """While an experiment runs, ``models/<name>/`` holds its control: conclude it first."""
-    if view.tip and git.read_blob(view.tip, rules.path_of(name)) is not None:
-        raise ConflictError(
-            f"an A/B test of {name} is running in {view.stage.name}: conclude it before a {action} "
-            f"(`gitreg ab conclude {name} --stage {view.stage.name} --stop`, or --promote)")
-
-
 # ------------------------------------------------------------------------------------ planning
 def plan_start(git: Git, snapshot: Snapshot, stage: Stage, name: str, candidate: str, *, split: float,
                metric: str, direction: str, key_field: str, min_samples: int, force: bool,
