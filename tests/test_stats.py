@@ -89,3 +89,24 @@ def test_read_commands_keep_dvc_and_sklearn_off_their_path(registry, artifact, c
     result = subprocess.run([sys.executable, "-c", probe], cwd=registry.root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_everyday_reads_import_no_write_service(registry, artifact, clock):
+    """list, show, history, search and log stay light: nothing that registers, publishes or plans a change."""
+    registry.register("a", artifact, metrics={"accuracy": 0.9})
+    registry.promote("a", "0.1.0", "production")
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from gitreg.cli import cli\n"
+        "for args in (['list'], ['show', 'a#production'], ['history', 'a'], ['search', 'stage == production'],\n"
+        "             ['log']):\n"
+        "    result = CliRunner().invoke(cli, args, catch_exceptions=False)\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
+        "writes = {'gitreg.services.' + m for m in ('registration', 'sync', 'stage_plan', 'stage_change',\n"
+        "                                           'experiments', 'recovery')}\n"
+        "print(sorted(writes & set(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=registry.root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
