@@ -308,3 +308,29 @@ def pytest_configure(config):
         import gitreg
 
         compileall.compile_dir(Path(gitreg.__file__).parent, quiet=1)
+
+
+HEAVY = ("dvc", "sklearn", "numpy", "dvc_data")  # what a read command must never import
+
+
+def imported_by(root: Path, commands: list[list[str]], watched=HEAVY) -> list[str]:
+    """Which of ``watched`` (packages, or full module names) a fresh process has imported after the CLI ran
+    each of ``commands`` in ``root`` (each must exit 0): a read's start-up path, measured as a user's."""
+    probe = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from gitreg.cli import cli\n"
+        "commands, watched = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))\n"
+        "for args in commands:\n"
+        "    result = CliRunner().invoke(cli, args, catch_exceptions=False)\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
+        "loaded = set(sys.modules) | {name.split('.')[0] for name in sys.modules}\n"
+        "print(json.dumps(sorted(loaded & watched)))\n"
+    )
+    import json
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(commands), json.dumps(list(watched))], cwd=root,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
