@@ -142,7 +142,8 @@ class UntrustedArtifactError(UnsafeContentError):
 
 
 class MissingPackageError(GitregError):
-    """The library that loads an artifact's format is not installed; the message names the package."""
+    """A library the command needs (an artifact format's loader, an integration's client) is not installed;
+    the message names the package."""
 
     exit_code = ExitCode.MISSING_PACKAGE
 

@@ -4,6 +4,7 @@ clear line and a distinct exit code, and the repository stays as it was."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -293,3 +294,18 @@ def test_a_webhook_that_redirects_is_reported_not_followed():
         server.shutdown()
         server.server_close()
     assert problem is not None and "307" in problem and hits == ["/hook"]
+
+
+@pytest.mark.parametrize("module, bridge, loader", [("mlflow", "mlflow_bridge", "_mlflow"),
+                                                    ("wandb", "wandb_bridge", "_wandb")])
+def test_an_integration_without_its_package_says_which_to_install(monkeypatch, module, bridge, loader):
+    """The package is made unimportable (as on a machine without the extra), not replaced."""
+    import importlib
+
+    from gitreg.errors import ExitCode, MissingPackageError
+
+    monkeypatch.setitem(sys.modules, module, None)
+    found = importlib.import_module(f"gitreg.integrations.{bridge}")
+    with pytest.raises(MissingPackageError, match=r"is not installed: `pip install 'gitreg-dvc\[") as caught:
+        getattr(found, loader)()
+    assert caught.value.exit_code == ExitCode.MISSING_PACKAGE

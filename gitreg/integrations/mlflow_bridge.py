@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gitreg.domain.version import ModelVersion
-from gitreg.errors import GitregError, InvalidInputError, NotFoundError, StorageError
+from gitreg.errors import GitregError, InvalidInputError, MissingPackageError, NotFoundError, StorageError
 
 EXPERIMENT = "gitreg"
 ARTIFACT_PATH = "model"
@@ -69,7 +69,7 @@ def _mlflow():
     try:
         import mlflow
     except ImportError as exc:
-        raise InvalidInputError("MLflow is not installed: `pip install 'gitreg-dvc[mlflow]'`") from exc
+        raise MissingPackageError("MLflow is not installed: `pip install 'gitreg-dvc[mlflow]'`") from exc
     # one attempt, a short timeout: an unreachable server is a clear error in seconds, not minutes of retries
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")

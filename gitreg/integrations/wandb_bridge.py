@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gitreg.domain.version import ModelVersion
-from gitreg.errors import InvalidInputError, StorageError
+from gitreg.errors import InvalidInputError, MissingPackageError, StorageError
 
 MAX_METADATA = 1024 * 1024  # bytes of a metadata file: W&B caps artifact metadata far below this
 
@@ -47,7 +47,7 @@ def _wandb():
     try:
         import wandb
     except ImportError as exc:
-        raise InvalidInputError("wandb is not installed: `pip install 'gitreg-dvc[wandb]'`") from exc
+        raise MissingPackageError("wandb is not installed: `pip install 'gitreg-dvc[wandb]'`") from exc
     return wandb
 
 
